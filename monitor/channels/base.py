@@ -1,0 +1,26 @@
+"""The channel interface: what every alert channel (built-in or plugin) provides."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from monitor.records import Alert
+
+
+class ChannelOptions(BaseModel):
+    """Base of every channel's Options: unknown keys are errors; `max_attempts` and `rate` are common."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_attempts: int = 8
+    min_interval: float = 0.0  # seconds between two sends on this channel (rate limit); 0: none
+
+
+class Channel(Protocol):
+    """An alert channel. `send` returns on success, raises RetryLater(after) or Rejected(reason)."""
+
+    type: ClassVar[str]
+    Options: ClassVar[type[ChannelOptions]]
+
+    def send(self, alert: Alert) -> None: ...
