@@ -1,0 +1,110 @@
+"""The daemon: APScheduler 3 timers for polling, delivery, reload and pruning; SIGTERM drains; --once."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlmodel import Session
+
+from monitor import db, events, pipeline
+from monitor.config import load_config
+from monitor.deliver import Deliverer
+from monitor.models import utcnow
+from monitor.reload import Reloader
+from monitor.runtime import Active, Runtime
+from monitor.settings import Settings
+from monitor.web import serve
+
+log = logging.getLogger("monitor.daemon")
+
+
+def start(settings: Settings) -> tuple[Runtime, db.InstanceLock]:
+    """Open the database (one instance per SQLite file), load the rules, catch up on lookback."""
+    config = load_config(settings.rules, settings.channels)
+    engine = db.make_engine(settings.db)
+    lock = db.InstanceLock(engine)
+    lock.acquire()
+    db.upgrade(engine)
+    rt = Runtime(engine, Active.build(config))
+    if db.is_sqlite(engine):
+        with Session(engine) as session:
+            db.release_leases(session)
+    for warning in config.warnings:
+        log.warning(warning)
+    pipeline.sync_feeds(engine, config)
+    pipeline.lookback(rt)
+    return rt, lock
+
+
+def run_once(settings: Settings) -> int:
+    """Poll every feed once, deliver what is due, exit 0 (even if some feeds failed)."""
+    rt, lock = start(settings)
+    try:
+        pipeline.poll_due(rt, every_feed=True, limit=max(len(rt.config.feeds), 1))
+        deliverer = Deliverer(rt)
+        deliverer.run_until_idle()
+        deliverer.drain()
+    finally:
+        lock.release()
+    return 0
+
+
+def run_forever(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT, then finish in-flight work and exit 0."""
+    rt, lock = start(settings)
+    deliverer = Deliverer(rt)
+    reloader = Reloader(rt, settings.rules, settings.channels)
+    scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "misfire_grace_time": 30})
+    scheduler.add_job(pipeline.poll_due, "interval", seconds=1, args=[rt], id="poll", max_instances=4)
+    scheduler.add_job(deliverer.tick, "interval", seconds=1, id="deliver", max_instances=1)
+    scheduler.add_job(_reload, "interval", seconds=1, args=[rt, reloader], id="reload", max_instances=1)
+    scheduler.add_job(_prune, "interval", hours=1, args=[rt], id="prune", next_run_time=utcnow())
+    stop = threading.Event()
+    _on_signals(stop)
+    server = (
+        serve(settings.http_address, rt.engine, lambda: scheduler.running) if settings.http_address else None
+    )
+    scheduler.start()
+    log.info(
+        "monitor running: %d feeds, %d rules, %d channels",
+        len(rt.config.feeds),
+        len(rt.config.rules),
+        len(rt.config.channels),
+    )
+    stop.wait()
+    log.info("stopping: finishing in-flight work")
+    scheduler.shutdown(wait=True)
+    deliverer.drain()
+    if server:
+        server.shutdown()
+    lock.release()
+    return 0
+
+
+def _on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _reload(rt: Runtime, reloader: Reloader) -> None:
+    config = reloader.tick()
+    if config is not None:
+        pipeline.sync_feeds(rt.engine, config)
+        pipeline.lookback(rt)
+
+
+def _prune(rt: Runtime) -> None:
+    before = utcnow() - rt.config.retention
+    with Session(rt.engine) as session:
+        counts = db.prune(session, before)
+        if any(counts.values()):
+            events.record(session, "prune", f"pruned rows older than {before:%Y-%m-%d %H:%M}", **counts)
+            session.commit()

@@ -1,0 +1,196 @@
+"""Engine, schema, bulk inserts that ignore duplicates, leases, pruning and the SQLite instance lock."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel, select
+
+from monitor.errors import InstanceError
+from monitor.models import Delivery, Event, FeedState, Item, Match
+
+LEASE = timedelta(seconds=60)
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for `url`: SQLite in WAL mode with a busy timeout, or PostgreSQL through psycopg 3."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    try:
+        return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, ModuleNotFoundError) as exc:
+        raise InstanceError(f"cannot use MONITOR_DB: {exc.__class__.__name__}: {exc}") from None
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def create_schema(engine: sa.Engine) -> None:
+    """Create missing tables (a fresh database); migrations upgrade an existing one."""
+    SQLModel.metadata.create_all(engine)
+
+
+def is_sqlite(engine: sa.Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def insert_ignore(session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> set[Any]:
+    """INSERT ... ON CONFLICT DO NOTHING in bulk; return the primary keys actually inserted."""
+    if not rows:
+        return set()
+    table = model.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    pk = next(iter(table.primary_key.columns))
+    stmt = insert(table).on_conflict_do_nothing().returning(pk)
+    result = session.execute(stmt, list(rows))
+    return {row[0] for row in result}
+
+
+def claim_due_feeds(
+    session: Session, names: Iterable[str], owner: str, now: datetime, limit: int
+) -> list[str]:
+    """Lease up to `limit` due feeds to `owner` (SKIP LOCKED on PostgreSQL, so instances share)."""
+    names = list(names)
+    if not names:
+        return []
+    free = sa.or_(FeedState.lease_until.is_(None), FeedState.lease_until < now)  # type: ignore[union-attr]
+    stmt = (
+        select(FeedState.name)
+        .where(FeedState.name.in_(names), FeedState.next_poll_at <= now, free)  # type: ignore[attr-defined,operator]
+        .order_by(FeedState.next_poll_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = list(session.exec(stmt))
+    if claimed:
+        session.execute(
+            sa.update(FeedState)
+            .where(FeedState.name.in_(claimed))  # type: ignore[attr-defined]
+            .values(lease_owner=owner, lease_until=now + LEASE)
+        )
+    session.commit()
+    return claimed
+
+
+def claim_due_deliveries(
+    session: Session, channels: Iterable[str], owner: str, now: datetime, limit: int
+) -> list[Delivery]:
+    """Lease up to `limit` due pending deliveries on `channels` to `owner`."""
+    channels = list(channels)
+    if not channels:
+        return []
+    free = sa.or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)  # type: ignore[union-attr]
+    stmt = (
+        select(Delivery)
+        .where(
+            Delivery.status == "pending",
+            Delivery.channel.in_(channels),  # type: ignore[attr-defined]
+            Delivery.next_attempt_at <= now,  # type: ignore[operator]
+            free,
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = list(session.exec(stmt))
+    for delivery in claimed:
+        delivery.lease_owner, delivery.lease_until = owner, now + LEASE
+        session.add(delivery)
+    session.commit()
+    for delivery in claimed:
+        session.refresh(delivery)
+        session.expunge(delivery)
+    return claimed
+
+
+def release_leases(session: Session) -> None:
+    """Drop every lease (a single SQLite instance at start: nobody else can hold one)."""
+    session.execute(sa.update(FeedState).values(lease_owner=None, lease_until=None))
+    session.execute(
+        sa.update(Delivery)
+        .where(Delivery.lease_owner.is_not(None))
+        .values(lease_owner=None, lease_until=None)  # type: ignore[union-attr]
+    )
+    session.commit()
+
+
+def prune(session: Session, before: datetime, batch: int = 1000) -> dict[str, int]:
+    """Delete items, matches, deliveries and events older than `before`, in small batches."""
+    counts: dict[str, int] = {}
+    for model, column in (
+        (Event, Event.at),
+        (Delivery, Delivery.created_at),
+        (Match, Match.created_at),
+        (Item, Item.first_seen),
+    ):
+        table = model.__table__  # type: ignore[attr-defined]
+        pk = next(iter(table.primary_key.columns))
+        total = 0
+        while True:
+            ids = sa.select(pk).where(column < before).limit(batch).scalar_subquery()
+            deleted = session.execute(sa.delete(table).where(pk.in_(ids))).rowcount
+            session.commit()
+            total += deleted
+            if deleted < batch:
+                break
+        counts[table.name] = total
+    return counts
+
+
+class InstanceLock:
+    """An exclusive lock beside a SQLite file: one `monitor run` per file; PostgreSQL runs several."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.path: Path | None = None
+        self._handle: IO[str] | None = None
+        if is_sqlite(engine) and engine.url.database not in (None, "", ":memory:"):
+            self.path = Path(str(engine.url.database) + ".lock")
+
+    def acquire(self) -> None:
+        if self.path is None:
+            return
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise InstanceError(
+                f"another `monitor run` is already using {self.path.with_suffix('')}; "
+                "to run several instances, point MONITOR_DB at PostgreSQL (postgresql://...)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def upgrade(engine: sa.Engine) -> None:
+    """Bring the schema up to date (creates it on a fresh database)."""
+    create_schema(engine)

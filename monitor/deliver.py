@@ -1,0 +1,226 @@
+"""Deliver: claim due deliveries, render, send outside any transaction, then mark sent, retry or failed.
+
+Each channel sends from its own worker, one message at a time (its `min_interval` apart), so a slow or
+dead channel never holds up the others. Deliveries sharing a `group_key` (a digest) go out as one alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from monitor import db, events, schedule
+from monitor.errors import Rejected, RetryLater
+from monitor.models import Delivery, Item, Match, utcnow
+from monitor.records import Alert, AlertItem, Snippet
+from monitor.runtime import Runtime
+
+CLAIM_LIMIT = 200
+
+
+class Deliverer:
+    """Sends due deliveries, one worker per channel; `tick()` is called by the timer, `drain()` at exit."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="deliver")
+        self.busy: dict[str, Future[None]] = {}
+        self.paused_until: dict[str, float] = {}
+        self.last_send: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def tick(self) -> int:
+        """Claim due deliveries for idle channels and hand each channel's batch to its worker."""
+        with self.lock:
+            self.busy = {c: f for c, f in self.busy.items() if not f.done()}
+            idle = [c for c in self.rt.active.channels if c not in self.busy and not self._paused(c)]
+            with Session(self.rt.engine) as session:
+                claimed = db.claim_due_deliveries(session, idle, self.rt.owner, utcnow(), CLAIM_LIMIT)
+            by_channel: dict[str, list[Delivery]] = defaultdict(list)
+            for delivery in claimed:
+                by_channel[delivery.channel].append(delivery)
+            for channel, batch in by_channel.items():
+                self.busy[channel] = self.pool.submit(self.send_batch, channel, batch)
+            return len(claimed)
+
+    def run_until_idle(self, timeout: float = 300) -> None:
+        """Deliver everything due now and wait (for `monitor run --once`)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            claimed = self.tick()
+            self.wait()
+            if not claimed:
+                return
+
+    def wait(self) -> None:
+        for future in list(self.busy.values()):
+            future.result()
+
+    def drain(self) -> None:
+        """Let in-flight sends finish (SIGTERM); claimed but unsent deliveries are released."""
+        self.rt.stopping.set()
+        self.wait()
+        self.pool.shutdown(wait=True)
+
+    def _paused(self, channel: str) -> bool:
+        return self.paused_until.get(channel, 0) > time.monotonic()
+
+    def send_batch(self, channel: str, batch: Sequence[Delivery]) -> None:
+        """Send a channel's claimed deliveries in order, one message per group."""
+        groups: dict[str, list[Delivery]] = defaultdict(list)
+        for delivery in batch:
+            groups[delivery.group_key or delivery.id].append(delivery)
+        for members in groups.values():
+            if self.rt.stopping.is_set() or self._paused(channel):
+                _release(self.rt, members)
+                continue
+            self._pace(channel)
+            self.send_group(channel, members)
+
+    def _pace(self, channel: str) -> None:
+        sender = self.rt.active.channels.get(channel)
+        gap = getattr(getattr(sender, "options", None), "min_interval", 0.0) or 0.0
+        wait = self.last_send.get(channel, 0) + gap - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self.last_send[channel] = time.monotonic()
+
+    def send_group(self, channel: str, members: Sequence[Delivery]) -> None:
+        """Render one alert for `members`, send it, record the outcome on every member."""
+        sender = self.rt.active.channels.get(channel)
+        if sender is None:  # the channel was removed by a reload: keep the deliveries for later
+            _release(self.rt, members)
+            return
+        alert = build_alert(self.rt, members)
+        try:
+            sender.send(alert)
+        except RetryLater as exc:
+            if exc.after:
+                self.paused_until[channel] = time.monotonic() + exc.after
+            _outcome(self.rt, members, error=exc.reason, after=exc.after, max_attempts=_max_attempts(sender))
+        except Rejected as exc:
+            _outcome(self.rt, members, error=exc.reason, final=True)
+        except Exception as exc:  # a bug in a channel plugin must not kill the worker
+            _outcome(
+                self.rt,
+                members,
+                error=f"{type(exc).__name__} in channel {channel}",
+                max_attempts=_max_attempts(sender),
+            )
+        else:
+            _outcome(self.rt, members)
+
+
+def _max_attempts(sender: object) -> int:
+    return int(getattr(getattr(sender, "options", None), "max_attempts", 8))
+
+
+def build_alert(rt: Runtime, members: Sequence[Delivery]) -> Alert:
+    """The Alert for one delivery, or a digest of several (its id derived from theirs, so it is stable)."""
+    with Session(rt.engine) as session:
+        matches = {
+            m.id: m for m in session.exec(select(Match).where(Match.id.in_([d.match_id for d in members])))
+        }  # type: ignore[attr-defined]
+        item_ids = [m.item_id for m in matches.values()]
+        items = {i.id: i for i in session.exec(select(Item).where(Item.id.in_(item_ids)))}  # type: ignore[attr-defined]
+    alert_items = []
+    for delivery in members:
+        match = matches.get(delivery.match_id)
+        item = items.get(match.item_id) if match else None
+        if match and item:
+            alert_items.append(_alert_item(item, match))
+    first = members[0]
+    if len(members) == 1 and not first.group_key:
+        return Alert(id=first.id, rule=first.rule, items=tuple(alert_items), created=first.created_at)
+    group_id = "msg_" + hashlib.sha256("\x1f".join(sorted(d.id for d in members)).encode()).hexdigest()[:24]
+    return Alert(
+        id=group_id, rule=first.rule, items=tuple(alert_items), kind="digest", created=first.created_at
+    )
+
+
+def _alert_item(item: Item, match: Match) -> AlertItem:
+    snippet = Snippet(match.snippet.get("text", ""), tuple(tuple(s) for s in match.snippet.get("spans", ())))  # type: ignore[misc]
+    return AlertItem(
+        id=item.id,
+        title=item.title,
+        link=item.link,
+        feed=item.feed,
+        published=item.published,
+        matched_terms=tuple(match.matched_terms),
+        snippet=snippet,
+    )
+
+
+def _release(rt: Runtime, members: Sequence[Delivery]) -> None:
+    with Session(rt.engine) as session:
+        for delivery in members:
+            row = session.get(Delivery, delivery.id)
+            if row is not None and row.status == "pending":
+                row.lease_owner, row.lease_until = None, None
+                session.add(row)
+        session.commit()
+
+
+def _outcome(
+    rt: Runtime,
+    members: Sequence[Delivery],
+    *,
+    error: str | None = None,
+    after: float | None = None,
+    final: bool = False,
+    max_attempts: int = 8,
+) -> None:
+    """Mark each member sent, pending again (with backoff) or failed, and record an event each."""
+    now = utcnow()
+    with Session(rt.engine) as session:
+        for delivery in members:
+            row = session.get(Delivery, delivery.id)
+            if row is None:
+                continue
+            row.attempts += 1
+            row.lease_owner, row.lease_until = None, None
+            if error is None:
+                row.status, row.sent_at, row.last_error = "sent", now, None
+                events.record(session, "delivery", f"sent to {row.channel}", **_fields(row))
+            else:
+                give_up = final or row.attempts >= max_attempts
+                row.last_error = error
+                row.status = "failed" if give_up else "pending"
+                delay = timedelta(seconds=after) if after else schedule.delivery_backoff(row.attempts)
+                row.next_attempt_at = now + delay
+                note = "failed for good" if give_up else f"will retry in {delay.total_seconds():.0f} s"
+                events.record(
+                    session,
+                    "delivery_failed",
+                    f"{row.channel}: {error}; {note}",
+                    final=give_up,
+                    **_fields(row),
+                )
+            session.add(row)
+        session.commit()
+
+
+def _fields(row: Delivery) -> dict[str, object]:
+    return {"rule": row.rule, "channel": row.channel, "delivery_id": row.id, "attempts": row.attempts}
+
+
+def retry_failed(rt: Runtime, ids: Sequence[str] | None) -> int:
+    """Make failed deliveries pending again (all of them when `ids` is None); return how many."""
+    now = utcnow()
+    with Session(rt.engine) as session:
+        stmt = select(Delivery).where(Delivery.status == "failed")
+        if ids is not None:
+            stmt = stmt.where(Delivery.id.in_(list(ids)))  # type: ignore[attr-defined]
+        rows = list(session.exec(stmt))
+        for row in rows:
+            row.status, row.attempts, row.next_attempt_at = "pending", 0, now
+            session.add(row)
+        session.commit()
+    return len(rows)

@@ -1,0 +1,95 @@
+"""New items x active rules, and the lookback run for new or changed rules."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from monitor.config import Config, RuleConfig
+from monitor.models import Item, RuleState
+from monitor.query import Matcher, analyze_item
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The active rules of one Config with their index; rebuilt on every reload."""
+
+    config: Config
+    matcher: Matcher
+
+    @classmethod
+    def build(cls, config: Config) -> Rules:
+        return cls(config, Matcher({name: rule.query for name, rule in config.rules.items()}))
+
+
+def match_id(rule: str, item_id: str) -> str:
+    return hashlib.sha256(f"{rule}\x1f{item_id}".encode()).hexdigest()[:24]
+
+
+def document_fields(item: Mapping[str, Any]) -> dict[str, str]:
+    """The searchable fields of a stored item (a row dict)."""
+    return {
+        "title": item.get("title") or "",
+        "summary": item.get("summary") or "",
+        "content": item.get("content") or "",
+        "author": item.get("author") or "",
+        "category": " ".join(item.get("categories") or ()),
+        "feed": item.get("feed") or "",
+        "link": item.get("link") or "",
+    }
+
+
+def match_items(
+    rules: Rules, items: Iterable[Mapping[str, Any]], now: datetime, only: Matcher | None = None
+) -> list[dict[str, Any]]:
+    """Match rows for every (rule, item) hit, honouring each rule's feeds; `only` limits the rules."""
+    matcher = only or rules.matcher
+    rows = []
+    for item in items:
+        doc = analyze_item(document_fields(item))
+        for name, hit in matcher.match(doc).items():
+            rule = rules.config.rules.get(name)
+            if rule is None or item["feed"] not in rule.feeds:
+                continue
+            snippet = hit.snippet(doc)
+            rows.append(
+                {
+                    "id": match_id(name, item["id"]),
+                    "rule": name,
+                    "item_id": item["id"],
+                    "link_key": item.get("link_key"),
+                    "title_key": item.get("title_key") or item["id"],
+                    "matched_terms": list(hit.matched_terms),
+                    "snippet": {"text": snippet.text, "spans": [list(s) for s in snippet.spans]},
+                    "created_at": now,
+                }
+            )
+    return rows
+
+
+def changed_rules(session: Session, config: Config) -> list[RuleConfig]:
+    """Rules that are new or changed since they were last applied (their lookback is due)."""
+    known = {r.name: r.fingerprint for r in session.exec(select(RuleState))}
+    return [rule for name, rule in config.rules.items() if known.get(name) != rule.fingerprint]
+
+
+def lookback_items(session: Session, rule: RuleConfig, now: datetime) -> Sequence[Item]:
+    """Items first seen in the rule's lookback window whose publication date, if any, is in it too."""
+    since = now - rule.lookback
+    published_ok = sa.or_(Item.published.is_(None), Item.published >= since)  # type: ignore[union-attr,operator]
+    stmt = select(Item).where(Item.first_seen >= since, published_ok).where(Item.feed.in_(rule.feeds))  # type: ignore[attr-defined,operator]
+    return list(session.exec(stmt))
+
+
+def mark_applied(session: Session, rules: Iterable[RuleConfig], now: datetime) -> None:
+    """Remember each rule's fingerprint so its lookback runs once."""
+    for rule in rules:
+        state = session.get(RuleState, rule.name) or RuleState(name=rule.name, fingerprint="", applied_at=now)
+        state.fingerprint, state.applied_at = rule.fingerprint, now
+        session.add(state)

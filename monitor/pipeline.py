@@ -1,0 +1,222 @@
+"""The story on one page: poll = fetch, parse, dedup, match, route (one transaction); then deliver.
+
+poll_due(rt)   lease due feeds -> fetch_all -> for each feed: ingest()
+ingest()       parse -> Item rows (ON CONFLICT DO NOTHING) -> match new items -> Match rows
+               -> route -> Delivery rows (the outbox) -> events; all committed together
+lookback(rt)   new or changed rules run over the recent items, once
+deliver        see deliver.py: claim due deliveries, send, mark sent / retry / failed
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from monitor import db, dedup, events, schedule
+from monitor.config import Config, FeedConfig
+from monitor.errors import FetchError, ParseError
+from monitor.fetch import fetch_all
+from monitor.match import changed_rules, lookback_items, mark_applied, match_items
+from monitor.models import Delivery, FeedState, Item, Match, utcnow
+from monitor.parse import parse_feed
+from monitor.records import Entry, Fetched, FetchRequest, Parsed
+from monitor.route import route
+from monitor.runtime import Runtime
+
+FIRST_POLL_WINDOW = timedelta(hours=24)
+BATCH = 100
+
+
+def sync_feeds(engine: sa.Engine, config: Config) -> None:
+    """Make a FeedState row for every configured feed (due at once when new or moved)."""
+    now = utcnow()
+    with Session(engine) as session:
+        known = {s.name: s for s in session.exec(select(FeedState))}
+        for feed in config.feeds.values():
+            state = known.get(feed.name)
+            if state is None:
+                session.add(FeedState(name=feed.name, url=feed.url, next_poll_at=now))
+            elif state.url != feed.url:
+                state.url, state.etag, state.last_modified, state.body_hash = feed.url, None, None, None
+                state.next_poll_at = now
+                session.add(state)
+        session.commit()
+
+
+def poll_due(rt: Runtime, *, every_feed: bool = False, limit: int = BATCH) -> int:
+    """Poll the feeds that are due (or all, for --once); return how many were polled."""
+    config, now = rt.config, utcnow()
+    with Session(rt.engine) as session:
+        if every_feed:
+            session.execute(sa.update(FeedState).values(next_poll_at=now))
+            session.commit()
+        names = db.claim_due_feeds(session, config.feeds, rt.owner, now, limit)
+        states = {s.name: s for s in session.exec(select(FeedState).where(FeedState.name.in_(names)))}  # type: ignore[attr-defined]
+    requests = [FetchRequest(n, config.feeds[n].url, states[n].etag, states[n].last_modified) for n in names]
+    for request, result in zip(requests, fetch_all(requests), strict=True):
+        ingest(rt, config.feeds[request.feed], result)
+    return len(requests)
+
+
+def ingest(rt: Runtime, feed: FeedConfig, result: Fetched | FetchError) -> None:
+    """Everything one poll result changes, committed in one transaction."""
+    now = utcnow()
+    with Session(rt.engine) as session:
+        state = session.get(FeedState, feed.name) or FeedState(name=feed.name, url=feed.url)
+        state.last_poll_at, state.lease_owner, state.lease_until = now, None, None
+        try:
+            parsed = _parse(state, result)
+        except (FetchError, ParseError) as exc:
+            _failed(session, state, feed, exc, now)
+        else:
+            _fetched(rt, session, state, feed, result, parsed, now)  # type: ignore[arg-type]
+        session.add(state)
+        session.commit()
+
+
+def _parse(state: FeedState, result: Fetched | FetchError) -> Parsed | None:
+    """The parsed feed, or None when nothing changed (304, or the same bytes as last time)."""
+    if isinstance(result, FetchError):
+        raise result
+    if result.body is None:
+        return None
+    digest = hashlib.sha256(result.body).hexdigest()
+    if digest == state.body_hash:
+        return None
+    parsed = parse_feed(result.body, result.final_url, result.content_type)
+    state.body_hash = digest
+    return parsed
+
+
+def _failed(
+    session: Session, state: FeedState, feed: FeedConfig, exc: FetchError | ParseError, now: datetime
+) -> None:
+    reason = exc.reason
+    changed = state.status != "failing" or state.reason != reason
+    state.failures += 1
+    state.status, state.reason = "failing", reason
+    retry_after = exc.retry_after if isinstance(exc, FetchError) else None
+    state.next_poll_at = schedule.after_failure(now, feed.every, state.failures, retry_after)
+    if changed:  # once per state change, not once per poll: `monitor feeds` shows the count
+        events.record(session, "fetch_failed", f"{feed.name}: {exc}", feed=feed.name, failures=state.failures)
+
+
+def _fetched(
+    rt: Runtime,
+    session: Session,
+    state: FeedState,
+    feed: FeedConfig,
+    result: Fetched,
+    parsed: Parsed | None,
+    now: datetime,
+) -> None:
+    if state.status == "failing":
+        events.record(
+            session, "fetch", f"{feed.name} recovered after {state.failures} failures", feed=feed.name
+        )
+    state.failures, state.last_ok_at = 0, now
+    state.etag, state.last_modified = result.etag or state.etag, result.last_modified or state.last_modified
+    if result.permanent_redirect:
+        events.record(
+            session, "fetch", f"{feed.name} moved permanently to {result.permanent_redirect}", feed=feed.name
+        )
+    ttl = parsed.ttl_minutes if parsed else None
+    state.next_poll_at = schedule.after_success(now, feed.every, result.max_age, ttl)
+    if parsed is None:
+        state.status = "ok" if state.status == "failing" else state.status
+        events.record(session, "fetch", "unchanged", feed=feed.name, status=result.status)
+        return
+    state.status, state.reason = ("degraded", parsed.degraded) if parsed.degraded else ("ok", None)
+    new = store_items(rt, session, feed, parsed.entries, first_poll=not state.polled, now=now)
+    state.polled, state.items = True, state.items + new
+    events.record(
+        session, "fetch", f"{len(parsed.entries)} entries, {new} new", feed=feed.name, status=result.status
+    )
+
+
+def item_row(feed: str, entry: Entry, now: datetime) -> dict[str, Any]:
+    """The Item row of a parsed entry, with its identity and story keys."""
+    link_key, title_key = dedup.story_keys(entry)
+    return {
+        "id": dedup.item_id(feed, entry),
+        "feed": feed,
+        "guid": entry.guid,
+        "link": entry.link,
+        "title": entry.title,
+        "summary": entry.summary,
+        "content": entry.content,
+        "author": entry.author,
+        "categories": list(entry.categories),
+        "published": entry.published,
+        "first_seen": now,
+        "link_key": link_key,
+        "title_key": title_key,
+    }
+
+
+def store_items(
+    rt: Runtime,
+    session: Session,
+    feed: FeedConfig,
+    entries: Sequence[Entry],
+    *,
+    first_poll: bool,
+    now: datetime,
+) -> int:
+    """Insert new items, match and route those that may alert; return how many items were new."""
+    rows = list({row["id"]: row for row in (item_row(feed.name, e, now) for e in entries)}.values())
+    inserted = db.insert_ignore(session, Item, rows)
+    new = [row for row in rows if row["id"] in inserted]
+    silent = first_poll and not feed.backfill
+    alertable = [
+        r for r in new if not silent or (r["published"] and r["published"] >= now - FIRST_POLL_WINDOW)
+    ]
+    alert_ids = {r["id"] for r in alertable}
+    events.record_all(session, (_item_event(r, r["id"] in alert_ids) for r in new))
+    route_matches(rt.config, session, match_items(rt.active.rules, alertable, now), now)
+    return len(new)
+
+
+def _item_event(row: dict[str, Any], alertable: bool) -> Any:
+    note = "" if alertable else " (stored silently: older than the first-poll window)"
+    return events.event("item", f"{row['title'][:120]}{note}", feed=row["feed"], item_id=row["id"])
+
+
+def route_matches(config: Config, session: Session, matches: list[dict[str, Any]], now: datetime) -> None:
+    """Store matches (a story alerts a rule once) and their deliveries, with an event per match."""
+    inserted = db.insert_ignore(session, Match, matches)
+    fresh = [m for m in matches if m["id"] in inserted]
+    db.insert_ignore(session, Delivery, route(config, fresh, now))
+    for m in fresh:
+        rule = config.rules[m["rule"]]
+        note = "" if rule.alert else " (dry run: no channel)"
+        events.record(
+            session,
+            "match",
+            f"{m['rule']} matched{note}",
+            rule=m["rule"],
+            item_id=m["item_id"],
+            terms=m["matched_terms"],
+        )
+
+
+def lookback(rt: Runtime) -> int:
+    """Run new or changed rules over the items of their lookback window; return the matches made."""
+    config, rules, now = rt.config, rt.active.rules, utcnow()
+    with Session(rt.engine) as session:
+        todo = changed_rules(session, config)
+        total = 0
+        for rule in todo:
+            items = [item.model_dump() for item in lookback_items(session, rule, now)]
+            only = type(rules.matcher)({rule.name: rule.query})
+            matches = match_items(rules, items, now, only=only)
+            route_matches(config, session, matches, now)
+            total += len(matches)
+        mark_applied(session, todo, now)
+        session.commit()
+    return total

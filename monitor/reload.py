@@ -1,0 +1,131 @@
+"""Reload: a 1 s stat-and-hash tick over the rules and channels files; swap in a valid Config or keep the last good one."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session
+
+from monitor import events
+from monitor.config import Config, load_config
+from monitor.errors import ConfigError, ConfigErrors
+from monitor.runtime import Active, Runtime
+
+
+def watched_files(rules_dir: Path, channels_file: Path) -> list[Path]:
+    """Every file whose edit changes the configuration."""
+    files = sorted(rules_dir.glob("*.yaml")) + [channels_file]
+    templates = channels_file.parent / "templates"
+    if templates.is_dir():
+        files += sorted(p for p in templates.rglob("*") if p.is_file())
+    return files
+
+
+def fingerprint(files: list[Path]) -> str:
+    """A hash of the files' names and contents (works on Docker bind mounts, where events may not)."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path).encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"<missing>")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What a reload changed, by name."""
+
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+    def describe(self, what: str) -> str:
+        parts = [
+            f"{label} {', '.join(names)}"
+            for label, names in (("added", self.added), ("changed", self.changed), ("removed", self.removed))
+            if names
+        ]
+        return f"{what}: " + "; ".join(parts) if parts else ""
+
+
+def diff(old: dict[str, object], new: dict[str, object]) -> Diff:
+    return Diff(
+        added=tuple(sorted(set(new) - set(old))),
+        changed=tuple(sorted(k for k in set(new) & set(old) if _key(new[k]) != _key(old[k]))),
+        removed=tuple(sorted(set(old) - set(new))),
+    )
+
+
+def _key(value: object) -> object:
+    fingerprint_ = getattr(value, "fingerprint", None)
+    return fingerprint_ if fingerprint_ is not None else repr(value)
+
+
+class Reloader:
+    """Watches the configuration files; `tick()` returns the new Config when a valid edit was applied."""
+
+    def __init__(self, rt: Runtime, rules_dir: Path, channels_file: Path) -> None:
+        self.rt, self.rules_dir, self.channels_file = rt, rules_dir, channels_file
+        self.seen = fingerprint(watched_files(rules_dir, channels_file))
+
+    def tick(self) -> Config | None:
+        current = fingerprint(watched_files(self.rules_dir, self.channels_file))
+        if current == self.seen:
+            return None
+        self.seen = current
+        try:
+            config = load_config(self.rules_dir, self.channels_file)
+        except ConfigErrors as exc:
+            self._failed(exc.errors)
+            return None
+        except ConfigError as exc:
+            self._failed([exc])
+            return None
+        old = self.rt.config
+        self.rt.active = Active.build(config)
+        self._applied(old, config)
+        return config
+
+    def _failed(self, errors: list[ConfigError]) -> None:
+        with Session(self.rt.engine) as session:
+            first = errors[0]
+            events.record(
+                session,
+                "reload_failed",
+                f"{len(errors)} error(s), keeping the last good rules: "
+                + "; ".join(str(e) for e in errors[:10]),
+                file=first.file,
+                line=first.line,
+                col=first.col,
+                errors=[str(e) for e in errors],
+            )
+            session.commit()
+
+    def _applied(self, old: Config, new: Config) -> None:
+        rules, feeds = diff(old.rules, new.rules), diff(old.feeds, new.feeds)  # type: ignore[arg-type]
+        channels = diff(old.channels, new.channels)  # type: ignore[arg-type]
+        summary = "; ".join(
+            d.describe(w) for d, w in ((rules, "rules"), (feeds, "feeds"), (channels, "channels")) if d
+        )
+        with Session(self.rt.engine) as session:
+            events.record(
+                session,
+                "reload",
+                summary or "no change in rules, feeds or channels",
+                rules_added=list(rules.added),
+                rules_changed=list(rules.changed),
+                rules_removed=list(rules.removed),
+                feeds_added=list(feeds.added),
+                feeds_changed=list(feeds.changed),
+                feeds_removed=list(feeds.removed),
+            )
+            for warning in new.warnings:
+                events.record(session, "reload", warning)
+            session.commit()

@@ -1,0 +1,50 @@
+"""The running state one process shares between its timers: database, active rules, channels."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from monitor.channels import make_channel
+from monitor.config import Config
+from monitor.match import Rules
+
+
+@dataclass(frozen=True)
+class Active:
+    """One consistent generation of configuration: swapped whole on a good reload."""
+
+    rules: Rules
+    channels: dict[str, Any]
+
+    @property
+    def config(self) -> Config:
+        return self.rules.config
+
+    @classmethod
+    def build(cls, config: Config) -> Active:
+        channels = {
+            name: make_channel(name, ch.type, ch.options, config.templates_dir)  # type: ignore[arg-type]
+            for name, ch in config.channels.items()
+        }
+        return cls(Rules.build(config), channels)
+
+
+@dataclass
+class Runtime:
+    """Engine, instance id and the active configuration (replaced atomically by reload)."""
+
+    engine: sa.Engine
+    active: Active
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def config(self) -> Config:
+        return self.active.config

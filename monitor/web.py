@@ -1,0 +1,93 @@
+"""`/healthz` and `/metrics` (Prometheus) on MONITOR_HTTP."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import sqlalchemy as sa
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlmodel import Session, select
+
+from monitor.events import REGISTRY
+from monitor.models import Delivery, FeedState
+
+
+class DatabaseCollector(Collector):
+    """Gauges read from the database at scrape time, so every instance reports the same truth."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        feeds = GaugeMetricFamily("monitor_feeds", "Configured feeds by status", labels=["status"])
+        failures = GaugeMetricFamily(
+            "monitor_feed_failures", "Consecutive failures per feed", labels=["feed"]
+        )
+        last_ok = GaugeMetricFamily(
+            "monitor_feed_last_success_timestamp_seconds", "Last good poll", labels=["feed"]
+        )
+        deliveries = GaugeMetricFamily(
+            "monitor_deliveries", "Deliveries by channel and status", labels=["channel", "status"]
+        )
+        with Session(self.engine) as session:
+            counts: dict[str, int] = {}
+            for state in session.exec(select(FeedState)):
+                counts[state.status] = counts.get(state.status, 0) + 1
+                failures.add_metric([state.name], state.failures)
+                if state.last_ok_at:
+                    last_ok.add_metric([state.name], state.last_ok_at.timestamp())
+            for status, n in counts.items():
+                feeds.add_metric([status], n)
+            rows = session.exec(
+                select(Delivery.channel, Delivery.status, sa.func.count()).group_by(
+                    Delivery.channel, Delivery.status
+                )
+            )
+            for channel, status, n in rows:
+                deliveries.add_metric([channel, status], n)
+        yield from (feeds, failures, last_ok, deliveries)
+
+
+def serve(address: tuple[str, int], engine: sa.Engine, is_running: Callable[[], bool]) -> ThreadingHTTPServer:
+    """Start the HTTP server in a daemon thread; the caller shuts it down."""
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(engine))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/healthz":
+                ok = is_running() and _database_answers(engine)
+                self._reply(200 if ok else 503, b"ok\n" if ok else b"unhealthy\n", "text/plain")
+            elif self.path == "/metrics":
+                body = generate_latest(REGISTRY) + generate_latest(registry)
+                self._reply(200, body, CONTENT_TYPE_LATEST)
+            else:
+                self._reply(404, b"not found\n", "text/plain")
+
+        def _reply(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet: scrapes are not events
+            return
+
+    server = ThreadingHTTPServer(address, Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    return server
+
+
+def _database_answers(engine: sa.Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return True
+    except sa.exc.SQLAlchemyError:
+        return False
