@@ -14,13 +14,15 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from monitor import db, events, schedule
+from monitor.config import Config
 from monitor.errors import Rejected, RetryLater
 from monitor.models import Delivery, Item, Match, utcnow
 from monitor.records import Alert, AlertItem, Snippet
-from monitor.runtime import Runtime
+from monitor.runtime import Active, Runtime
 
 CLAIM_LIMIT = 200
 
@@ -211,10 +213,10 @@ def _fields(row: Delivery) -> dict[str, object]:
     return {"rule": row.rule, "channel": row.channel, "delivery_id": row.id, "attempts": row.attempts}
 
 
-def retry_failed(rt: Runtime, ids: Sequence[str] | None) -> int:
+def retry_failed(engine: sa.Engine, ids: Sequence[str] | None) -> int:
     """Make failed deliveries pending again (all of them when `ids` is None); return how many."""
     now = utcnow()
-    with Session(rt.engine) as session:
+    with Session(engine) as session:
         stmt = select(Delivery).where(Delivery.status == "failed")
         if ids is not None:
             stmt = stmt.where(Delivery.id.in_(list(ids)))  # type: ignore[attr-defined]
@@ -224,3 +226,21 @@ def retry_failed(rt: Runtime, ids: Sequence[str] | None) -> int:
             session.add(row)
         session.commit()
     return len(rows)
+
+
+def send_test(config: Config, channel: str) -> None:
+    """Send a made-up alert through one channel now (`monitor alerts test`); raises DeliveryError."""
+    now = utcnow()
+    item = AlertItem(
+        id="test",
+        title="monitor test alert: Our militaries will meet this Thursday in the UK",
+        link="https://example.org/monitor-test-alert",
+        feed="test",
+        published=now,
+        matched_terms=("militaries", "meet", "Thursday", "UK"),
+        snippet=Snippet(
+            "Our militaries will meet this Thursday in the UK", ((4, 14), (20, 24), (30, 38), (46, 48))
+        ),
+    )
+    alert = Alert(id=f"msg_test_{now:%Y%m%d%H%M%S}", rule="test", items=(item,), kind="test", created=now)
+    Active.build(config).channels[channel].send(alert)

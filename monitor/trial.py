@@ -1,0 +1,74 @@
+"""`monitor try`: run a query against stored items or a feed's current items, without alerting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from monitor.errors import FetchError
+from monitor.fetch import fetch_all
+from monitor.match import document_fields
+from monitor.models import Item, utcnow
+from monitor.parse import parse_feed
+from monitor.pipeline import item_row
+from monitor.query import Query, analyze_item
+from monitor.records import FetchRequest, Snippet
+
+
+@dataclass(frozen=True)
+class TryHit:
+    id: str
+    title: str
+    link: str | None
+    feed: str
+    matched_terms: tuple[str, ...]
+    snippet: Snippet
+
+
+def stored_items(engine: sa.Engine, since: timedelta) -> list[dict[str, Any]]:
+    """Stored items first seen in the window, newest first."""
+    stmt = select(Item).where(Item.first_seen >= utcnow() - since).order_by(Item.first_seen.desc())  # type: ignore[attr-defined,operator]
+    with Session(engine) as session:
+        return [item.model_dump() for item in session.exec(stmt)]
+
+
+def feed_items(name: str, url: str) -> list[dict[str, Any]]:
+    """Every item currently in a feed (a URL, a path, or a configured feed's URL), whatever its age."""
+    if "://" not in url:
+        url = str(Path(url).resolve())
+    [result] = fetch_all([FetchRequest(name, url)])
+    if isinstance(result, FetchError):
+        raise result
+    assert result.body is not None
+    parsed = parse_feed(result.body, result.final_url, result.content_type)
+    now = utcnow()
+    return [item_row(name, entry, now) for entry in parsed.entries]
+
+
+def run_query(query: Query, items: Iterable[Mapping[str, Any]]) -> list[TryHit]:
+    """Evaluate one query on items; a hit carries the matched terms and a highlighted snippet."""
+    hits = []
+    for item in items:
+        doc = analyze_item(document_fields(item))
+        hit = query.evaluate(doc)
+        if hit is not None:
+            hits.append(
+                TryHit(
+                    item["id"],
+                    item["title"],
+                    item.get("link"),
+                    item["feed"],
+                    hit.matched_terms,
+                    hit.snippet(doc),
+                )
+            )
+    return hits
+
+
+__all__ = ["TryHit", "feed_items", "run_query", "stored_items"]
