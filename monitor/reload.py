@@ -16,7 +16,7 @@ from monitor.runtime import Active, Runtime
 
 def watched_files(rules_dir: Path, channels_file: Path) -> list[Path]:
     """Every file whose edit changes the configuration."""
-    files = sorted(rules_dir.glob("*.yaml")) + [channels_file]
+    files = [*sorted(rules_dir.glob("*.yaml")), channels_file]
     templates = channels_file.parent / "templates"
     if templates.is_dir():
         files += sorted(p for p in templates.rglob("*") if p.is_file())

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     def _host_port(cls, value: str) -> str:
         if value in ("", "off"):
             return value
-        host, sep, port = value.rpartition(":")
+        _host, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"expected host:port (like 127.0.0.1:8080) or 'off', got {value!r}")
         return value
