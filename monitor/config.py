@@ -6,14 +6,25 @@ together as ConfigErrors. `${VAR}` reads the environment; secrets stay SecretStr
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel
+from yaml.nodes import MappingNode, Node
 
+from monitor import query as query_language
+from monitor.channelsfile import LoadedChannel, load_channels
+from monitor.durations import parse_duration
+from monitor.errors import ConfigError, ConfigErrors, QuerySyntaxError
 from monitor.query import Query
+from monitor.rulesfile import Entry, Found, read_rules_file, rules_files
+from monitor.yamlnodes import Report, Source, boolean, is_null, items, mapping, position, text, text_list
 
 
 @dataclass(frozen=True)
@@ -46,13 +57,16 @@ class RuleConfig:
     digest: str | None = None  # cron expression
     lookback: timedelta = timedelta(hours=24)
     where: Location | None = None
+    examples: tuple[str, ...] = ()  # "match: \"text\"" / "no_match: \"text\"", each checked at load
 
     @property
     def fingerprint(self) -> str:
         """Changes whenever what the rule matches or where it sends changes (drives lookback)."""
         import hashlib
 
-        text = "\x1f".join([self.match, ",".join(sorted(self.feeds)), ",".join(self.alert), self.digest or ""])
+        text = "\x1f".join(
+            [self.match, ",".join(sorted(self.feeds)), ",".join(self.alert), self.digest or ""]
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -74,12 +88,298 @@ class Config:
     retention: timedelta = timedelta(days=30)
     templates_dir: Path | None = None
     warnings: tuple[str, ...] = ()  # file:line:col: warning (e.g. an interval under 1m)
+    lookback: timedelta = timedelta(hours=24)  # the global default of every rule's lookback
 
 
-def load_config(rules_dir: Path, channels_file: Path, env: dict[str, str] | None = None) -> Config:
+EXAMPLE_FIELDS = ("title", "summary", "content", "author", "category", "feed", "link")
+MIN_INTERVAL = timedelta(minutes=1)
+
+
+def load_config(rules_dir: Path, channels_file: Path, env: Mapping[str, str] | None = None) -> Config:
     """Load and validate everything; raise ConfigErrors listing every problem found."""
-    raise NotImplementedError
+    config, errors, _ = check_config(rules_dir, channels_file, env)
+    if errors or config is None:
+        raise ConfigErrors(errors)
+    return config
 
 
-def _unused(_: Any) -> None:  # placeholder so the module imports cleanly until the loader lands
-    return None
+def check_config(
+    rules_dir: Path, channels_file: Path, env: Mapping[str, str] | None = None
+) -> tuple[Config | None, list[ConfigError], list[str]]:
+    """Load and validate everything: (the Config or None if any error, every error, every warning)."""
+    report, found = Report(), Found()
+    files = rules_files(rules_dir, report)
+    for path in files:
+        read_rules_file(path, found, report)
+    channels = load_channels(channels_file, os.environ if env is None else env, report)
+    config = _build(found, channels, channels_file, report)
+    order = {str(path): index for index, path in enumerate([*files, channels_file])}
+    errors = sorted(report.errors, key=lambda e: (order.get(e.file, -1), e.line, e.col))
+    warnings = [f"{file}:{line}:{col}: warning: {message}" for file, line, col, message in report.warnings]
+    return (None if errors else config), errors, warnings
+
+
+def config_files(rules_dir: Path, channels_file: Path) -> list[Path]:
+    """Every file the Config is read from (for a reload that watches them)."""
+    return [*sorted(rules_dir.glob("*.yaml")), channels_file]
+
+
+@dataclass
+class _Context:
+    """What a rule is checked against: aliases, feeds and tags, channels, timezone, default lookback."""
+
+    aliases: dict[str, tuple[str, ...]]
+    feeds: dict[str, FeedConfig]
+    channels: set[str]
+    timezone: ZoneInfo | None
+    lookback: timedelta
+
+
+def _build(
+    found: Found, channels: dict[str, LoadedChannel | None], channels_file: Path, report: Report
+) -> Config:
+    """Turn the merged entries into the Config, reporting every problem along the way."""
+    zone = _timezone(found)
+    lookback = _setting_duration(found, "lookback", timedelta(hours=24))
+    aliases = {word: alternatives for word, (alternatives, _, _) in found.aliases.items()}
+    feeds = {name: _feed(entry) for name, entry in found.feeds.items()}
+    context = _Context(aliases, feeds, set(channels), zone, lookback)
+    rules = {name: _rule(entry, context) for name, entry in found.rules.items()}
+    templates = channels_file.parent / "templates"
+    return Config(
+        feeds=feeds,
+        rules={name: rule for name, rule in rules.items() if rule is not None},
+        channels={name: _channel(name, loaded, channels_file) for name, loaded in channels.items() if loaded},
+        aliases=aliases,
+        timezone=zone.key if zone else None,
+        retention=_setting_duration(found, "retention", timedelta(days=30)),
+        templates_dir=templates if templates.is_dir() else None,
+        warnings=tuple(f"{f}:{line}:{col}: warning: {m}" for f, line, col, m in report.warnings),
+        lookback=lookback,
+    )
+
+
+def _channel(name: str, loaded: LoadedChannel, channels_file: Path) -> ChannelConfig:
+    """A ChannelConfig from a validated channel (the default console has no location)."""
+    where = Location(str(channels_file), loaded.line, loaded.col) if loaded.line else None
+    return ChannelConfig(name, loaded.type, loaded.options, where)
+
+
+def _timezone(found: Found) -> ZoneInfo | None:
+    """The `timezone:` setting as a ZoneInfo; None means the machine's."""
+    if "timezone" not in found.settings:
+        return None
+    src, node = found.settings["timezone"]
+    name = text(src, node, "'timezone'")
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        src.error(node, f"unknown timezone '{name}' (expected an IANA name like Europe/London or UTC)")
+        return None
+
+
+def _setting_duration(found: Found, name: str, default: timedelta) -> timedelta:
+    """A global duration setting, or its default."""
+    if name not in found.settings:
+        return default
+    src, node = found.settings[name]
+    return _duration(src, node, f"'{name}'") or default
+
+
+def _duration(src: Source, node: Node, what: str) -> timedelta | None:
+    """A duration value (30s, 5m, 1h30m); None after reporting an error."""
+    value = text(src, node, what)
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        src.error(node, f"invalid {what} '{value}': {exc}")
+        return None
+
+
+def _feed(entry: Entry) -> FeedConfig:
+    """One feed; bad fields are reported and left at their defaults."""
+    src, fields, what = entry.src, entry.fields, f"feed '{entry.name}'"
+    url = _feed_url(src, fields["url"][1], what) if "url" in fields else ""
+    if "url" not in fields:
+        src.error(
+            entry.name_node, f"missing key 'url' in {what} (expected an http(s) URL, file:// URL or path)"
+        )
+    every = timedelta(minutes=10)
+    if "every" in fields:
+        every = _duration(src, fields["every"][1], f"'every' in {what}") or every
+        if every < MIN_INTERVAL:
+            src.warn(fields["every"][1], f"{what} is polled every {every.total_seconds():g}s, under 1m")
+    tags = text_list(src, fields["tags"][1], f"'tags' in {what}") if "tags" in fields else []
+    backfill = boolean(src, fields["backfill"][1], f"'backfill' in {what}") if "backfill" in fields else False
+    where = Location(src.file, *position(entry.name_node))
+    return FeedConfig(entry.name, url, every, tuple(tag for tag, _ in tags or []), bool(backfill), where)
+
+
+def _feed_url(src: Source, node: Node, what: str) -> str:
+    """An http(s) URL, a file:// URL, or a local path made absolute against the rules file's folder."""
+    value = text(src, node, f"'url' in {what}")
+    if value is None:
+        return ""
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and parts.netloc:
+        return value
+    if scheme == "file" and parts.netloc in ("", "localhost") and parts.path.startswith("/"):
+        return value
+    if scheme in ("http", "https", "file") or "://" in value:
+        src.error(
+            node, f"invalid 'url' in {what} (expected an http(s) URL, a file:///absolute/path URL or a path)"
+        )
+        return ""
+    path = Path(value).expanduser()
+    path = (path if path.is_absolute() else Path(src.file).parent / path).resolve()
+    if not path.is_file():
+        src.warn(node, f"{what}: no file at {path}")
+    return str(path)
+
+
+def _rule(entry: Entry, context: _Context) -> RuleConfig | None:
+    """One rule; None when its query does not compile (every other problem is reported too)."""
+    src, fields, what = entry.src, entry.fields, f"rule '{entry.name}'"
+    query = _query(src, fields["match"][1], what, context.aliases) if "match" in fields else None
+    if "match" not in fields:
+        src.error(
+            entry.name_node,
+            f"missing key 'match' in {what} (expected a query, e.g. 'ukraine AND peacekeepers')",
+        )
+    feeds = _rule_feeds(src, fields["feeds"][1], what, context.feeds) if "feeds" in fields else None
+    alert = _rule_alert(src, fields["alert"][1], what, context.channels) if "alert" in fields else ()
+    digest = _digest(src, fields["digest"][1], what, context.timezone) if "digest" in fields else None
+    lookback = context.lookback
+    if "lookback" in fields:
+        lookback = _duration(src, fields["lookback"][1], f"'lookback' in {what}") or lookback
+    examples = _examples(src, fields["examples"][1], what, query) if "examples" in fields else ()
+    if query is None:
+        return None
+    return RuleConfig(
+        name=entry.name,
+        match=query.text,
+        query=query,
+        feeds=frozenset(context.feeds) if feeds is None else feeds,
+        alert=alert,
+        digest=digest,
+        lookback=lookback,
+        where=Location(src.file, *position(entry.name_node)),
+        examples=examples,
+    )
+
+
+def _query(src: Source, node: Node, what: str, aliases: dict[str, tuple[str, ...]]) -> Query | None:
+    """Compile `match:`; a syntax error points into the query where the YAML allows it."""
+    value = text(src, node, f"'match' in {what}")
+    if value is None:
+        return None
+    try:
+        return query_language.compile_query(value, aliases)  # type: ignore[attr-defined, no-any-return]
+    except QuerySyntaxError as exc:
+        single_line = node.start_mark.line == node.end_mark.line
+        if getattr(node, "style", None) is None and single_line:
+            src.error(node, f"invalid query in {what}: {exc.message}", col_offset=exc.col - 1)
+        else:
+            src.error(node, f"invalid query in {what} at column {exc.col} of the query: {exc.message}")
+        return None
+
+
+def _rule_feeds(src: Source, node: Node, what: str, feeds: dict[str, FeedConfig]) -> frozenset[str] | None:
+    """`feeds:` names or tags, resolved to feed names; None (every feed) when absent or null."""
+    if is_null(node):
+        return None
+    names = text_list(src, node, f"'feeds' in {what}")
+    if names is None:
+        return frozenset()
+    if not names:
+        src.error(
+            node, f"'feeds' in {what} is empty (list feed names or tags, or leave it out for every feed)"
+        )
+    resolved: set[str] = set()
+    for name, item in names:
+        matching = {feed.name for feed in feeds.values() if name == feed.name or name in feed.tags}
+        if not matching:
+            known = ", ".join(sorted(set(feeds) | {tag for feed in feeds.values() for tag in feed.tags}))
+            src.error(
+                item,
+                f"unknown feed or tag '{name}' in {what} (expected one of: {known or 'no feeds defined'})",
+            )
+        resolved |= matching
+    return frozenset(resolved)
+
+
+def _rule_alert(src: Source, node: Node, what: str, channels: set[str]) -> tuple[str, ...]:
+    """`alert:` channel names from the channels file; empty means a dry run."""
+    names = text_list(src, node, f"'alert' in {what}") or []
+    for name, item in names:
+        if name not in channels:
+            known = ", ".join(sorted(channels)) or "no channels defined"
+            src.error(item, f"unknown channel '{name}' in {what} (expected one of: {known})")
+    return tuple(dict.fromkeys(name for name, _ in names))
+
+
+def _digest(src: Source, node: Node, what: str, zone: ZoneInfo | None) -> str | None:
+    """`digest:` a 5-field cron expression, checked by APScheduler in the config's timezone."""
+    if is_null(node):
+        return None
+    value = text(src, node, f"'digest' in {what}")
+    if value is None:
+        return None
+    try:
+        CronTrigger.from_crontab(value, timezone=zone)
+    except ValueError as exc:
+        expected = "expected 5 fields: minute hour day-of-month month day-of-week, e.g. '0 8 * * *'"
+        src.error(node, f"invalid cron expression in 'digest' of {what}: {exc} ({expected})")
+        return None
+    return value
+
+
+def _examples(src: Source, node: Node, what: str, query: Query | None) -> tuple[str, ...]:
+    """`examples: {match: [...], no_match: [...]}`: each must (or must not) match the rule's query."""
+    if is_null(node):
+        return ()
+    checked = []
+    fields = mapping(src, node, f"'examples' in {what}", ("match", "no_match"))
+    for key, (_, value) in (fields or {}).items():
+        for example in items(src, value, f"'examples: {key}' in {what}") or []:
+            item = _example_fields(src, example, what)
+            if item is None or query is None:
+                continue
+            matched = query.evaluate(query_language.analyze_item(item)) is not None  # type: ignore[attr-defined]
+            quoted = _quote(item)
+            checked.append(f"{key}: {quoted}")
+            if key == "match" and not matched:
+                src.error(example, f"example does not match {what}: {quoted}")
+            elif key == "no_match" and matched:
+                src.error(example, f"example matches {what} but is listed under no_match: {quoted}")
+    return tuple(checked)
+
+
+def _example_fields(src: Source, node: Node, what: str) -> dict[str, str] | None:
+    """An example: a string (title, summary and content alike) or a mapping of item fields."""
+    item = dict.fromkeys(EXAMPLE_FIELDS, "")
+    if not isinstance(node, MappingNode):
+        value = text(src, node, f"an example of {what}")
+        if value is None:
+            return None
+        return {**item, "title": value, "summary": value, "content": value}
+    fields = mapping(src, node, f"an example of {what}", EXAMPLE_FIELDS)
+    if fields is None:
+        return None
+    for name, (_, value_node) in fields.items():
+        value = text(src, value_node, f"'{name}' in an example of {what}")
+        if value is None:
+            return None
+        item[name] = value
+    return item
+
+
+def _quote(item: Mapping[str, str]) -> str:
+    """The example's text, shortened, in double quotes."""
+    shown = item["title"] or next((value for value in item.values() if value), "")
+    return '"' + (shown if len(shown) <= 80 else shown[:77] + "...") + '"'

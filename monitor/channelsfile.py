@@ -1,0 +1,189 @@
+"""Read alerts/channels.yaml: each channel's type and Options, with `${VAR}` read from the environment."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ValidationError
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from monitor.channels import available_types, channel_class
+from monitor.yamlnodes import STR, Report, Source, compose_file, is_null, mapping, position, text
+
+_VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class LoadedChannel(NamedTuple):
+    """A validated channel as found in the file."""
+
+    type: str
+    options: BaseModel
+    line: int
+    col: int
+
+
+def default_channels() -> dict[str, LoadedChannel | None]:
+    """What runs when no channel is configured: the console."""
+    return {"console": LoadedChannel("console", channel_class("console").Options(), 0, 0)}
+
+
+def load_channels(path: Path, env: Mapping[str, str], report: Report) -> dict[str, LoadedChannel | None]:
+    """Every channel by name; None for a channel with errors (its name still counts as defined)."""
+    if not path.exists():
+        return default_channels()
+    src, errors_before = Source(str(path), report), len(report.errors)
+    root = compose_file(path, src)
+    if len(report.errors) > errors_before:
+        return {}
+    if root is None or is_null(root):
+        return default_channels()
+    top = mapping(src, root, "the channels file", ("channels",))
+    if top is None:
+        return {}
+    if "channels" not in top or is_null(top["channels"][1]):
+        return default_channels()
+    named = mapping(src, top["channels"][1], "'channels'")
+    if named is None:
+        return {}
+    if not named:
+        return default_channels()
+    return {name: _channel(src, name, key, value, env) for name, (key, value) in named.items()}
+
+
+def _channel(src: Source, name: str, key: Node, node: Node, env: Mapping[str, str]) -> LoadedChannel | None:
+    """One channel: look its type up, substitute variables, validate its Options."""
+    what = f"channel '{name}'"
+    fields = mapping(src, node, what, required=("type",))
+    if fields is None or "type" not in fields:
+        return None
+    type_name = text(src, fields["type"][1], f"'type' in {what}")
+    if type_name is None:
+        return None
+    try:
+        cls = channel_class(type_name)
+    except KeyError:
+        expected = ", ".join(available_types())
+        src.error(
+            fields["type"][1], f"unknown channel type '{type_name}' in {what} (expected one of: {expected})"
+        )
+        return None
+    secrets: list[str] = []
+    errors_before = len(src.report.errors)
+    raw = {
+        k: _value(src, v, env, secrets, f"option '{k}' in {what}")
+        for k, (_, v) in fields.items()
+        if k != "type"
+    }
+    if len(src.report.errors) > errors_before:
+        return None
+    try:
+        options = cls.Options.model_validate(raw)
+    except ValidationError as exc:
+        _report_validation(src, exc, key, fields, what, cls, secrets + _strings(list(raw.values())))
+        return None
+    return LoadedChannel(type_name, options, *position(key))
+
+
+def _value(src: Source, node: Node, env: Mapping[str, str], secrets: list[str], what: str) -> Any:
+    """The plain Python value of a node, with `${VAR}` replaced in every string."""
+    if isinstance(node, MappingNode):
+        fields = mapping(src, node, what) or {}
+        return {k: _value(src, v, env, secrets, what) for k, (_, v) in fields.items()}
+    if isinstance(node, SequenceNode):
+        return [_value(src, item, env, secrets, what) for item in node.value]
+    assert isinstance(node, ScalarNode)
+    if node.tag != STR:
+        return _scalar(node)
+    return _substitute(src, node, env, secrets, what)
+
+
+def _scalar(node: ScalarNode) -> Any:
+    """A non-string scalar (number, bool, null) as YAML means it."""
+    return SafeConstructor().construct_object(node)
+
+
+def _substitute(src: Source, node: ScalarNode, env: Mapping[str, str], secrets: list[str], what: str) -> str:
+    """Replace each `${VAR}` from the environment (`$${VAR}` stays literal); report missing ones."""
+
+    def replace(found: re.Match[str]) -> str:
+        if found.group(1):
+            return found.group(0)[1:]
+        name = found.group(2)
+        value = env.get(name, "")
+        if not value:
+            state = "is empty" if name in env else "is not set"
+            src.error(node, f"environment variable '{name}' {state} (needed by {what})")
+            return ""
+        secrets.append(value)
+        return value
+
+    return _VAR.sub(replace, node.value)
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside an option value (to keep them all out of messages: any may be a secret)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return _strings(list(value.values()))
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
+def _report_validation(
+    src: Source,
+    exc: ValidationError,
+    key: Node,
+    fields: Mapping[str, tuple[Node, Node]],
+    what: str,
+    cls: type,
+    secrets: list[str],
+) -> None:
+    """Map pydantic's errors to the offending key's file:line:col, with no option values in them."""
+    for problem in exc.errors(include_input=False, include_url=False):
+        loc = problem["loc"]
+        option = str(loc[0]) if loc else ""
+        node = _locate(fields[option][0], fields[option][1], loc[1:]) if option in fields else key
+        if problem["type"] == "missing":
+            message = f"missing option '{option}' in {what}"
+        elif problem["type"] == "extra_forbidden":
+            expected = ", ".join(_option_names(cls))
+            message = f"unknown option '{option}' in {what} (expected one of: {expected})"
+        else:
+            detail = str(problem["msg"]).removeprefix("Value error, ")
+            message = f"option '{option}' in {what}: {_redact(detail, secrets)}"
+        src.error(node, message)
+
+
+def _locate(key: Node, value: Node, rest: tuple[Any, ...]) -> Node:
+    """The node deepest along pydantic's loc (an item of a list, a key of a mapping)."""
+    node = key
+    for step in rest:
+        if isinstance(value, SequenceNode) and isinstance(step, int) and step < len(value.value):
+            node = value = value.value[step]
+        elif isinstance(value, MappingNode):
+            pairs = [(k, v) for k, v in value.value if isinstance(k, ScalarNode) and k.value == str(step)]
+            if not pairs:
+                break
+            node, value = pairs[0]
+        else:
+            break
+    return node
+
+
+def _option_names(cls: type) -> list[str]:
+    """The option names a channel class accepts, as written in the file."""
+    return [info.alias or name for name, info in cls.Options.model_fields.items()]
+
+
+def _redact(message: str, secrets: list[str]) -> str:
+    """Replace any secret value that slipped into a message."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            message = message.replace(secret, "***")
+    return message

@@ -1,0 +1,154 @@
+"""YAML nodes with positions: compose a file, check shapes, report problems at file:line:col."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from monitor.errors import ConfigError
+
+STR, NULL, BOOL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"
+Fields = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
+
+
+@dataclass
+class Report:
+    """Every error and warning found while loading, in the order found."""
+
+    errors: list[ConfigError] = field(default_factory=list)
+    warnings: list[tuple[str, int, int, str]] = field(default_factory=list)
+
+
+@dataclass
+class Source:
+    """One configuration file being read; errors and warnings land in the shared Report."""
+
+    file: str
+    report: Report
+
+    def error(self, node: Node, message: str, col_offset: int = 0) -> None:
+        """Record an error at the node's start (plus col_offset columns)."""
+        line, col = position(node)
+        self.report.errors.append(ConfigError(self.file, line, col + col_offset, message))
+
+    def warn(self, node: Node, message: str) -> None:
+        """Record a warning at the node's start."""
+        self.report.warnings.append((self.file, *position(node), message))
+
+    def where(self, node: Node) -> str:
+        """file:line:col of the node, for messages that point at an earlier definition."""
+        line, col = position(node)
+        return f"{self.file}:{line}:{col}"
+
+
+def position(node: Node) -> tuple[int, int]:
+    """1-based line and column of the node's first character."""
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def compose_file(path: Path, src: Source) -> Node | None:
+    """Read and compose one YAML file; a syntax error becomes one error at the parser's mark."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        src.report.errors.append(ConfigError(src.file, 1, 1, f"cannot read the file: {_reason(exc)}"))
+        return None
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        detail = exc.problem or "syntax error"
+        if exc.context:
+            detail += f" ({exc.context})"
+        src.report.errors.append(ConfigError(src.file, line, col, f"invalid YAML: {detail}"))
+    except yaml.YAMLError as exc:
+        src.report.errors.append(ConfigError(src.file, 1, 1, f"invalid YAML: {exc}"))
+    return None
+
+
+def _reason(exc: Exception) -> str:
+    """A short reason without the path (the path is already in the error's location)."""
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
+def kind(node: Node) -> str:
+    """What a node is, in words a user understands."""
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    return {NULL: "nothing", BOOL: "true/false", STR: "a string"}.get(node.tag, "a number")
+
+
+def is_null(node: Node | None) -> bool:
+    """True for a missing value or an explicit null (`key:` with nothing after it)."""
+    return node is None or (isinstance(node, ScalarNode) and node.tag == NULL)
+
+
+def mapping(
+    src: Source, node: Node, what: str, allowed: Sequence[str] | None = None, required: Sequence[str] = ()
+) -> Fields | None:
+    """Check a mapping node: string keys, no duplicates, only `allowed` keys, `required` present."""
+    if not isinstance(node, MappingNode):
+        src.error(node, f"expected a mapping for {what}, got {kind(node)}")
+        return None
+    fields: Fields = {}
+    for key, value in node.value:
+        if not isinstance(key, ScalarNode) or key.tag == NULL:
+            src.error(key, f"expected a name as key in {what}, got {kind(key)}")
+        elif key.value in fields:
+            first = position(fields[key.value][0])[0]
+            src.error(key, f"duplicate key '{key.value}' in {what} (first at line {first})")
+        elif allowed is not None and key.value not in allowed:
+            src.error(key, f"unknown key '{key.value}' in {what} (expected one of: {', '.join(allowed)})")
+        else:
+            fields[key.value] = (key, value)
+    for name in required:
+        if name not in fields:
+            src.error(node, f"missing key '{name}' in {what}")
+    return fields
+
+
+def text(src: Source, node: Node, what: str) -> str | None:
+    """A non-empty scalar as written (numbers and words alike); anything else is an error."""
+    if not isinstance(node, ScalarNode) or node.tag == NULL:
+        src.error(node, f"expected a string for {what}, got {kind(node)}")
+        return None
+    if not node.value.strip():
+        src.error(node, f"expected a non-empty string for {what}")
+        return None
+    return str(node.value)
+
+
+def boolean(src: Source, node: Node, what: str) -> bool | None:
+    """true or false."""
+    if isinstance(node, ScalarNode) and node.tag == BOOL:
+        return node.value.lower() in ("true", "yes", "on", "y")
+    src.error(node, f"expected true or false for {what}, got {kind(node)}")
+    return None
+
+
+def items(src: Source, node: Node, what: str) -> list[Node] | None:
+    """The nodes of a list (null is an empty list); anything else is an error."""
+    if is_null(node):
+        return []
+    if not isinstance(node, SequenceNode):
+        src.error(node, f"expected a list for {what}, got {kind(node)} (write [a, b] or one '- item' a line)")
+        return None
+    return list(node.value)
+
+
+def text_list(src: Source, node: Node, what: str) -> list[tuple[str, Node]] | None:
+    """A list of strings with their nodes; None when the value is not a list of strings."""
+    nodes = items(src, node, what)
+    if nodes is None:
+        return None
+    values = [(text(src, item, what), item) for item in nodes]
+    if any(value is None for value, _ in values):
+        return None
+    return [(value, item) for value, item in values if value is not None]
