@@ -11,9 +11,27 @@ Public surface (the rest of monitor uses only these names):
     Hit.snippet(doc, width=240) -> records.Snippet    a sentence around the terms, spans inside it
     Matcher(rules: Mapping[name, Query]).match(doc) -> dict[name, Hit]   (indexed; same result as
                                                       evaluating every rule)
+
+Also: `Query.matches(doc) -> bool` (no terms collected), `Matcher.candidates(doc)`, `FIELDS`.
+Modules: analyze (tokens, folding, stemming), syntax (parser), compile (aliases, patterns, Query),
+nodes (evaluation and presearch clauses), hit (Term, Hit, snippets), index (Matcher).
 """
 
 from __future__ import annotations
 
-# Placeholder until the implementation lands; the names above are the contract.
-Query = object
+from monitor.query.analyze import FIELDS, Document, analyze_item
+from monitor.query.compile import Aliases, Query, compile_query
+from monitor.query.hit import Hit, Term
+from monitor.query.index import Matcher
+
+__all__ = [
+    "FIELDS",
+    "Aliases",
+    "Document",
+    "Hit",
+    "Matcher",
+    "Query",
+    "Term",
+    "analyze_item",
+    "compile_query",
+]

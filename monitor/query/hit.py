@@ -1,0 +1,117 @@
+"""What a match records: the terms found (field, text as written, offsets) and a snippet around them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from monitor.query.analyze import FIELDS, Document, fold
+from monitor.records import Snippet
+
+ELLIPSIS = "…"
+_SENTENCE_END = re.compile(r"[.!?…](?=[\s\"'”’)\]]|$)|\n")
+_SNIPPET_FIELDS_NO_TERMS = (1, 2, 0)  # summary, content, title: what to quote when nothing matched
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Term:
+    """One matched term in an item: its field, the text as written, and char offsets in that field."""
+
+    field: str
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A rule matched an item; `terms` are the matched words or phrases, in field then text order."""
+
+    terms: tuple[Term, ...] = ()
+
+    @property
+    def matched_terms(self) -> tuple[str, ...]:
+        """Distinct matched words as written in the item (case-insensitively distinct), first seen first."""
+        seen: dict[str, str] = {}
+        for term in self.terms:
+            seen.setdefault(fold(term.text), term.text)
+        return tuple(seen.values())
+
+    def snippet(self, doc: Document, width: int = 240) -> Snippet:
+        """A sentence-ish window of the field with the most matched terms, with their spans in it."""
+        field_id = self._best_field()
+        if field_id is None:
+            for fid in _SNIPPET_FIELDS_NO_TERMS:
+                if doc.texts[fid].strip():
+                    return _window(doc.texts[fid], [], width)
+            return Snippet("")
+        name = FIELDS[field_id]
+        spans = [(t.start, t.end) for t in self.terms if t.field == name]
+        return _window(doc.texts[field_id], spans, width)
+
+    def _best_field(self) -> int | None:
+        """The field with the most distinct matched words (title, summary, content first on ties)."""
+        best: tuple[int, int] | None = None
+        for field_id, name in enumerate(FIELDS):
+            count = len({fold(t.text) for t in self.terms if t.field == name})
+            if count and (best is None or count > best[0]):
+                best = (count, field_id)
+        return None if best is None else best[1]
+
+
+def _window(text: str, spans: list[tuple[int, int]], width: int) -> Snippet:
+    """Cut `text` to about `width` chars around the window holding the most spans."""
+    spans = sorted(set(spans))
+    start = _best_start(text, spans, width)
+    end = min(len(text), start + width)
+    if end < len(text):
+        cut = text.rfind(" ", start, end)
+        sentence = _last_sentence_end(text, start, end)
+        end = (
+            sentence
+            if sentence is not None and sentence > start + width // 2
+            else (cut if cut > start else end)
+        )
+    body = text[start:end].replace("\n", " ").replace("\r", " ").replace("\t", " ")
+    lead = ELLIPSIS if start > 0 else ""
+    trail = ELLIPSIS if end < len(text) else ""
+    shift = len(lead) - start
+    inside = tuple((a + shift, b + shift) for a, b in spans if a >= start and b <= end)
+    return Snippet(lead + body + trail, inside)
+
+
+def _best_start(text: str, spans: list[tuple[int, int]], width: int) -> int:
+    """Where the snippet starts: a sentence start (or word start) before the best group of spans."""
+    if not spans:
+        return 0
+    best_count, best_first = 0, spans[0][0]
+    for i, (a, _) in enumerate(spans):
+        count = sum(1 for _, b in spans[i:] if b - a <= width * 2 // 3)
+        if count > best_count:
+            best_count, best_first = count, a
+    sentence = _sentence_start(text, best_first, width // 3)
+    if sentence is not None:
+        return sentence
+    space = text.rfind(" ", 0, best_first - width // 4)
+    return space + 1 if space >= 0 else 0
+
+
+def _sentence_start(text: str, pos: int, reach: int) -> int | None:
+    """The start of the sentence holding `pos`, if it begins at most `reach` chars before it."""
+    low = max(0, pos - reach)
+    start = 0 if low == 0 else None
+    for m in _SENTENCE_END.finditer(text, low, pos):
+        start = m.end()
+    if start is None:
+        return None
+    while start < pos and text[start].isspace():
+        start += 1
+    return start
+
+
+def _last_sentence_end(text: str, start: int, end: int) -> int | None:
+    """The offset just after the last sentence end inside text[start:end], if any."""
+    last = None
+    for m in _SENTENCE_END.finditer(text, start, end):
+        last = m.end()
+    return last

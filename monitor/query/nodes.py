@@ -1,0 +1,254 @@
+"""The compiled query tree: each node tests an analyzed Document, collects matched token ranges,
+and states a presearch condition (clauses of keys, at least one key of each must be in the item).
+
+`test` is the fast boolean path (no allocation for plain words); `collect` runs only after a
+successful `test` and appends (first_token, last_token) ranges of what matched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+from monitor.query.analyze import DEFAULT_FIELDS, PREFIX_KEY_LEN, PREFIX_MARK, Document
+
+Span = tuple[int, int]
+Clauses = list[frozenset[str]]
+
+# Stems so frequent in English news that indexing a rule under them finds nearly every item.
+_COMMON_WORDS = (
+    "the be to of and a in that have i it for not on with he as you do at this but his by from they we "
+    "say her she or an will my one all would there their what so up out if about who get which go me "
+    "when make can like time no just him know take peopl into year your good some could them see other "
+    "than then now look onli come its over think also back after use two how our work first well way "
+    "even new want becaus ani these give day most us is was are has had were been said mr"
+)
+_COMMON = frozenset(_COMMON_WORDS.split())
+
+
+def key_cost(key: str) -> float:
+    """How often a presearch key is expected in items (lower is rarer, a better index key)."""
+    if key.startswith(PREFIX_MARK):
+        return 50.0
+    if key in _COMMON:
+        return 100.0
+    return 10.0 - min(len(key), 8)
+
+
+def clause_cost(clause: frozenset[str]) -> float:
+    """The expected cost of a disjunctive clause: the sum of its keys' costs."""
+    return sum(key_cost(k) for k in clause)
+
+
+class Node(Protocol):
+    """A compiled query node."""
+
+    def test(self, doc: Document) -> bool:
+        """Whether the node matches the document."""
+
+    def collect(self, doc: Document, out: list[Span]) -> None:
+        """Append the token ranges that make the node match (call only after `test` is true)."""
+
+    def clauses(self) -> Clauses:
+        """A presearch condition: every clause must share a key with the document's keys."""
+
+
+def _in_scope(doc: Document, tokens: Sequence[int], scope: int | None) -> list[int]:
+    """The tokens that lie in the scope (None: title, summary, content; else one field)."""
+    fields = doc.tok_field
+    if scope is None:
+        return [t for t in tokens if fields[t] in DEFAULT_FIELDS]
+    return [t for t in tokens if fields[t] == scope]
+
+
+class WordNode:
+    """One stemmed word, in the default fields or one field."""
+
+    __slots__ = ("scope", "stem")
+
+    def __init__(self, stem: str, scope: int | None) -> None:
+        self.stem, self.scope = stem, scope
+
+    def test(self, doc: Document) -> bool:
+        """Whether the stem occurs in scope."""
+        if self.scope is None:
+            return self.stem in doc.default_index
+        return self.stem in doc.field_index[self.scope]
+
+    def collect(self, doc: Document, out: list[Span]) -> None:
+        """Every occurrence of the stem in scope."""
+        index = doc.default_index if self.scope is None else doc.field_index[self.scope]
+        out.extend((t, t) for t in index.get(self.stem, ()))
+
+    def clauses(self) -> Clauses:
+        """The stem itself."""
+        return [frozenset({self.stem})]
+
+
+class PhraseNode:
+    """Stemmed words in order (slop 0), or all within `slop` extra positions in any order."""
+
+    __slots__ = ("scope", "slop", "stems")
+
+    def __init__(self, stems: tuple[str, ...], slop: int, scope: int | None) -> None:
+        self.stems, self.slop, self.scope = stems, slop, scope
+
+    def test(self, doc: Document) -> bool:
+        """Whether the phrase occurs in scope."""
+        return bool(self._spans(doc, first_only=True))
+
+    def collect(self, doc: Document, out: list[Span]) -> None:
+        """Every occurrence: one range per exact phrase, one range per word for a proximity match."""
+        out.extend(self._spans(doc, first_only=False))
+
+    def clauses(self) -> Clauses:
+        """Every word of the phrase is required."""
+        return [frozenset({s}) for s in set(self.stems)]
+
+    def _spans(self, doc: Document, first_only: bool) -> list[Span]:
+        index = doc.default_index if self.scope is None else doc.field_index[self.scope]
+        if any(s not in index for s in self.stems):
+            return []
+        if self.slop == 0:
+            return self._exact(doc, index[self.stems[0]], first_only)
+        return self._near(doc, index, first_only)
+
+    def _exact(self, doc: Document, anchors: list[int], first_only: bool) -> list[Span]:
+        stems, fields, n = doc.tok_stem, doc.tok_field, len(self.stems)
+        found = []
+        for t in anchors:
+            last = t + n - 1
+            if (
+                last < len(stems)
+                and fields[last] == fields[t]
+                and all(stems[t + i] == s for i, s in enumerate(self.stems))
+            ):
+                found.append((t, last))
+                if first_only:
+                    break
+        return found
+
+    def _near(self, doc: Document, index: dict[str, list[int]], first_only: bool) -> list[Span]:
+        need: dict[str, int] = {}
+        for s in self.stems:
+            need[s] = need.get(s, 0) + 1
+        tokens = sorted({t for s in need for t in index[s]})
+        limit, fields, stems = len(self.stems) - 1 + self.slop, doc.tok_field, doc.tok_stem
+        used: set[int] = set()
+        for i, first in enumerate(tokens):
+            window = [
+                t for t in tokens[i : i + limit + 1] if t - first <= limit and fields[t] == fields[first]
+            ]
+            counts: dict[str, int] = {}
+            for t in window:
+                counts[stems[t]] = counts.get(stems[t], 0) + 1
+            if all(counts.get(s, 0) >= k for s, k in need.items()):
+                used.update(window)
+                if first_only:
+                    break
+        return [(t, t) for t in sorted(used)]
+
+
+class PatternNode:
+    """Folded words (as written, not stemmed) starting with `prefix` and fully matching `regex`."""
+
+    __slots__ = ("prefix", "regex", "scope")
+
+    def __init__(self, prefix: str, regex: re.Pattern[str] | None, scope: int | None) -> None:
+        self.prefix, self.regex, self.scope = prefix, regex, scope
+
+    def _tokens(self, doc: Document, first_only: bool) -> list[int]:
+        found: list[int] = []
+        prefix, regex = self.prefix, self.regex
+        for word, tokens in doc.folded_index.items():
+            if word.startswith(prefix) and (regex is None or regex.fullmatch(word)):
+                found.extend(_in_scope(doc, tokens, self.scope))
+                if found and first_only:
+                    break
+        return found
+
+    def test(self, doc: Document) -> bool:
+        """Whether a word in scope matches."""
+        return bool(self._tokens(doc, first_only=True))
+
+    def collect(self, doc: Document, out: list[Span]) -> None:
+        """Every matching word in scope."""
+        out.extend((t, t) for t in sorted(self._tokens(doc, first_only=False)))
+
+    def clauses(self) -> Clauses:
+        """The prefix's first letters, when it has enough of them to be selective."""
+        if len(self.prefix) >= PREFIX_KEY_LEN:
+            return [frozenset({PREFIX_MARK + self.prefix[:PREFIX_KEY_LEN]})]
+        return []
+
+
+class AndNode:
+    """Every child matches."""
+
+    __slots__ = ("children",)
+
+    def __init__(self, children: tuple[Node, ...]) -> None:
+        self.children = children
+
+    def test(self, doc: Document) -> bool:
+        """Whether all children match."""
+        return all(c.test(doc) for c in self.children)
+
+    def collect(self, doc: Document, out: list[Span]) -> None:
+        """What every child matched."""
+        for child in self.children:
+            child.collect(doc, out)
+
+    def clauses(self) -> Clauses:
+        """Every child's clauses (a negated child adds none)."""
+        return [clause for child in self.children for clause in child.clauses()]
+
+
+class OrNode:
+    """At least one child matches."""
+
+    __slots__ = ("children",)
+
+    def __init__(self, children: tuple[Node, ...]) -> None:
+        self.children = children
+
+    def test(self, doc: Document) -> bool:
+        """Whether any child matches."""
+        return any(c.test(doc) for c in self.children)
+
+    def collect(self, doc: Document, out: list[Span]) -> None:
+        """What each matching child matched."""
+        for child in self.children:
+            if child.test(doc):
+                child.collect(doc, out)
+
+    def clauses(self) -> Clauses:
+        """One clause: the union of each child's cheapest clause (none if a child is unconstrained)."""
+        union: set[str] = set()
+        for child in self.children:
+            own = child.clauses()
+            if not own:
+                return []
+            union |= min(own, key=clause_cost)
+        return [frozenset(union)]
+
+
+class NotNode:
+    """The child does not match."""
+
+    __slots__ = ("child",)
+
+    def __init__(self, child: Node) -> None:
+        self.child = child
+
+    def test(self, doc: Document) -> bool:
+        """Whether the child does not match."""
+        return not self.child.test(doc)
+
+    def collect(self, doc: Document, out: list[Span]) -> None:
+        """A negation matches no terms."""
+
+    def clauses(self) -> Clauses:
+        """A negation can match any item."""
+        return []

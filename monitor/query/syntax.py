@@ -1,0 +1,259 @@
+"""Parse the query text (Lucene query_string syntax) into a small syntax tree, with 1-based columns.
+
+Grammar, loosest first (OR binds tighter than AND, as in Google: `Thursday UK OR Britain military`
+is `Thursday AND (UK OR Britain) AND military`; use parentheses to say otherwise):
+
+    query   := and_expr
+    and_expr:= or_expr ( ["AND" | "&&"] or_expr )*        (juxtaposition is AND)
+    or_expr := unary ( ("OR" | "||") unary )*
+    unary   := ("NOT" | "!" | "-") unary | "+" unary | primary
+    primary := FIELD ":" primary | "(" and_expr ")" | '"phrase"' ["~" N] | "/regex/" | word
+
+Operators are upper case (lower-case "and"/"or" are words, as in Lucene). `\\` escapes the next
+character. A boost `^N` is accepted and ignored. Fuzzy `word~N` and ranges are not supported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitor.errors import QuerySyntaxError
+from monitor.query.analyze import FIELDS
+
+_SPECIAL = set(' \t\r\n()":~^')
+_WHAT = "a word, phrase or group"
+
+
+@dataclass(frozen=True)
+class Tok:
+    """A lexical token: kind, text and 1-based column."""
+
+    kind: str  # TERM FIELD PHRASE REGEX LPAREN RPAREN AND OR NOT PLUS MINUS EOF
+    text: str
+    col: int
+    slop: int = 0
+
+
+@dataclass(frozen=True)
+class Word:
+    """A bare word as typed (escapes kept, for wildcard detection)."""
+
+    raw: str
+    col: int
+    field: str | None
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A quoted phrase, with its proximity slop (0: exact)."""
+
+    text: str
+    slop: int
+    col: int
+    field: str | None
+
+
+@dataclass(frozen=True)
+class Regex:
+    """A /regular expression/ matched against whole folded words."""
+
+    pattern: str
+    col: int
+    field: str | None
+
+
+@dataclass(frozen=True)
+class Bool:
+    """AND, OR or NOT of sub-expressions."""
+
+    op: str  # AND OR NOT
+    items: tuple[Expr, ...]
+
+
+Expr = Word | Phrase | Regex | Bool
+
+
+def _read_until(text: str, i: int, close: str) -> tuple[str, int] | None:
+    """Read up to an unescaped `close` from i; return (content with escapes resolved, index after)."""
+    out = []
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            out.append(text[i + 1] if text[i + 1] == close else text[i : i + 2])
+            i += 2
+        elif ch == close:
+            return "".join(out), i + 1
+        else:
+            out.append(ch)
+            i += 1
+    return None
+
+
+def _number(text: str, i: int, after: str) -> tuple[int, int]:
+    """Read the digits after `~` or `^` at text[i-1]; error when there are none."""
+    j = i
+    while j < len(text) and (text[j].isdigit() or (after == "^" and text[j] == ".")):
+        j += 1
+    if j == i:
+        raise QuerySyntaxError(i + 1, f"expected a number after '{after}'")
+    return int(float(text[i:j])), j
+
+
+def _suffixes(text: str, i: int, allow_slop: bool) -> tuple[int, int]:
+    """Read an optional `~N` (phrases only) and `^boost` after a token; return (slop, next index)."""
+    slop = 0
+    if i < len(text) and text[i] == "~":
+        if not allow_slop:
+            raise QuerySyntaxError(
+                i + 1, "expected a quoted phrase before '~' (fuzzy words are not supported)"
+            )
+        slop, i = _number(text, i + 1, "~")
+    if i < len(text) and text[i] == "^":
+        _, i = _number(text, i + 1, "^")
+    return slop, i
+
+
+def _lex_word(text: str, i: int, value: bool) -> tuple[Tok, int]:
+    """Lex a bare word, a field name (word followed by ':'), or an operator keyword.
+
+    A `value` (the word right after a field name) may contain ':' (`link:https://example.org`).
+    """
+    start = i
+    while i < len(text) and (text[i] not in _SPECIAL or (value and text[i] == ":")):
+        i += 2 if text[i] == "\\" and i + 1 < len(text) else 1
+    raw = text[start:i]
+    if i < len(text) and text[i] == ":":
+        if raw.lower() not in FIELDS:
+            fields = ", ".join(FIELDS)
+            raise QuerySyntaxError(
+                start + 1, f"unknown field '{raw}': expected one of {fields} (or quote it)"
+            )
+        return Tok("FIELD", raw.lower(), start + 1), i + 1
+    if raw in ("AND", "OR", "NOT"):
+        return Tok(raw, raw, start + 1), i
+    _, i = _suffixes(text, i, allow_slop=False)
+    return Tok("TERM", raw, start + 1), i
+
+
+def _lex_one(text: str, i: int, value: bool) -> tuple[Tok, int]:
+    """Lex the token starting at text[i] (not whitespace); `value`: it follows a field name."""
+    ch, col = text[i], i + 1
+    two = text[i : i + 2]
+    simple = {"(": "LPAREN", ")": "RPAREN", "!": "NOT", "+": "PLUS", "-": "MINUS"}
+    if two in ("&&", "||"):
+        return Tok("AND" if two == "&&" else "OR", two, col), i + 2
+    if ch in simple and not (ch in "+-!" and (i + 1 == len(text) or text[i + 1].isspace())):
+        return Tok(simple[ch], ch, col), i + 1
+    if ch in "+-!":
+        raise QuerySyntaxError(col + 1, f"expected {_WHAT} right after '{ch}'")
+    if ch in '"/':
+        read = _read_until(text, i + 1, ch)
+        if read is None:
+            what = "phrase" if ch == '"' else "regular expression"
+            raise QuerySyntaxError(col, f"unterminated {what}: expected a closing {ch} (after column {col})")
+        body, i = read
+        slop, i = _suffixes(text, i, allow_slop=ch == '"')
+        return Tok("PHRASE" if ch == '"' else "REGEX", body, col, slop), i
+    if ch in ":~^":
+        raise QuerySyntaxError(col, f"expected {_WHAT} before '{ch}'")
+    return _lex_word(text, i, value)
+
+
+def lex(text: str) -> list[Tok]:
+    """Split the query into tokens, ending with EOF."""
+    tokens, i = [], 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        tok, i = _lex_one(text, i, bool(tokens) and tokens[-1].kind == "FIELD")
+        tokens.append(tok)
+    tokens.append(Tok("EOF", "", len(text) + 1))
+    return tokens
+
+
+class _Parser:
+    """Recursive descent over the token list."""
+
+    def __init__(self, tokens: list[Tok]) -> None:
+        self.tokens, self.pos, self.open_parens = tokens, 0, []
+
+    def peek(self) -> Tok:
+        return self.tokens[self.pos]
+
+    def take(self) -> Tok:
+        tok = self.tokens[self.pos]
+        self.pos += 1
+        return tok
+
+    def and_expr(self, field: str | None) -> Expr:
+        items = [self.or_expr(field)]
+        while self.peek().kind not in ("EOF", "RPAREN"):
+            if self.peek().kind == "AND":
+                self.take()
+            items.append(self.or_expr(field))
+        return items[0] if len(items) == 1 else Bool("AND", tuple(items))
+
+    def or_expr(self, field: str | None) -> Expr:
+        items = [self.unary(field)]
+        while self.peek().kind == "OR":
+            self.take()
+            items.append(self.unary(field))
+        return items[0] if len(items) == 1 else Bool("OR", tuple(items))
+
+    def unary(self, field: str | None) -> Expr:
+        kind = self.peek().kind
+        if kind in ("NOT", "MINUS"):
+            self.take()
+            return Bool("NOT", (self.unary(field),))
+        if kind == "PLUS":
+            self.take()
+            return self.unary(field)
+        return self.primary(field)
+
+    def primary(self, field: str | None) -> Expr:
+        tok = self.take()
+        if tok.kind == "FIELD":
+            return self.primary(tok.text)
+        if tok.kind == "TERM":
+            return Word(tok.text, tok.col, field)
+        if tok.kind == "PHRASE":
+            return Phrase(tok.text, tok.slop, tok.col, field)
+        if tok.kind == "REGEX":
+            return Regex(tok.text, tok.col, field)
+        if tok.kind == "LPAREN":
+            return self.group(tok, field)
+        raise self.unexpected(tok)
+
+    def group(self, opening: Tok, field: str | None) -> Expr:
+        if self.peek().kind == "RPAREN":
+            raise QuerySyntaxError(self.peek().col, f"expected {_WHAT} inside the parentheses")
+        self.open_parens.append(opening)
+        inner = self.and_expr(field)
+        close = self.take()
+        if close.kind != "RPAREN":
+            raise QuerySyntaxError(close.col, f"expected ')' to close the '(' at column {opening.col}")
+        self.open_parens.pop()
+        return inner
+
+    def unexpected(self, tok: Tok) -> QuerySyntaxError:
+        before = self.tokens[self.pos - 2] if self.pos >= 2 else None
+        previous = "" if before is None else before.text + (":" if before.kind == "FIELD" else "")
+        after = f" after '{previous}'" if previous else ""
+        if tok.kind == "EOF":
+            if not previous:
+                return QuerySyntaxError(tok.col, f"expected {_WHAT}: the query is empty")
+            return QuerySyntaxError(tok.col, f"expected {_WHAT}{after} at the end of the query")
+        if tok.kind == "RPAREN" and not self.open_parens:
+            return QuerySyntaxError(tok.col, "unexpected ')' without a matching '('")
+        return QuerySyntaxError(tok.col, f"expected {_WHAT}{after}, found '{tok.text}'")
+
+
+def parse(text: str) -> Expr:
+    """Parse a query; raise QuerySyntaxError(col, message) saying what was expected where."""
+    parser = _Parser(lex(text))
+    expr = parser.and_expr(None)
+    tok = parser.peek()
+    if tok.kind == "RPAREN":
+        raise QuerySyntaxError(tok.col, "unexpected ')' without a matching '('")
+    return expr
