@@ -1,0 +1,342 @@
+"""Fetch feeds over HTTP(S) or from local files: conditional GET, size and time caps, many in flight.
+
+`fetch_all` runs its own asyncio loop, so a scheduler worker thread can call it. Requests are spread over
+several httpx clients sharded by host (one client with hundreds of connections spends its time in pool
+bookkeeping); a global semaphore and one per host bound what is in flight. Every failure is a
+`FetchError` value in the result list, never an exception that stops the other feeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import importlib.util
+import os
+import socket
+import stat
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import formatdate, parsedate_to_datetime
+from functools import cache
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from zlib import crc32
+
+import httpx
+
+from monitor import USER_AGENT
+from monitor.errors import FetchError
+from monitor.records import Fetched, FetchRequest
+
+MAX_REDIRECTS = 5
+MAX_SHARDS = 16
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+PERMANENT_REDIRECTS = frozenset({301, 308})
+ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
+SECRET_PARAMS = ("token", "key", "secret", "password", "passwd", "auth", "signature", "sig", "session")
+
+
+@dataclass(frozen=True)
+class _Options:
+    max_bytes: int
+    deadline: float
+    limit: int
+    per_host: int
+
+
+def fetch_all(
+    requests: Sequence[FetchRequest],
+    *,
+    max_bytes: int = 10 * 2**20,
+    deadline: float = 30.0,
+    limit: int = 200,
+    per_host: int = 8,
+) -> list[Fetched | FetchError]:
+    """Fetch every request concurrently; results in request order, failures as `FetchError` values.
+
+    `deadline` bounds each fetch from its start (connect, redirects and body), `max_bytes` bounds the
+    body both as sent and after decompression, `limit` and `per_host` bound the requests in flight.
+    """
+    if not requests:
+        return []
+    opts = _Options(max_bytes, deadline, max(1, limit), max(1, per_host))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_fetch_all(list(requests), opts))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # called from inside a loop: run ours aside
+        return pool.submit(asyncio.run, _fetch_all(list(requests), opts)).result()
+
+
+def redact_url(url: str) -> str:
+    """`url` fit for messages and logs: no user name or password, secret-looking query values masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    netloc = parts.netloc.rpartition("@")[2]
+    query = "&".join(_redact_param(p) for p in parts.query.split("&")) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _redact_param(param: str) -> str:
+    name, eq, _value = param.partition("=")
+    if eq and any(s in name.lower() for s in SECRET_PARAMS):
+        return f"{name}=***"
+    return param
+
+
+async def _fetch_all(requests: list[FetchRequest], opts: _Options) -> list[Fetched | FetchError]:
+    gate = asyncio.Semaphore(opts.limit)
+    host_gates: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(opts.per_host))
+    shards = max(1, min(MAX_SHARDS, -(-opts.limit // opts.per_host)))
+    clients = _Clients(shards, opts)
+    try:
+        jobs = [_fetch_one(req, clients, gate, host_gates, opts) for req in requests]
+        return list(await asyncio.gather(*jobs))
+    finally:
+        await clients.aclose()
+
+
+class _Clients:
+    """httpx clients created on first use, one per shard; a host always maps to the same shard."""
+
+    def __init__(self, shards: int, opts: _Options) -> None:
+        self._clients: dict[int, httpx.AsyncClient] = {}
+        self._shards, self._opts = shards, opts
+
+    def for_host(self, host: str) -> httpx.AsyncClient:
+        shard = crc32(host.encode()) % self._shards
+        if shard not in self._clients:
+            self._clients[shard] = httpx.AsyncClient(
+                http2=_has_h2(),
+                verify=_ssl_context(),
+                timeout=httpx.Timeout(self._opts.deadline),
+                limits=httpx.Limits(
+                    max_connections=self._opts.limit, max_keepalive_connections=self._opts.limit
+                ),
+                headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
+                follow_redirects=False,
+                trust_env=False,
+            )
+        return self._clients[shard]
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(c.aclose() for c in self._clients.values()), return_exceptions=True)
+
+
+@cache
+def _has_h2() -> bool:
+    return importlib.util.find_spec("h2") is not None
+
+
+@cache
+def _ssl_context() -> object:
+    return httpx.create_ssl_context()  # building one loads the CA bundle: share it between clients
+
+
+async def _fetch_one(
+    req: FetchRequest,
+    clients: _Clients,
+    gate: asyncio.Semaphore,
+    host_gates: defaultdict[str, asyncio.Semaphore],
+    opts: _Options,
+) -> Fetched | FetchError:
+    shown = redact_url(req.url)
+    try:
+        if _is_local(req.url):
+            return await asyncio.to_thread(_read_local, req, opts.max_bytes)
+        host = (urlsplit(req.url).hostname or "").lower()
+        async with gate, host_gates[host]:
+            async with asyncio.timeout(opts.deadline):
+                return await _get(clients.for_host(host), req, opts)
+    except FetchError as err:
+        return err
+    except (TimeoutError, httpx.TimeoutException):
+        return FetchError(shown, f"timed out after {opts.deadline:g} s")
+    except Exception as exc:  # one broken feed must never stop the batch
+        return FetchError(shown, _describe(exc))
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason for a transport failure, from the first telling exception in its chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, socket.gaierror):
+            return "cannot resolve host name"
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return "not an http(s) URL or absolute path"
+    if isinstance(exc, httpx.ConnectError):
+        return "cannot connect"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "server broke the HTTP protocol"
+    return f"fetch failed ({type(exc).__name__})"
+
+
+def _is_local(url: str) -> bool:
+    return url.startswith("file://") or os.path.isabs(url)
+
+
+def _read_local(req: FetchRequest, max_bytes: int) -> Fetched:
+    """Read a local feed file (status 0); unchanged modification time means not modified."""
+    start = time.monotonic()
+    path = unquote(urlsplit(req.url).path) if req.url.startswith("file://") else req.url
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise FetchError(req.url, "not a regular file")
+        if info.st_size > max_bytes:
+            raise FetchError(req.url, f"file over {_size(max_bytes)}")
+        modified = formatdate(info.st_mtime, usegmt=True)
+        if req.last_modified == modified:
+            return Fetched(req.feed, req.url, req.url, 0, None, last_modified=modified)
+        with open(path, "rb") as file:
+            body = file.read(max_bytes + 1)
+    except OSError as exc:
+        raise FetchError(req.url, exc.strerror or "cannot read file") from None
+    if len(body) > max_bytes:
+        raise FetchError(req.url, f"file over {_size(max_bytes)}")
+    elapsed = time.monotonic() - start
+    return Fetched(req.feed, req.url, req.url, 0, body, last_modified=modified, elapsed=elapsed)
+
+
+async def _get(client: httpx.AsyncClient, req: FetchRequest, opts: _Options) -> Fetched:
+    """GET with conditional headers, following at most MAX_REDIRECTS redirects by hand."""
+    start = time.monotonic()
+    headers = {}
+    if req.etag:
+        headers["If-None-Match"] = req.etag
+    if req.last_modified:
+        headers["If-Modified-Since"] = req.last_modified
+    url, seen, permanent = req.url, {req.url}, True
+    while True:
+        async with client.stream("GET", url, headers=headers) as resp:
+            if resp.status_code not in REDIRECTS or "location" not in resp.headers:
+                moved = url if permanent and url != req.url else None
+                return await _finish(req, url, resp, moved, opts, time.monotonic() - start)
+            target = urljoin(url, resp.headers["location"])
+        permanent = permanent and resp.status_code in PERMANENT_REDIRECTS
+        if urlsplit(target).scheme not in ("http", "https"):
+            raise FetchError(redact_url(req.url), "redirect to a non-HTTP URL")
+        if target in seen:
+            raise FetchError(redact_url(req.url), "redirect loop")
+        if len(seen) > MAX_REDIRECTS:
+            raise FetchError(redact_url(req.url), f"more than {MAX_REDIRECTS} redirects")
+        seen.add(target)
+        url = target
+
+
+async def _finish(
+    req: FetchRequest, url: str, resp: httpx.Response, moved: str | None, opts: _Options, elapsed: float
+) -> Fetched:
+    """Turn the final response into a `Fetched`, or raise `FetchError` for an error status or size."""
+    shown, code = redact_url(req.url), resp.status_code
+    etag = resp.headers.get("etag")
+    modified = resp.headers.get("last-modified")
+    common = {"permanent_redirect": moved, "max_age": _max_age(resp.headers.get("cache-control"))}
+    if code == 304:
+        etag, modified = etag or req.etag, modified or req.last_modified
+        return Fetched(req.feed, req.url, url, 304, None, None, etag, modified, elapsed=elapsed, **common)
+    if not 200 <= code < 300:
+        retry = _retry_after(resp.headers.get("retry-after")) if code in (429, 503) else None
+        reason = f"HTTP {code} {resp.reason_phrase}".rstrip()
+        raise FetchError(shown, reason, status=code, retry_after=retry)
+    length = resp.headers.get("content-length", "")
+    if length.isdigit() and int(length) > opts.max_bytes:
+        raise FetchError(shown, f"response over {_size(opts.max_bytes)}", status=code)
+    body = await _read_body(shown, resp, opts.max_bytes)
+    ctype = resp.headers.get("content-type")
+    return Fetched(req.feed, req.url, url, code, body, ctype, etag, modified, elapsed=elapsed, **common)
+
+
+async def _read_body(shown: str, resp: httpx.Response, max_bytes: int) -> bytes:
+    """Stream the raw body and inflate it ourselves, so neither form can grow past `max_bytes`."""
+    inflater = _Inflater.for_encoding(shown, resp.headers.get("content-encoding", ""), max_bytes)
+    raw_total, parts = 0, []
+    async for chunk in resp.aiter_raw():
+        raw_total += len(chunk)
+        if raw_total > max_bytes:
+            raise FetchError(shown, f"response over {_size(max_bytes)}", status=resp.status_code)
+        parts.append(inflater.feed(chunk) if inflater else chunk)
+    if inflater:
+        parts.append(inflater.flush())
+    return b"".join(parts)
+
+
+class _Inflater:
+    """Incremental gzip/deflate decoding whose output never exceeds `limit` bytes in total."""
+
+    def __init__(self, shown: str, encoding: str, limit: int) -> None:
+        self._shown, self._encoding, self._limit = shown, encoding, limit
+        self._out = 0
+        self._decoder: zlib._Decompress | None = None
+
+    @classmethod
+    def for_encoding(cls, shown: str, header: str, limit: int) -> _Inflater | None:
+        encoding = header.strip().lower()
+        if encoding in ("", "identity"):
+            return None
+        if encoding not in ("gzip", "x-gzip", "deflate"):
+            raise FetchError(shown, f"unsupported Content-Encoding {encoding[:20]!r}")
+        return cls(shown, encoding, limit)
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._decoder is None:
+            self._decoder = zlib.decompressobj(self._wbits(chunk))
+        try:
+            out = self._decoder.decompress(chunk, self._limit - self._out + 1)
+        except zlib.error:
+            raise FetchError(self._shown, f"corrupt {self._encoding} body") from None
+        return self._count(out)
+
+    def flush(self) -> bytes:
+        return self._count(self._decoder.flush()) if self._decoder else b""
+
+    def _wbits(self, first: bytes) -> int:
+        if self._encoding != "deflate":
+            return 31
+        is_zlib = len(first) >= 2 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
+        return 15 if is_zlib else -15  # "deflate" is zlib-wrapped by the RFC, raw by some servers
+
+    def _count(self, out: bytes) -> bytes:
+        self._out += len(out)
+        if self._out > self._limit:
+            raise FetchError(self._shown, f"{self._encoding} body inflates over {_size(self._limit)}")
+        return out
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds from now: delay-seconds or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _max_age(value: str | None) -> float | None:
+    for directive in (value or "").split(","):
+        name, _, arg = directive.strip().partition("=")
+        if name.lower() == "max-age" and arg.strip().strip('"').isdigit():
+            return float(arg.strip().strip('"'))
+    return None
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} bytes"
