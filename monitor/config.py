@@ -18,11 +18,10 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel
 from yaml.nodes import MappingNode, Node
 
-from monitor import query as query_language
 from monitor.channelsfile import LoadedChannel, load_channels
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, ConfigErrors, QuerySyntaxError
-from monitor.query import Query
+from monitor.query import Query, analyze_item, compile_query
 from monitor.rulesfile import Entry, Found, read_rules_file, rules_files
 from monitor.yamlnodes import Report, Source, boolean, is_null, items, mapping, position, text, text_list
 
@@ -93,6 +92,7 @@ class Config:
 
 EXAMPLE_FIELDS = ("title", "summary", "content", "author", "category", "feed", "link")
 MIN_INTERVAL = timedelta(minutes=1)
+URL_EXPECTED = "an http(s) URL, a file:///absolute/path URL, or a path relative to the rules file"
 
 
 def load_config(rules_dir: Path, channels_file: Path, env: Mapping[str, str] | None = None) -> Config:
@@ -205,9 +205,7 @@ def _feed(entry: Entry) -> FeedConfig:
     src, fields, what = entry.src, entry.fields, f"feed '{entry.name}'"
     url = _feed_url(src, fields["url"][1], what) if "url" in fields else ""
     if "url" not in fields:
-        src.error(
-            entry.name_node, f"missing key 'url' in {what} (expected an http(s) URL, file:// URL or path)"
-        )
+        src.error(entry.name_node, f"missing key 'url' in {what} (expected {URL_EXPECTED})")
     every = timedelta(minutes=10)
     if "every" in fields:
         every = _duration(src, fields["every"][1], f"'every' in {what}") or every
@@ -231,9 +229,7 @@ def _feed_url(src: Source, node: Node, what: str) -> str:
     if scheme == "file" and parts.netloc in ("", "localhost") and parts.path.startswith("/"):
         return value
     if scheme in ("http", "https", "file") or "://" in value:
-        src.error(
-            node, f"invalid 'url' in {what} (expected an http(s) URL, a file:///absolute/path URL or a path)"
-        )
+        src.error(node, f"invalid 'url' in {what} (expected {URL_EXPECTED})")
         return ""
     path = Path(value).expanduser()
     path = (path if path.is_absolute() else Path(src.file).parent / path).resolve()
@@ -249,7 +245,7 @@ def _rule(entry: Entry, context: _Context) -> RuleConfig | None:
     if "match" not in fields:
         src.error(
             entry.name_node,
-            f"missing key 'match' in {what} (expected a query, e.g. 'ukraine AND peacekeepers')",
+            f"missing key 'match' in {what} (expected a query, e.g. 'ceasefire Ukraine')",
         )
     feeds = _rule_feeds(src, fields["feeds"][1], what, context.feeds) if "feeds" in fields else None
     alert = _rule_alert(src, fields["alert"][1], what, context.channels) if "alert" in fields else ()
@@ -279,7 +275,7 @@ def _query(src: Source, node: Node, what: str, aliases: dict[str, tuple[str, ...
     if value is None:
         return None
     try:
-        return query_language.compile_query(value, aliases)  # type: ignore[attr-defined, no-any-return]
+        return compile_query(value, aliases)
     except QuerySyntaxError as exc:
         single_line = node.start_mark.line == node.end_mark.line
         if getattr(node, "style", None) is None and single_line:
@@ -297,17 +293,16 @@ def _rule_feeds(src: Source, node: Node, what: str, feeds: dict[str, FeedConfig]
     if names is None:
         return frozenset()
     if not names:
-        src.error(
-            node, f"'feeds' in {what} is empty (list feed names or tags, or leave it out for every feed)"
-        )
+        src.error(node, f"'feeds' in {what} is empty (list feed names or tags, or leave it out: every feed)")
     resolved: set[str] = set()
     for name, item in names:
         matching = {feed.name for feed in feeds.values() if name == feed.name or name in feed.tags}
         if not matching:
             known = ", ".join(sorted(set(feeds) | {tag for feed in feeds.values() for tag in feed.tags}))
+            expected = f"expected one of: {known}" if known else "no feeds are defined"
             src.error(
                 item,
-                f"unknown feed or tag '{name}' in {what} (expected one of: {known or 'no feeds defined'})",
+                f"unknown feed or tag '{name}' in {what} ({expected})",
             )
         resolved |= matching
     return frozenset(resolved)
@@ -350,7 +345,7 @@ def _examples(src: Source, node: Node, what: str, query: Query | None) -> tuple[
             item = _example_fields(src, example, what)
             if item is None or query is None:
                 continue
-            matched = query.evaluate(query_language.analyze_item(item)) is not None  # type: ignore[attr-defined]
+            matched = query.evaluate(analyze_item(item)) is not None
             quoted = _quote(item)
             checked.append(f"{key}: {quoted}")
             if key == "match" and not matched:
