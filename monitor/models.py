@@ -101,7 +101,10 @@ class Match(SQLModel, table=True):
 class Delivery(SQLModel, table=True):
     """The outbox: one row per (match, channel). `id` is stable: webhook-id and Message-ID."""
 
-    __table_args__ = (sa.UniqueConstraint("match_id", "channel", name="uq_delivery_match_channel"),)
+    __table_args__ = (
+        sa.UniqueConstraint("match_id", "channel", name="uq_delivery_match_channel"),
+        sa.Index("ix_delivery_status_next_attempt_at", "status", "next_attempt_at"),  # the claim's filter
+    )
     id: str = Field(primary_key=True)
     match_id: str = Field(index=True)
     rule: str
