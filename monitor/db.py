@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,7 +17,13 @@ from sqlmodel import Session, SQLModel, select
 from monitor.errors import InstanceError
 from monitor.models import Delivery, Event, FeedState, Item, Match
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 LEASE = timedelta(seconds=60)
+MIGRATIONS = Path(__file__).with_name("migrations")
+BASELINE = "0001"  # the schema create_all made before migrations existed
+log = logging.getLogger("monitor.db")
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -191,6 +198,62 @@ class InstanceLock:
             self._handle = None
 
 
-def upgrade(engine: sa.Engine) -> None:
-    """Bring the schema up to date (creates it on a fresh database)."""
-    create_schema(engine)
+def migrations_config(connection: sa.Connection) -> AlembicConfig:
+    """The Alembic configuration of the packaged migrations, running on `connection`."""
+    _quiet_alembic()
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def schema_revision(connection: sa.Connection) -> str | None:
+    """The database's Alembic revision (None: no alembic_version table)."""
+    _quiet_alembic()
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _quiet_alembic() -> None:
+    """Alembic logs every step at INFO (even its imports); our log keeps only its warnings."""
+    logger = logging.getLogger("alembic")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    """`alembic upgrade head`: creates every table on a fresh database, upgrades an older one in place.
+
+    A database made by create_all before migrations existed (tables, no alembic_version) is stamped
+    at the baseline revision first. Instances starting together on PostgreSQL take turns.
+    """
+    _quiet_alembic()
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    with engine.begin() as connection:
+        exclusive(connection, "upgrade")
+        config = migrations_config(connection)
+        current = schema_revision(connection)
+        if current is None and "feedstate" in sa.inspect(connection).get_table_names():
+            command.stamp(config, BASELINE)
+            current = BASELINE
+        target = ScriptDirectory.from_config(config).as_revision_number(revision)
+        if current != target:
+            command.upgrade(config, revision)
+            log.info("database schema upgraded from %s to %s", current or "nothing", target)
+
+
+def exclusive(target: Session | sa.Connection, name: str) -> None:
+    """Hold a PostgreSQL advisory lock named `name` until the transaction ends, so instances take turns.
+
+    SQLite needs none: one instance per file (InstanceLock), and writers are serialized anyway.
+    """
+    connection = target.connection() if isinstance(target, Session) else target
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"monitor:{name}"}
+        )

@@ -1,0 +1,194 @@
+"""Schema migrations: a fresh database gets the schema of models.py; an older one upgrades and keeps its rows."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest import Project
+from pg import fresh_database
+from sqlmodel import Session, SQLModel, select
+
+from monitor import db
+from monitor.models import Delivery, Event, FeedState, Item, Match, RuleState
+
+HEAD = "0002"
+NEW_INDEX = "ix_delivery_status_next_attempt_at"
+T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An engine on an empty database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        engine = db.make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+        yield engine
+        engine.dispose()
+        return
+    with fresh_database() as url:
+        engine = db.make_engine(url)
+        yield engine
+        engine.dispose()
+
+
+def revision(engine: sa.Engine) -> str | None:
+    with engine.connect() as connection:
+        return db.schema_revision(connection)
+
+
+def differences(engine: sa.Engine) -> list[object]:
+    """What autogenerate would change to make the database match models.py (nothing, when in step)."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, SQLModel.metadata))
+
+
+def indexes(engine: sa.Engine, table: str) -> set[str]:
+    return {index["name"] for index in sa.inspect(engine).get_indexes(table)}  # type: ignore[misc]
+
+
+def add_rows(engine: sa.Engine) -> None:
+    """One row in every table, as the pipeline writes them (JSON, booleans, aware datetimes)."""
+    with Session(engine) as session:
+        session.add(FeedState(name="bbc", url="http://127.0.0.1/rss", polled=True, next_poll_at=T0))
+        session.add(
+            Item(id="i1", feed="bbc", title="Troops meet", categories=["world"], first_seen=T0, title_key="t")
+        )
+        session.add(
+            Match(id="m1", rule="r", item_id="i1", title_key="t", matched_terms=["troops"], created_at=T0)
+        )
+        session.add(
+            Delivery(id="d1", match_id="m1", rule="r", channel="hook", next_attempt_at=T0, created_at=T0)
+        )
+        session.add(Event(at=T0, kind="item", feed="bbc", message="Troops meet", data={"n": 1}))
+        session.add(RuleState(name="r", fingerprint="abc", applied_at=T0))
+        session.commit()
+
+
+def assert_rows_kept(engine: sa.Engine) -> None:
+    with Session(engine) as session:
+        feed = session.get(FeedState, "bbc")
+        assert feed is not None and feed.polled is True and feed.next_poll_at == T0
+        item = session.get(Item, "i1")
+        assert item is not None and item.categories == ["world"] and item.first_seen == T0
+        match = session.get(Match, "m1")
+        assert match is not None and match.matched_terms == ["troops"]
+        delivery = session.get(Delivery, "d1")
+        assert delivery is not None and delivery.status == "pending" and delivery.next_attempt_at == T0
+        assert [e.data for e in session.exec(select(Event))] == [{"n": 1}]
+        assert session.get(RuleState, "r") is not None
+
+
+def test_a_fresh_database_gets_the_schema_of_models(engine: sa.Engine) -> None:
+    db.upgrade(engine)
+
+    assert revision(engine) == HEAD
+    assert differences(engine) == []
+
+
+def test_upgrading_twice_changes_nothing(engine: sa.Engine) -> None:
+    db.upgrade(engine)
+    add_rows(engine)
+    db.upgrade(engine)
+
+    assert revision(engine) == HEAD
+    assert_rows_kept(engine)
+
+
+def test_a_database_at_the_first_revision_upgrades_and_keeps_its_rows(engine: sa.Engine) -> None:
+    db.upgrade(engine, "0001")
+    assert NEW_INDEX not in indexes(engine, "delivery")
+    add_rows(engine)
+
+    db.upgrade(engine)
+
+    assert revision(engine) == HEAD
+    assert NEW_INDEX in indexes(engine, "delivery")
+    assert differences(engine) == []
+    assert_rows_kept(engine)
+
+
+def test_a_database_made_before_migrations_is_stamped_then_upgraded(engine: sa.Engine) -> None:
+    db.create_schema(engine)  # how the first databases were made: create_all, no alembic_version
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP INDEX {NEW_INDEX}"))
+    add_rows(engine)
+
+    db.upgrade(engine)
+
+    assert revision(engine) == HEAD
+    assert NEW_INDEX in indexes(engine, "delivery")
+    assert_rows_kept(engine)
+
+
+def test_a_create_all_database_that_already_has_the_new_index_upgrades(engine: sa.Engine) -> None:
+    db.create_schema(engine)
+    add_rows(engine)
+
+    db.upgrade(engine)
+
+    assert revision(engine) == HEAD
+    assert differences(engine) == []
+    assert_rows_kept(engine)
+
+
+@pytest.mark.postgres
+def test_instances_starting_together_upgrade_a_fresh_postgres_database_once() -> None:
+    with fresh_database() as url:
+        engines = [db.make_engine(url) for _ in range(4)]
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(len(engines))
+
+        def start(engine: sa.Engine) -> None:
+            barrier.wait()
+            try:
+                db.upgrade(engine)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start, args=(e,)) for e in engines]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+
+        assert errors == []
+        assert revision(engines[0]) == HEAD
+        assert differences(engines[0]) == []
+        for engine in engines:
+            engine.dispose()
+
+
+def test_monitor_db_upgrade_upgrades_an_old_sqlite_file(project: Project) -> None:
+    path = project.root / "data" / "monitor.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    db.upgrade(engine, "0001")
+    add_rows(engine)
+    engine.dispose()
+
+    result = project.cli("db", "upgrade")
+
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
+    engine = db.make_engine(f"sqlite:///{path}")
+    assert revision(engine) == HEAD
+    assert_rows_kept(engine)
+    engine.dispose()
+
+
+def test_the_lease_columns_keep_their_time_zone(engine: sa.Engine) -> None:
+    db.upgrade(engine)
+    add_rows(engine)
+    later = T0 + timedelta(minutes=1)
+    with Session(engine) as session:
+        assert db.claim_due_feeds(session, ["bbc"], "me", later, 10) == ["bbc"]
+    with Session(engine) as session:
+        feed = session.get(FeedState, "bbc")
+        assert feed is not None and feed.lease_until == later + db.LEASE
+        assert feed.lease_until.tzinfo is not None
