@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
-from monitor.channels import validate
+from monitor import escaping
+from monitor.channels import http, validate
 from monitor.channels.base import ChannelOptions
 from monitor.records import Alert
+from monitor.render import alert_view
 
 if TYPE_CHECKING:
-    from monitor.render import Renderer
+    from monitor.render import AlertView, Renderer
+
+MAX_BLOCKS = 50
+MAX_TEXT = 3000
+MAX_HEADER = 150
 
 
 class SlackOptions(ChannelOptions):
@@ -37,5 +44,50 @@ class SlackChannel:
         self.name, self.options, self.renderer = name, options, renderer
 
     def send(self, alert: Alert) -> None:
-        """POST the alert to the webhook."""
-        raise NotImplementedError
+        """POST the alert's Block Kit message to the incoming webhook."""
+        body = json.dumps(self.payload(alert), ensure_ascii=False).encode()
+        url = self.options.webhook_url.get_secret_value()
+        headers = {"content-type": "application/json; charset=utf-8"}
+        http.post(url, body, headers, self.options.timeout, f"slack channel {self.name}")
+
+    def payload(self, alert: Alert) -> dict[str, Any]:
+        """The Block Kit message: a header, one section per item, a note when items were left out."""
+        view = alert_view(alert)
+        header = escaping.truncate(self.renderer.render("slack_header.txt.j2", view).strip(), MAX_HEADER)
+        room = MAX_BLOCKS - 1 if len(view.items) <= MAX_BLOCKS - 1 else MAX_BLOCKS - 2
+        blocks: list[dict[str, Any]] = [_header(header or "monitor alert")]
+        blocks += [_section(self._item_text(view, index)) for index in range(min(room, len(view.items)))]
+        if len(view.items) > room:
+            blocks.append(_context(f"… and {len(view.items) - room} more items"))
+        fallback = escaping.truncate(escaping.mrkdwn(header), MAX_TEXT)
+        return {"text": fallback, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+    def _item_text(self, view: AlertView, index: int) -> str:
+        text = self.renderer.render("slack_item.mrkdwn.j2", view, item=view.items[index]).strip()
+        return fit(text, MAX_TEXT)
+
+
+def fit(text: str, limit: int) -> str:
+    """Cut mrkdwn to `limit` characters without leaving half an entity or half a <link>."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp, semi = cut.rfind("&"), cut.rfind(";")
+    if amp > semi:
+        cut = cut[:amp]
+    opened, closed = cut.rfind("<"), cut.rfind(">")
+    if opened > closed:
+        cut = cut[:opened]
+    return cut.rstrip() + "…"
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": False}}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text or " "}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}

@@ -13,10 +13,11 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _ADDRESS = re.compile(r"^[^\s<>@\"(),;:\\\[\]]+@[^\s<>@\"(),;:\\\[\]]+\.[^\s<>@\"(),;:\\\[\]]+$")
 
 
-def parsed_url(secret: SecretStr, schemes: tuple[str, ...], what: str) -> SplitResult:
+def parsed_url(secret: SecretStr | str, schemes: tuple[str, ...], what: str) -> SplitResult:
     """Split a secret URL, checking its scheme and host; the message never quotes the URL."""
+    text = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
     try:
-        parts = urlsplit(secret.get_secret_value().strip())
+        parts = urlsplit(text.strip())
         parts.port  # noqa: B018  (raises ValueError on a bad port)
     except ValueError:
         raise ValueError(f"{what} is not a valid URL") from None
