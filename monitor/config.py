@@ -14,11 +14,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel
 from yaml.nodes import MappingNode, Node
 
 from monitor.channelsfile import LoadedChannel, load_channels
+from monitor.crontab import cron_trigger
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, ConfigErrors, QuerySyntaxError
 from monitor.query import Query, analyze_item, compile_query
@@ -326,9 +326,9 @@ def _digest(src: Source, node: Node, what: str, zone: ZoneInfo | None) -> str | 
     if value is None:
         return None
     try:
-        CronTrigger.from_crontab(value, timezone=zone)
+        cron_trigger(value, zone)
     except ValueError as exc:
-        expected = "expected 5 fields: minute hour day-of-month month day-of-week, e.g. '0 8 * * *'"
+        expected = "expected minute hour day-of-month month day-of-week, e.g. '0 8 * * mon-fri'"
         src.error(node, f"invalid cron expression in 'digest' of {what}: {exc} ({expected})")
         return None
     return value
