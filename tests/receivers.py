@@ -199,9 +199,8 @@ class _Handler:
             return self.data_replies.pop(0)
         login = session.auth_data.decode() if isinstance(session.auth_data, bytes) else None
         raw = envelope.original_content or b""
-        self.recorder.add(
-            Mail(envelope.mail_from or "", list(envelope.rcpt_tos), raw, session.ssl is not None, login)
-        )
+        tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+        self.recorder.add(Mail(envelope.mail_from or "", list(envelope.rcpt_tos), raw, tls, login))
         return "250 OK queued"
 
 
@@ -233,7 +232,8 @@ class SmtpReceiver:
         self.port = _free_port()
         params: dict[str, Any] = {"tls_context": starttls} if starttls else {}
         if users is not None:
-            params |= {"authenticator": _authenticator(users), "auth_require_tls": True}
+            # aiosmtpd counts only STARTTLS as TLS, so with implicit TLS it must not insist on it
+            params |= {"authenticator": _authenticator(users), "auth_require_tls": implicit_tls is None}
         self._controller = Controller(
             self.handler,
             hostname="127.0.0.1",
