@@ -7,13 +7,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from monitor.channels import available_types, channel_class
+from monitor.channels.base import ChannelOptions
 from monitor.yamlnodes import STR, Report, Source, compose_file, is_null, mapping, position, text
 
+MAX_DEPTH = 10
 _VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -28,7 +31,13 @@ class LoadedChannel(NamedTuple):
 
 def default_channels() -> dict[str, LoadedChannel | None]:
     """What runs when no channel is configured: the console."""
-    return {"console": LoadedChannel("console", channel_class("console").Options(), 0, 0)}
+    return {"console": LoadedChannel("console", options_model("console")(), 0, 0)}
+
+
+def options_model(type_name: str) -> type[ChannelOptions]:
+    """The Options model of a channel type; KeyError if no channel has that type."""
+    model: type[ChannelOptions] = channel_class(type_name).Options  # type: ignore[attr-defined]
+    return model
 
 
 def load_channels(path: Path, env: Mapping[str, str], report: Report) -> dict[str, LoadedChannel | None]:
@@ -64,7 +73,7 @@ def _channel(src: Source, name: str, key: Node, node: Node, env: Mapping[str, st
     if type_name is None:
         return None
     try:
-        cls = channel_class(type_name)
+        model = options_model(type_name)
     except KeyError:
         expected = ", ".join(available_types())
         src.error(
@@ -81,29 +90,38 @@ def _channel(src: Source, name: str, key: Node, node: Node, env: Mapping[str, st
     if len(src.report.errors) > errors_before:
         return None
     try:
-        options = cls.Options.model_validate(raw)
+        options = model.model_validate(raw)
     except ValidationError as exc:
-        _report_validation(src, exc, key, fields, what, cls, secrets + _strings(list(raw.values())))
+        _report_validation(src, exc, key, fields, what, model, secrets + _strings(list(raw.values())))
         return None
     return LoadedChannel(type_name, options, *position(key))
 
 
-def _value(src: Source, node: Node, env: Mapping[str, str], secrets: list[str], what: str) -> Any:
+def _value(
+    src: Source, node: Node, env: Mapping[str, str], secrets: list[str], what: str, depth: int = 0
+) -> Any:
     """The plain Python value of a node, with `${VAR}` replaced in every string."""
+    if depth > MAX_DEPTH and isinstance(node, MappingNode | SequenceNode):
+        src.error(node, f"{what} is nested too deeply (more than {MAX_DEPTH} levels; a recursive alias?)")
+        return None
     if isinstance(node, MappingNode):
         fields = mapping(src, node, what) or {}
-        return {k: _value(src, v, env, secrets, what) for k, (_, v) in fields.items()}
+        return {k: _value(src, v, env, secrets, what, depth + 1) for k, (_, v) in fields.items()}
     if isinstance(node, SequenceNode):
-        return [_value(src, item, env, secrets, what) for item in node.value]
+        return [_value(src, item, env, secrets, what, depth + 1) for item in node.value]
     assert isinstance(node, ScalarNode)
     if node.tag != STR:
-        return _scalar(node)
+        return _scalar(src, node, what)
     return _substitute(src, node, env, secrets, what)
 
 
-def _scalar(node: ScalarNode) -> Any:
-    """A non-string scalar (number, bool, null) as YAML means it."""
-    return SafeConstructor().construct_object(node)
+def _scalar(src: Source, node: ScalarNode, what: str) -> Any:
+    """A non-string scalar (number, bool, null) as YAML means it; an unknown YAML tag is an error."""
+    try:
+        return SafeConstructor().construct_object(node)
+    except yaml.YAMLError:
+        src.error(node, f"unsupported YAML tag {node.tag} for {what} (expected a plain value)")
+        return None
 
 
 def _substitute(src: Source, node: ScalarNode, env: Mapping[str, str], secrets: list[str], what: str) -> str:
@@ -141,7 +159,7 @@ def _report_validation(
     key: Node,
     fields: Mapping[str, tuple[Node, Node]],
     what: str,
-    cls: type,
+    model: type[ChannelOptions],
     secrets: list[str],
 ) -> None:
     """Map pydantic's errors to the offending key's file:line:col, with no option values in them."""
@@ -152,7 +170,7 @@ def _report_validation(
         if problem["type"] == "missing":
             message = f"missing option '{option}' in {what}"
         elif problem["type"] == "extra_forbidden":
-            expected = ", ".join(_option_names(cls))
+            expected = ", ".join(_option_names(model))
             message = f"unknown option '{option}' in {what} (expected one of: {expected})"
         else:
             detail = str(problem["msg"]).removeprefix("Value error, ")
@@ -176,9 +194,9 @@ def _locate(key: Node, value: Node, rest: tuple[Any, ...]) -> Node:
     return node
 
 
-def _option_names(cls: type) -> list[str]:
+def _option_names(model: type[ChannelOptions]) -> list[str]:
     """The option names a channel class accepts, as written in the file."""
-    return [info.alias or name for name, info in cls.Options.model_fields.items()]
+    return [info.alias or name for name, info in model.model_fields.items()]
 
 
 def _redact(message: str, secrets: list[str]) -> str:

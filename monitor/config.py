@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -112,11 +112,12 @@ def check_config(
     for path in files:
         read_rules_file(path, found, report)
     channels = load_channels(channels_file, os.environ if env is None else env, report)
-    config = _build(found, channels, channels_file, report)
+    config = _build(found, channels, channels_file)
     order = {str(path): index for index, path in enumerate([*files, channels_file])}
     errors = sorted(report.errors, key=lambda e: (order.get(e.file, -1), e.line, e.col))
-    warnings = [f"{file}:{line}:{col}: warning: {message}" for file, line, col, message in report.warnings]
-    return (None if errors else config), errors, warnings
+    noted = sorted(report.warnings, key=lambda w: (order.get(w[0], -1), w[1], w[2]))
+    warnings = [f"{file}:{line}:{col}: warning: {message}" for file, line, col, message in noted]
+    return (None if errors else replace(config, warnings=tuple(warnings))), errors, warnings
 
 
 def config_files(rules_dir: Path, channels_file: Path) -> list[Path]:
@@ -135,9 +136,7 @@ class _Context:
     lookback: timedelta
 
 
-def _build(
-    found: Found, channels: dict[str, LoadedChannel | None], channels_file: Path, report: Report
-) -> Config:
+def _build(found: Found, channels: dict[str, LoadedChannel | None], channels_file: Path) -> Config:
     """Turn the merged entries into the Config, reporting every problem along the way."""
     zone = _timezone(found)
     lookback = _setting_duration(found, "lookback", timedelta(hours=24))
@@ -154,7 +153,6 @@ def _build(
         timezone=zone.key if zone else None,
         retention=_setting_duration(found, "retention", timedelta(days=30)),
         templates_dir=templates if templates.is_dir() else None,
-        warnings=tuple(f"{f}:{line}:{col}: warning: {m}" for f, line, col, m in report.warnings),
         lookback=lookback,
     )
 
@@ -363,8 +361,9 @@ def _example_fields(src: Source, node: Node, what: str) -> dict[str, str] | None
         if value is None:
             return None
         return {**item, "title": value, "summary": value, "content": value}
+    errors_before = len(src.report.errors)
     fields = mapping(src, node, f"an example of {what}", EXAMPLE_FIELDS)
-    if fields is None:
+    if fields is None or len(src.report.errors) > errors_before:
         return None
     for name, (_, value_node) in fields.items():
         value = text(src, value_node, f"'{name}' in an example of {what}")
