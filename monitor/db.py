@@ -69,7 +69,8 @@ def insert_ignore(session: Session, model: type[SQLModel], rows: Sequence[dict[s
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     pk = next(iter(table.primary_key.columns))
     stmt = insert(table).on_conflict_do_nothing().returning(pk)
-    result = session.execute(stmt, list(rows))
+    # One lock order for every writer: two instances inserting overlapping rows cannot deadlock.
+    result = session.execute(stmt, sorted(rows, key=lambda row: row[pk.name]))
     return {row[0] for row in result}
 
 
@@ -128,6 +129,30 @@ def claim_due_deliveries(
         session.refresh(delivery)
         session.expunge(delivery)
     return claimed
+
+
+def renew_leases(
+    session: Session, model: type[SQLModel], keys: Iterable[Any], owner: str, now: datetime
+) -> set[Any]:
+    """Extend `owner`'s leases on these rows; return the keys it still holds, and commit.
+
+    Call it before acting on a claimed row: a lease that ran out and was claimed by another
+    instance is lost (that row is the other instance's work now), so no row is worked on twice.
+    """
+    keys = list(keys)
+    if not keys:
+        return set()
+    table = model.__table__  # type: ignore[attr-defined]
+    pk = next(iter(table.primary_key.columns))
+    stmt = (
+        sa.update(table)
+        .where(pk.in_(keys), table.c.lease_owner == owner)
+        .values(lease_until=now + LEASE)
+        .returning(pk)
+    )
+    held = {row[0] for row in session.execute(stmt)}
+    session.commit()
+    return held
 
 
 def release_leases(session: Session) -> None:

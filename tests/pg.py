@@ -18,9 +18,13 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
+import sqlalchemy as sa
+
+from monitor import db
 
 ADMIN_URLS = (
     "postgresql://postgres@127.0.0.1:5432/test",
@@ -58,3 +62,22 @@ def fresh_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def empty_engine(kind: str, folder: Path) -> Iterator[sa.Engine]:
+    """An engine on an empty database of `kind`: "sqlite" (a file in `folder`) or "postgresql"."""
+    if kind == "sqlite":
+        engine = db.make_engine(f"sqlite:///{folder / 'monitor.db'}")
+        yield engine
+        engine.dispose()
+        return
+    with fresh_database() as url:
+        engine = db.make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest import Project
-from pg import fresh_database
+from pg import BACKENDS, empty_engine, fresh_database
 from sqlmodel import Session, SQLModel, select
 
 from monitor import db
@@ -23,18 +23,11 @@ NEW_INDEX = "ix_delivery_status_next_attempt_at"
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
     """An engine on an empty database: a SQLite file, or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        engine = db.make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+    with empty_engine(request.param, tmp_path) as engine:
         yield engine
-        engine.dispose()
-        return
-    with fresh_database() as url:
-        engine = db.make_engine(url)
-        yield engine
-        engine.dispose()
 
 
 def revision(engine: sa.Engine) -> str | None:
