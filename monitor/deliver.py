@@ -96,6 +96,9 @@ class Deliverer:
 
     def send_group(self, channel: str, members: Sequence[Delivery]) -> None:
         """Render one alert for `members`, send it, record the outcome on every member."""
+        members = _still_held(self.rt, members)
+        if not members:  # our lease ran out and another instance claimed them: its work now
+            return
         sender = self.rt.active.channels.get(channel)
         if sender is None:  # the channel was removed by a reload: keep the deliveries for later
             _release(self.rt, members)
@@ -158,6 +161,13 @@ def _alert_item(item: Item, match: Match) -> AlertItem:
         matched_terms=tuple(match.matched_terms),
         snippet=snippet,
     )
+
+
+def _still_held(rt: Runtime, members: Sequence[Delivery]) -> list[Delivery]:
+    """The members whose lease this instance still holds, renewed for the send (a batch can outlast one)."""
+    with Session(rt.engine) as session:
+        held = db.renew_leases(session, Delivery, [d.id for d in members], rt.owner, utcnow())
+    return [d for d in members if d.id in held]
 
 
 def _release(rt: Runtime, members: Sequence[Delivery]) -> None:

@@ -36,6 +36,7 @@ def sync_feeds(engine: sa.Engine, config: Config) -> None:
     """Make a FeedState row for every configured feed (due at once when new or moved)."""
     now = utcnow()
     with Session(engine) as session:
+        db.exclusive(session, "sync_feeds")  # instances starting or reloading together take turns
         known = {s.name: s for s in session.exec(select(FeedState))}
         for feed in config.feeds.values():
             state = known.get(feed.name)
@@ -209,6 +210,7 @@ def lookback(rt: Runtime) -> int:
     """Run new or changed rules over the items of their lookback window; return the matches made."""
     config, rules, now = rt.config, rt.active.rules, utcnow()
     with Session(rt.engine) as session:
+        db.exclusive(session, "lookback")  # one instance runs a rule's lookback, the others then find it done
         todo = changed_rules(session, config)
         total = 0
         for rule in todo:
