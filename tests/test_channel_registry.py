@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from alertdata import alert
 from pydantic import ValidationError
 
 from monitor.channels import available_types, channel_class, make_channel
@@ -84,3 +86,41 @@ def test_make_channel_accepts_a_mapping() -> None:
     """make_channel validates a plain mapping against the type's Options."""
     channel = make_channel("hook", "webhook", {"url": "https://example.org/h"}, None)
     assert channel.type == "webhook"
+
+
+PLUGIN = '''
+"""A third-party channel used by the registry test."""
+from monitor.channels.base import ChannelOptions
+
+
+class PigeonOptions(ChannelOptions):
+    loft: str
+
+
+class PigeonChannel:
+    type = "pigeon"
+    Options = PigeonOptions
+    sent = []
+
+    def __init__(self, name, options, renderer):
+        self.name, self.options, self.renderer = name, options, renderer
+
+    def send(self, alert):
+        PigeonChannel.sent.append(self.renderer.console(alert))
+'''
+
+
+def test_entry_point_plugin_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A class published in the `monitor.channels` entry-point group is used like a built-in."""
+    (tmp_path / "pigeon_channel.py").write_text(PLUGIN)
+    info = tmp_path / "pigeon_channel-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pigeon-channel\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[monitor.channels]\npigeon = pigeon_channel:PigeonChannel\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "pigeon" in available_types()
+    channel = make_channel("loft", "pigeon", {"loft": "roof", "max_attempts": 2}, None)
+    channel.send(alert())
+    assert "UK military meeting 1" in channel_class("pigeon").sent[0]
+    with pytest.raises(ValidationError):
+        make_channel("loft", "pigeon", {"loft": "roof", "wings": 2}, None)

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -160,3 +161,24 @@ def test_hang_is_retry_later(http_receiver: HttpReceiver) -> None:
     with pytest.raises(RetryLater, match="timed out"):
         webhook(http_receiver, timeout=0.3).send(alert())
     assert time.monotonic() - started < 5
+
+
+def test_documented_verifier_accepts_real_requests(http_receiver: HttpReceiver) -> None:
+    """The verification code in docs/webhooks.md accepts what the channel sends, and rejects tampering."""
+    doc = (Path(__file__).parent.parent / "docs" / "webhooks.md").read_text()
+    code = doc.split("## Verifying (Python)", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    webhook(http_receiver).send(alert())
+    request = http_receiver.wait_for(1)[0]
+    assert namespace["verify"](SECRET, request.headers, request.body)
+    assert not namespace["verify"](SECRET, request.headers, request.body + b" ")
+
+
+def test_documented_schema_lists_every_field(http_receiver: HttpReceiver) -> None:
+    """Every field the channel sends is documented in docs/webhooks.md."""
+    doc = (Path(__file__).parent.parent / "docs" / "webhooks.md").read_text()
+    webhook(http_receiver).send(alert())
+    body = http_receiver.wait_for(1)[0].json()
+    for name in [*body, *body["item"]]:
+        assert f"| `{name}` |" in doc, name

@@ -18,7 +18,7 @@ from monitor.escaping import (
     mrkdwn_link,
     safe_link,
 )
-from monitor.records import Snippet
+from monitor.records import Alert, Snippet
 from monitor.render import TEMPLATES, Renderer, check_templates
 
 SNIPPET = Snippet("the <UK> & military", ((5, 7), (11, 19)))
@@ -156,3 +156,22 @@ def test_digest_lists_every_item() -> None:
     """A digest's email text lists each item."""
     text = Renderer(None).render("email.txt.j2", alert(item(1), item(2), item(3)))
     assert all(f"UK military meeting {n}" in text for n in (1, 2, 3))
+
+
+def test_alert_without_items_renders_everywhere() -> None:
+    """A test alert with no items still renders every built-in template."""
+    empty = Alert(id="t-1", rule="smoke", items=(), kind="test")
+    renderer = Renderer(None)
+    for name in TEMPLATES:
+        if name != "slack_item.mrkdwn.j2":
+            assert renderer.render(name, empty, prefix="[monitor]").strip()
+    assert renderer.render("email_subject.txt.j2", empty, prefix="[m]").strip() == "[m] smoke: test alert"
+
+
+def test_documented_example_template_works(tmp_path: Path) -> None:
+    """The example template in docs/templates.md checks clean and renders a highlighted snippet."""
+    doc = (Path(__file__).parent.parent / "docs" / "templates.md").read_text()
+    example = doc.split("```jinja\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "slack_item.mrkdwn.j2").write_text(example)
+    assert check_templates(tmp_path) == []
+    assert "\u200b*UK*\u200b" in Renderer(tmp_path).render("slack_item.mrkdwn.j2", alert())
