@@ -43,7 +43,7 @@ class FeedConfig:
     every: timedelta = timedelta(minutes=10)
     tags: tuple[str, ...] = ()
     backfill: bool = False
-    where: Location | None = None
+    where: Location | None = field(default=None, compare=False, repr=False)  # moving it is no change
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ class RuleConfig:
     alert: tuple[str, ...] = ()  # channel names; empty: matches are only logged (dry run)
     digest: str | None = None  # cron expression
     lookback: timedelta = timedelta(hours=24)
-    where: Location | None = None
-    examples: tuple[str, ...] = ()  # "match: \"text\"" / "no_match: \"text\"", each checked at load
+    where: Location | None = field(default=None, compare=False, repr=False)  # moving it is no change
+    examples: tuple[str, ...] = field(default=(), compare=False)  # "match: \"text\"", each checked at load
 
     @property
     def fingerprint(self) -> str:
@@ -74,7 +74,7 @@ class ChannelConfig:
     name: str
     type: str
     options: BaseModel  # the channel class's validated Options (secrets as SecretStr)
-    where: Location | None = None
+    where: Location | None = field(default=None, compare=False, repr=False)  # moving it is no change
 
 
 @dataclass(frozen=True)
@@ -118,11 +118,6 @@ def check_config(
     noted = sorted(report.warnings, key=lambda w: (order.get(w[0], -1), w[1], w[2]))
     warnings = [f"{file}:{line}:{col}: warning: {message}" for file, line, col, message in noted]
     return (None if errors else replace(config, warnings=tuple(warnings))), errors, warnings
-
-
-def config_files(rules_dir: Path, channels_file: Path) -> list[Path]:
-    """Every file the Config is read from (for a reload that watches them)."""
-    return [*sorted(rules_dir.glob("*.yaml")), channels_file]
 
 
 @dataclass
