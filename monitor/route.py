@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
 from tzlocal import get_localzone
 
 from monitor.config import Config, RuleConfig
+from monitor.crontab import cron_trigger
 
 
 def delivery_id(match_id: str, channel: str) -> str:
@@ -23,7 +23,7 @@ def next_digest(rule: RuleConfig, config: Config, now: datetime) -> datetime:
     """The next time the rule's digest cron fires, in the configured timezone."""
     assert rule.digest is not None
     tz = ZoneInfo(config.timezone) if config.timezone else get_localzone()
-    fire = CronTrigger.from_crontab(rule.digest, timezone=tz).get_next_fire_time(None, now)
+    fire = cron_trigger(rule.digest, tz).get_next_fire_time(None, now)
     assert fire is not None
     return fire
 
