@@ -1,0 +1,165 @@
+"""Several instances on one PostgreSQL database: claims never overlap, races never double a row."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import pytest
+import sqlalchemy as sa
+from pg import fresh_database
+from sqlmodel import Session
+from test_db import T0, add_feeds, delivery_row, insert, match_row
+
+from monitor import db
+from monitor.models import Delivery, Match
+
+pytestmark = pytest.mark.postgres
+T = TypeVar("T")
+WORKERS = 8
+
+
+@pytest.fixture
+def engine() -> Iterator[sa.Engine]:
+    """A migrated, empty PostgreSQL database with a pool big enough for every worker."""
+    with fresh_database() as url:
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+        yield engine
+        engine.dispose()
+
+
+def together(work: Callable[[int], T], workers: int = WORKERS) -> list[T]:
+    """Run `work(n)` in `workers` threads released at the same instant; return their results."""
+    barrier = threading.Barrier(workers)
+    results: list[Any] = [None] * workers
+
+    def run(n: int) -> None:
+        barrier.wait()
+        try:
+            results[n] = work(n)
+        except BaseException as exc:
+            results[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors
+    return results
+
+
+def test_instances_claiming_at_once_never_get_the_same_feed(engine: sa.Engine) -> None:
+    names = [f"feed-{n:03}" for n in range(300)]
+    add_feeds(engine, names)
+
+    def claim_until_none_left(n: int) -> list[str]:
+        mine: list[str] = []
+        with Session(engine) as session:
+            while batch := db.claim_due_feeds(session, names, f"instance-{n}", T0, 7):
+                mine.extend(batch)
+        return mine
+
+    claims = together(claim_until_none_left)
+
+    counts = Counter(name for mine in claims for name in mine)
+    assert sorted(counts) == names and set(counts.values()) == {1}
+    assert sum(1 for mine in claims if mine) > 1  # the work was shared, not taken by one instance
+
+
+def test_instances_claiming_at_once_never_get_the_same_delivery(engine: sa.Engine) -> None:
+    insert(engine, Delivery, [delivery_row(n, channel) for n in range(150) for channel in ("hook", "mail")])
+
+    def claim_until_none_left(n: int) -> list[str]:
+        mine: list[str] = []
+        with Session(engine) as session:
+            while batch := db.claim_due_deliveries(session, ["hook", "mail"], f"instance-{n}", T0, 5):
+                mine.extend(d.id for d in batch)
+        return mine
+
+    claims = together(claim_until_none_left)
+
+    counts = Counter(d for mine in claims for d in mine)
+    assert len(counts) == 300 and set(counts.values()) == {1}
+
+
+def test_a_dead_instances_leases_are_taken_over_after_they_expire(engine: sa.Engine) -> None:
+    names = [f"feed-{n}" for n in range(20)]
+    add_feeds(engine, names)
+    insert(engine, Delivery, [delivery_row(n) for n in range(20)])
+    with Session(engine) as session:
+        assert len(db.claim_due_feeds(session, names, "killed", T0, 100)) == 20
+        assert len(db.claim_due_deliveries(session, ["hook"], "killed", T0, 100)) == 20
+    before, after = T0 + db.LEASE - timedelta(seconds=1), T0 + db.LEASE + timedelta(seconds=1)
+
+    def claim(n: int) -> tuple[list[str], list[str], list[str], list[str]]:
+        with Session(engine) as session:
+            early_feeds = db.claim_due_feeds(session, names, f"alive-{n}", before, 100)
+            early = [d.id for d in db.claim_due_deliveries(session, ["hook"], f"alive-{n}", before, 100)]
+            feeds = db.claim_due_feeds(session, names, f"alive-{n}", after, 100)
+            deliveries = [d.id for d in db.claim_due_deliveries(session, ["hook"], f"alive-{n}", after, 100)]
+        return early_feeds, early, feeds, deliveries
+
+    results = together(claim, workers=4)
+
+    assert all(not early_feeds and not early for early_feeds, early, _, _ in results)
+    assert sorted(f for r in results for f in r[2]) == sorted(names)
+    assert len({d for r in results for d in r[3]}) == sum(len(r[3]) for r in results) == 20
+
+
+def test_racing_inserts_store_and_report_each_row_once(engine: sa.Engine) -> None:
+    # Enough rows, each writer in its own order, that writers locking in their own order deadlock.
+    rows = [match_row(n) for n in range(2000)]
+
+    def insert_shuffled(n: int) -> set[Any]:
+        mine = rows[:]
+        random.Random(n).shuffle(mine)
+        return insert(engine, Match, mine)
+
+    reported = together(insert_shuffled)
+
+    counts = Counter(key for keys in reported for key in keys)
+    assert len(counts) == 2000 and set(counts.values()) == {1}
+    with Session(engine) as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(Match)).scalar_one() == 2000
+
+
+def test_the_same_story_from_several_feeds_at_once_matches_a_rule_once(engine: sa.Engine) -> None:
+    def match_own_copy(n: int) -> set[Any]:
+        copies = [
+            match_row(1, id=f"feed{n}-a", item_id=f"feed{n}-a"),  # the same link in every feed
+            match_row(2, id=f"feed{n}-b", item_id=f"feed{n}-b", link_key=f"elsewhere-{n}"),  # same title
+        ]
+        return insert(engine, Match, copies)
+
+    reported = together(match_own_copy)
+
+    assert sum(len(keys) for keys in reported) == 2
+    with Session(engine) as session:
+        stored = session.execute(sa.select(Match.link_key, Match.title_key)).all()
+    assert len(stored) == 2
+
+
+def test_a_lease_renewed_in_time_is_never_taken(engine: sa.Engine) -> None:
+    insert(engine, Delivery, [delivery_row(n) for n in range(50)])
+    with Session(engine) as session:
+        ids = [d.id for d in db.claim_due_deliveries(session, ["hook"], "sender", T0, 100)]
+    at_expiry = T0 + db.LEASE + timedelta(microseconds=1)
+
+    def renew_or_steal(n: int) -> set[Any] | list[str]:
+        with Session(engine) as session:
+            if n == 0:
+                return db.renew_leases(session, Delivery, ids, "sender", at_expiry)
+            return [d.id for d in db.claim_due_deliveries(session, ["hook"], f"thief-{n}", at_expiry, 100)]
+
+    renewed, *stolen = together(renew_or_steal, workers=4)
+
+    taken = [d for s in stolen for d in s]
+    assert len(taken) == len(set(taken))
+    assert set(renewed).isdisjoint(taken) and set(renewed) | set(taken) == set(ids)
