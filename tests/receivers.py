@@ -199,7 +199,10 @@ class _Handler:
             return self.data_replies.pop(0)
         login = session.auth_data.decode() if isinstance(session.auth_data, bytes) else None
         raw = envelope.original_content or b""
-        tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+        transport = server.transport
+        tls = session.ssl is not None or (
+            transport is not None and transport.get_extra_info("ssl_object") is not None
+        )
         self.recorder.add(Mail(envelope.mail_from or "", list(envelope.rcpt_tos), raw, tls, login))
         return "250 OK queued"
 

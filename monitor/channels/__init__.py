@@ -48,7 +48,7 @@ def make_channel(
     """Build the channel `name` of type `type_name`, rendering with the templates of `templates_dir`."""
     from monitor.render import Renderer
 
-    cls = channel_class(type_name)
+    cls: Any = channel_class(type_name)
     if not isinstance(options, cls.Options):
         raw = options.model_dump(by_alias=True) if isinstance(options, ChannelOptions) else dict(options)
         options = cls.Options.model_validate(raw)

@@ -22,7 +22,7 @@ class ConsoleChannel:
     """Writes each alert as plain text to stdout (or stderr), control characters stripped."""
 
     type: ClassVar[str] = "console"
-    Options: ClassVar[type[ConsoleOptions]] = ConsoleOptions
+    Options = ConsoleOptions
 
     def __init__(self, name: str, options: ConsoleOptions, renderer: Renderer) -> None:
         self.name, self.options, self.renderer = name, options, renderer

@@ -106,7 +106,7 @@ class EmailChannel:
     """Sends each alert as an email; the subject is header-safe and the Message-ID stable."""
 
     type: ClassVar[str] = "email"
-    Options: ClassVar[type[EmailOptions]] = EmailOptions
+    Options = EmailOptions
 
     def __init__(self, name: str, options: EmailOptions, renderer: Renderer) -> None:
         self.name, self.options, self.renderer = name, options, renderer

@@ -12,6 +12,7 @@ from monitor.errors import Rejected, RetryLater
 
 USER_AGENT = "monitor/0.1 (+alerts)"
 TRANSIENT = frozenset({408, 409, 425, 429})
+MAX_RETRY_AFTER = 86400.0  # a server asking for more than a day is capped at a day
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -20,12 +21,15 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return min(float(value), MAX_RETRY_AFTER)
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+    if moment.tzinfo is None:  # not an HTTP-date (those are GMT)
+        return None
+    wait = moment.timestamp() - (time.time() if now is None else now)
+    return min(max(0.0, wait), MAX_RETRY_AFTER)
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float, what: str) -> None:

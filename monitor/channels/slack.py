@@ -38,7 +38,7 @@ class SlackChannel:
     """Posts each alert as a Block Kit message; feed text can never ping or forge links."""
 
     type: ClassVar[str] = "slack"
-    Options: ClassVar[type[SlackOptions]] = SlackOptions
+    Options = SlackOptions
 
     def __init__(self, name: str, options: SlackOptions, renderer: Renderer) -> None:
         self.name, self.options, self.renderer = name, options, renderer

@@ -100,7 +100,7 @@ class WebhookChannel:
     """POSTs each alert as JSON (docs/webhooks.md), signed when a secret is set."""
 
     type: ClassVar[str] = "webhook"
-    Options: ClassVar[type[WebhookOptions]] = WebhookOptions
+    Options = WebhookOptions
 
     def __init__(self, name: str, options: WebhookOptions, renderer: Renderer) -> None:
         self.name, self.options, self.renderer = name, options, renderer
