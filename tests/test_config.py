@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from monitor.config import Config, check_config, load_config
 from monitor.durations import format_duration, parse_duration
@@ -334,3 +336,78 @@ def test_bad_durations_say_what_is_expected(text: str) -> None:
 def test_durations_format_back() -> None:
     assert format_duration(timedelta(hours=1, minutes=30)) == "1h30m"
     assert format_duration(timedelta(days=2, seconds=5)) == "2d5s"
+
+
+SPEC_ENV = {
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/XXXX",
+    "SMTP_URL": "smtp://mail.example.org:587",
+    "WEBHOOK_URL": "https://hooks.example.org/monitor",
+    "WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+}
+
+
+def test_the_spec_examples_load_as_written(tmp_path: Path) -> None:
+    data = Path(__file__).parent / "data" / "config"
+    files = {
+        "rules/watch.yaml": (data / "spec_rules.yaml").read_text(),
+        "alerts/channels.yaml": (data / "spec_channels.yaml").read_text(),
+    }
+    write(tmp_path, files)
+    config, errors, warnings = check_config(Path("rules"), Path("alerts/channels.yaml"), SPEC_ENV)
+    assert errors == [] and config is not None
+    assert warnings == [
+        f"rules/watch.yaml:8:10: warning: feed 'sample': no file at {config.feeds['sample'].url}"
+    ]
+    assert config.feeds["sample"].url == str(tmp_path / "rules" / "examples" / "feeds" / "sample.xml")
+    assert config.rules["uk-military-meeting"].feeds == {"bbc-world"}
+    assert config.rules["peacekeepers"].feeds == {"bbc-world", "sample"}
+    assert set(config.channels) == {"console", "slack-news", "email-desk", "ops-hook"}
+    assert config.timezone == "Europe/London"
+
+
+def test_each_missing_variable_of_the_spec_channels_is_named(tmp_path: Path) -> None:
+    channels = (Path(__file__).parent / "data" / "config" / "spec_channels.yaml").read_text()
+    found = errors_of(tmp_path, {"alerts/channels.yaml": channels})
+    assert [message.split(": ", 1)[1].split(" (")[0] for message in found] == [
+        f"environment variable '{name}' is not set" for name in SPEC_ENV
+    ]
+
+
+KEYS = ["feeds", "rules", "aliases", "timezone", "lookback", "retention", "name", "url", "every", "tags"]
+KEYS += ["backfill", "match", "alert", "digest", "examples", "no_match", "title", "channels", "type"]
+SCALARS = st.one_of(
+    st.sampled_from(["x", "news", "console", "5m", "0 8 * * *", "UTC", "a.xml", "(", '"a b"~2', "${X}"]),
+    st.text(max_size=8),
+    st.integers(),
+    st.booleans(),
+    st.none(),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=4),
+    max_leaves=12,
+)
+
+FEED = st.fixed_dictionaries(
+    {"name": SCALARS}, optional={"url": SCALARS, "every": SCALARS, "tags": VALUES, "backfill": SCALARS}
+)
+RULE = st.fixed_dictionaries(
+    {"name": SCALARS},
+    optional={k: VALUES for k in ["match", "feeds", "alert", "digest", "lookback", "examples"]},
+)
+RULES_FILE = st.fixed_dictionaries(
+    {}, optional={"feeds": st.lists(FEED, max_size=3), "rules": st.lists(RULE, max_size=3), "aliases": VALUES}
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rules=RULES_FILE | VALUES, channels=VALUES, cut=st.integers(min_value=0, max_value=400))
+def test_any_yaml_gives_errors_never_a_crash(tmp_path: Path, rules: Any, channels: Any, cut: int) -> None:
+    rules_text = yaml.safe_dump(rules)
+    write(tmp_path, {"rules/a.yaml": rules_text, "rules/b.yaml": rules_text[:cut]})
+    write(tmp_path, {"alerts/channels.yaml": yaml.safe_dump(channels)})
+    config, errors, _ = check_config(Path("rules"), Path("alerts/channels.yaml"), {"X": "y"})
+    assert (config is None) == bool(errors)
+    for error in errors:
+        lines = Path(error.file).read_text().splitlines() if Path(error.file).is_file() else [""]
+        assert 1 <= error.line <= len(lines) + 1 and error.col >= 1
