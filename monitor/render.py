@@ -165,7 +165,7 @@ class Renderer:
         """Render template `name` for `alert`; a template that fails raises Rejected naming file:line."""
         try:
             return self.render_strict(name, alert, **extra)
-        except jinja2.TemplateError as exc:
+        except Exception as exc:  # a user template can fail in any way (1/0, a sandbox refusal...)
             raise Rejected(f"template {_location(exc, name)}: {_message(exc)}") from None
 
     def render_strict(self, name: str, alert: Alert | AlertView, **extra: Any) -> str:
@@ -180,8 +180,9 @@ class Renderer:
         return self.render("console.txt.j2", alert)
 
 
-def _message(exc: jinja2.TemplateError) -> str:
-    return escaping.clean_line(exc.message or type(exc).__name__, 300)
+def _message(exc: Exception) -> str:
+    text = exc.message if isinstance(exc, jinja2.TemplateError) else f"{type(exc).__name__}: {exc}"
+    return escaping.clean_line(text or type(exc).__name__, 300)
 
 
 def _location(exc: BaseException, fallback: str) -> str:
@@ -237,7 +238,7 @@ def _check_one(renderer: Renderer, path: Path) -> list[ConfigError]:
         if not path.name.startswith("_"):
             for count in (1, 3):
                 renderer.render_strict(path.name, sample_alert(count), prefix="[monitor]", channel="check")
-    except jinja2.TemplateError as exc:
+    except Exception as exc:  # every way a template can fail is a problem to report
         file, _, line = _location(exc, str(path)).rpartition(":")
         return [ConfigError(file or str(path), int(line) if line.isdigit() else 1, 1, _message(exc))]
     return []

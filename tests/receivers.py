@@ -136,6 +136,7 @@ class HttpReceiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
+                """Record the request and answer from the script."""
                 receiver._answer(self)
 
             do_GET = do_PUT = do_POST
@@ -188,12 +189,14 @@ class _Handler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        """Answer RCPT from the script, else accept the recipient."""
         if self.rcpt_replies:
             return self.rcpt_replies.pop(0)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Answer DATA from the script, else record the message and accept it."""
         self.attempts += 1
         if self.data_replies:
             return self.data_replies.pop(0)

@@ -175,3 +175,12 @@ def test_documented_example_template_works(tmp_path: Path) -> None:
     (tmp_path / "slack_item.mrkdwn.j2").write_text(example)
     assert check_templates(tmp_path) == []
     assert "\u200b*UK*\u200b" in Renderer(tmp_path).render("slack_item.mrkdwn.j2", alert())
+
+
+def test_runtime_error_in_template_is_located(tmp_path: Path) -> None:
+    """A template that divides by zero is reported at its line by check, and is Rejected at send time."""
+    (tmp_path / "email.txt.j2").write_text("a\nb\n{{ 1 / 0 }}\n")
+    (error,) = check_templates(tmp_path)
+    assert (error.line, Path(error.file).name) == (3, "email.txt.j2") and "ZeroDivisionError" in error.message
+    with pytest.raises(Rejected, match=r"email\.txt\.j2:3"):
+        Renderer(tmp_path).render("email.txt.j2", alert())

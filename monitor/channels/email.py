@@ -1,4 +1,12 @@
-"""The email channel: a multipart text + HTML message sent over SMTP (smtps://, or STARTTLS)."""
+"""The email channel: a multipart text + HTML message sent over SMTP (smtps://, or STARTTLS).
+
+`smtps://` speaks TLS from the first byte (default port 465). `smtp://` (default port 25) upgrades with
+STARTTLS whenever the server offers it. The send is refused with Rejected, before any message is sent,
+when `?starttls=require` is set and the server does not offer STARTTLS, or when the URL has user:pass
+and the connection would stay in clear: a configuration problem that retrying will not fix (fix the URL
+or the server, then retry the failed deliveries). SMTP 4xx and connection errors are RetryLater, 5xx
+Rejected. Messages name host:port only, never the user, password or URL.
+"""
 
 from __future__ import annotations
 
@@ -177,14 +185,14 @@ def _secure(client: smtplib.SMTP, target: SmtpTarget) -> None:
 
 
 def _raise_for(code: int, text: str, target: SmtpTarget, name: str) -> None:
-    """SMTP 4xx is RetryLater, anything else Rejected; the message never holds the user or password."""
+    """SMTP 5xx is Rejected, anything else (4xx) RetryLater; the message never holds the user or password."""
     for secret in (target.password, target.user):
         if secret:
             text = text.replace(secret, "***")
     reason = f"email channel {name}: {target.where}: SMTP {code} {text}"
-    if 400 <= code < 500:
-        raise RetryLater(reason)
-    raise Rejected(reason)
+    if 500 <= code < 600:
+        raise Rejected(reason)
+    raise RetryLater(reason)
 
 
 def _text(raw: bytes | str) -> str:
