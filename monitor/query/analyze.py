@@ -11,6 +11,7 @@ Choices (what a search engine with an English stemming analyzer does, written do
 - Numbers keep their decimal point and lose their thousands commas: "1,000" is "1000", "3.5" stays.
 - Folding: Unicode case folding, then accents removed (NFKD without combining marks): "Zürich" is
   "zurich", "STRASSE" and "Straße" are both "strasse".
+- Words of other scripts work the same way (no segmentation of Chinese or Japanese text).
 - Stemming: Snowball English (PyStemmer) on the folded word, so "militaries" and "military" are both
   "militari" and "meeting" is "meet", while "UK" ("uk") never matches "Ukraine" ("ukrain").
   Prefix wildcards and regular expressions see the folded word, not the stem.
@@ -31,18 +32,17 @@ PREFIX_KEY_LEN = 3
 PREFIX_MARK = "\x01"  # presearch keys for prefixes: mark + first PREFIX_KEY_LEN folded letters
 
 _L = r"[^\W_]"  # a Unicode letter or digit
-_LETTER = r"[^\W\d_]"
-_APOS = "'’ʼ"
-_WORD_RE = re.compile(
-    rf"(?<!{_L})(?P<acro>{_LETTER}(?:\.{_LETTER})+)\.?(?!{_L})"  # U.K. U.S.
-    rf"|(?P<num>\d+(?:[.,]\d+)+)(?!{_L})"  # 1,000 3.5
-    rf"|{_L}+(?:[{_APOS}]{_L}+)*"  # words, don't, O'Brien
-)
+_RAW_RE = re.compile(rf"{_L}+(?:[.,'’ʼ]{_L}+)*")  # a raw word; dots and commas are resolved below
+_SEP_RE = re.compile(r"[.,]")
 _APOS_TABLE = str.maketrans({"’": "'", "ʼ": "'"})
 _CACHE_LIMIT = 200_000
 
+Piece = tuple[int, int, str, str]  # start and end offsets inside the raw word, folded form, stem
+
 _stemmer = Stemmer.Stemmer("english")
-_cache: dict[str, tuple[str, str]] = {}
+_pieces_cache: dict[str, tuple[Piece, ...]] = {}
+_single_stem: dict[str, str] = {}  # raw words that are one token -> stem (the hot path)
+_single_prefix: dict[str, str] = {}  # raw words that are one token -> prefix key
 
 
 def fold(word: str) -> str:
@@ -57,16 +57,45 @@ def fold(word: str) -> str:
     return folded.rstrip("'")
 
 
-def normalize(word: str) -> tuple[str, str]:
-    """The (folded, stem) pair of one word as written, cached."""
-    pair = _cache.get(word)
-    if pair is None:
-        folded = fold(word)
-        pair = (folded, _stemmer.stemWord(folded) if len(folded) > 2 else folded)
-        if len(_cache) >= _CACHE_LIMIT:
-            _cache.clear()
-        _cache[word] = pair
-    return pair
+def stem(folded: str) -> str:
+    """The Snowball English stem of a folded word (words of one or two letters are kept)."""
+    return _stemmer.stemWord(folded) if len(folded) > 2 else folded
+
+
+def _piece(raw: str, start: int, end: int, folded: str | None = None) -> Piece:
+    folded = fold(raw[start:end]) if folded is None else folded
+    return (start, end, folded, stem(folded))
+
+
+def _split(raw: str) -> tuple[Piece, ...]:
+    """Resolve dots and commas in a raw word: acronym, number, or separate words."""
+    parts, start = [], 0
+    for m in _SEP_RE.finditer(raw):
+        parts.append((start, m.start()))
+        start = m.end()
+    parts.append((start, len(raw)))
+    if all(b - a == 1 and raw[a].isalpha() for a, b in parts) and "," not in raw:
+        return (_piece(raw, 0, len(raw), fold(raw.replace(".", ""))),)  # U.K -> uk
+    if all(raw[a:b].isdigit() for a, b in parts):
+        return (_piece(raw, 0, len(raw), raw.replace(",", "")),)  # 1,000 -> 1000; 3.5 stays
+    return tuple(_piece(raw, a, b) for a, b in parts)
+
+
+def pieces(raw: str) -> tuple[Piece, ...]:
+    """The tokens of one raw word (usually one), cached."""
+    found = _pieces_cache.get(raw)
+    if found is None:
+        found = _split(raw) if ("." in raw or "," in raw) else (_piece(raw, 0, len(raw)),)
+        found = tuple(p for p in found if p[2])
+        if len(_pieces_cache) >= _CACHE_LIMIT:
+            _pieces_cache.clear()
+            _single_stem.clear()
+            _single_prefix.clear()
+        _pieces_cache[raw] = found
+        if len(found) == 1:
+            _single_stem[raw] = found[0][3]
+            _single_prefix[raw] = PREFIX_MARK + found[0][2][:PREFIX_KEY_LEN]
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,85 +110,134 @@ class Token:
 
 def tokenize(text: str) -> list[Token]:
     """Split text into analyzed word tokens (see the module docstring for the rules)."""
-    tokens = []
-    for m in _WORD_RE.finditer(text):
-        folded, stem = normalize(_raw_word(m))
-        if folded:
-            tokens.append(Token(m.start(), m.end(), folded, stem))
-    return tokens
+    return [
+        Token(m.start() + a, m.start() + b, folded, stemmed)
+        for m in _RAW_RE.finditer(text)
+        for a, b, folded, stemmed in pieces(m.group())
+    ]
 
 
-def _raw_word(m: re.Match[str]) -> str:
-    """The word of a tokenizer match, without acronym dots or thousands commas."""
-    if m.group("acro"):
-        return m.group("acro").replace(".", "")
-    if m.group("num"):
-        return m.group().replace(",", "")
-    return m.group()
+def _field_stems(raws: list[str]) -> tuple[list[str], bool]:
+    """The stems of a field's raw words, in order, and whether each raw word is exactly one token."""
+    stems = list(map(_single_stem.get, raws))
+    if None not in stems:
+        return stems, True  # type: ignore[return-value]
+    out: list[str] = []
+    for raw, found in zip(raws, stems, strict=True):
+        if found is not None:
+            out.append(found)
+        else:
+            out.extend(p[3] for p in pieces(raw))
+    return out, all(len(pieces(raw)) == 1 for raw in raws)
 
 
 class Document:
-    """An analyzed item: per-token field, offsets, folded form and stem, plus lookup tables.
-
-    Tokens of all fields share one numbering (field by field, in FIELDS order); `tok_field[i]`
-    says which field token i is in, so phrases never cross a field boundary.
+    """An analyzed item. Tokens of all fields share one numbering, field by field in FIELDS order;
+    `tok_field[i]` is token i's field, so phrases never cross fields. Positions, offsets and folded
+    words are computed on first use (most rules only ask whether a stem is present).
     """
 
     __slots__ = (
-        "default_index",
-        "field_index",
-        "folded_index",
+        "_cache",
+        "_raws",
+        "_simple",
+        "bounds",
+        "default_stems",
         "keys",
         "texts",
-        "tok_end",
         "tok_field",
-        "tok_folded",
-        "tok_start",
         "tok_stem",
     )
 
     def __init__(self, texts: tuple[str, ...]) -> None:
         self.texts = texts
-        self.tok_field: list[int] = []
-        self.tok_start: list[int] = []
-        self.tok_end: list[int] = []
-        self.tok_folded: list[str] = []
+        self._raws = [_RAW_RE.findall(text) if text else [] for text in texts]
+        self._simple: list[bool] = []
         self.tok_stem: list[str] = []
-        self.default_index: dict[str, list[int]] = {}  # stem -> tokens in title, summary, content
-        self.field_index: tuple[dict[str, list[int]], ...] = tuple({} for _ in FIELDS)
-        self.folded_index: dict[str, list[int]] = {}  # folded word -> tokens, all fields
-        for field_id, text in enumerate(texts):
-            if text:
-                self._add_field(field_id, text)
-        stems = set(self.default_index)
-        for index in self.field_index[3:]:
-            stems.update(index)
-        stems.update(PREFIX_MARK + w[:PREFIX_KEY_LEN] for w in self.folded_index if len(w) >= PREFIX_KEY_LEN)
-        self.keys: frozenset[str] = frozenset(stems)
+        self.tok_field: list[int] = []
+        self.bounds: list[
+            tuple[int, int]
+        ] = []  # per field: its first token number and the one after its last
+        for field_id, raws in enumerate(self._raws):
+            stems, simple = _field_stems(raws)
+            self._simple.append(simple)
+            self.bounds.append((len(self.tok_stem), len(self.tok_stem) + len(stems)))
+            self.tok_stem.extend(stems)
+            self.tok_field.extend([field_id] * len(stems))
+        self.default_stems: frozenset[str] = frozenset(self.tok_stem[: self.bounds[max(DEFAULT_FIELDS)][1]])
+        self._cache: dict[object, object] = {}
+        self.keys: frozenset[str] = frozenset(self.tok_stem).union(self._prefix_keys())
 
-    def _add_field(self, field_id: int, text: str) -> None:
-        index = self.field_index[field_id]
-        default = field_id in DEFAULT_FIELDS
-        folded_index = self.folded_index
-        for m in _WORD_RE.finditer(text):
-            raw = m.group() if m.lastgroup is None else _raw_word(m)
-            folded, stem = _cache.get(raw) or normalize(raw)
-            if not folded:
-                continue
-            tok = len(self.tok_stem)
-            self.tok_field.append(field_id)
-            self.tok_start.append(m.start())
-            self.tok_end.append(m.end())
-            self.tok_folded.append(folded)
-            self.tok_stem.append(stem)
-            index.setdefault(stem, []).append(tok)
-            if default:
-                self.default_index.setdefault(stem, []).append(tok)
-            folded_index.setdefault(folded, []).append(tok)
+    def _prefix_keys(self) -> set[str]:
+        """Presearch keys for prefix queries: the mark plus the first letters of every word."""
+        keys: set[str | None] = set()
+        for raws in self._raws:
+            keys.update(map(_single_prefix.get, raws))
+        if None in keys:
+            keys.discard(None)
+            rare = {r for raws in self._raws for r in raws if r not in _single_prefix}
+            keys.update(PREFIX_MARK + p[2][:PREFIX_KEY_LEN] for r in rare for p in pieces(r))
+        return keys  # type: ignore[return-value]
 
-    def text_of(self, field_id: int) -> str:
-        """The plain text of one field."""
-        return self.texts[field_id]
+    def _range(self, scope: int | None) -> range:
+        """Token numbers of the default fields (scope None) or of one field."""
+        if scope is None:
+            return range(self.bounds[max(DEFAULT_FIELDS)][1])
+        return range(*self.bounds[scope])
+
+    def stems_in(self, scope: int | None) -> frozenset[str]:
+        """The stems of the default fields (scope None) or of one field."""
+        if scope is None:
+            return self.default_stems
+        key = ("stems", scope)
+        if key not in self._cache:
+            lo, hi = self.bounds[scope]
+            self._cache[key] = frozenset(self.tok_stem[lo:hi])
+        return self._cache[key]  # type: ignore[return-value]
+
+    def positions(self, scope: int | None) -> dict[str, list[int]]:
+        """Stem -> token numbers, in the default fields (scope None) or one field."""
+        key = ("pos", scope)
+        index = self._cache.get(key)
+        if index is None:
+            index = {}
+            stems = self.tok_stem
+            for tok in self._range(scope):
+                index.setdefault(stems[tok], []).append(tok)
+            self._cache[key] = index
+        return index  # type: ignore[return-value]
+
+    def _field_spans(self, field_id: int) -> list[tuple[int, int]]:
+        """(start, end) of every token of one field, in order."""
+        key = ("spans", field_id)
+        found = self._cache.get(key)
+        if found is None:
+            matches = _RAW_RE.finditer(self.texts[field_id])
+            if self._simple[field_id]:
+                found = [m.span() for m in matches]
+            else:
+                found = [(m.start() + p[0], m.start() + p[1]) for m in matches for p in pieces(m.group())]
+            self._cache[key] = found
+        return found  # type: ignore[return-value]
+
+    def span(self, tok: int) -> tuple[int, int]:
+        """Token tok's (start, end) offsets in its field's text."""
+        field_id = self.tok_field[tok]
+        return self._field_spans(field_id)[tok - self.bounds[field_id][0]]
+
+    def folded_index(self) -> dict[str, list[int]]:
+        """Folded word (as written, not stemmed) -> token numbers, all fields."""
+        index = self._cache.get("folded")
+        if index is None:
+            index = {}
+            tok = 0
+            for raws in self._raws:
+                for raw in raws:
+                    for piece in pieces(raw):
+                        index.setdefault(piece[2], []).append(tok)
+                        tok += 1
+            self._cache["folded"] = index
+        return index  # type: ignore[return-value]
 
 
 def analyze_item(fields: Mapping[str, str]) -> Document:

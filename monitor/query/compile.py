@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from monitor.errors import QuerySyntaxError
 from monitor.query.analyze import FIELDS, Document, tokenize
-from monitor.query.hit import Hit, Term
-from monitor.query.nodes import AndNode, Node, NotNode, OrNode, PatternNode, PhraseNode, Span, WordNode
+from monitor.query.hit import Hit
+from monitor.query.nodes import AndNode, Node, NotNode, OrNode, PatternNode, PhraseNode, WordNode
 from monitor.query.syntax import Bool, Expr, Phrase, Regex, parse
 
 Aliases = Mapping[str, Sequence[str]]
@@ -128,29 +128,11 @@ class Query:
 
     def evaluate(self, doc: Document) -> Hit | None:
         """The hit (terms and where) if the query matches the analyzed item, else None."""
-        root = self.root
-        if not root.test(doc):
-            return None
-        spans: list[Span] = []
-        root.collect(doc, spans)
-        return Hit(_terms(doc, spans))
+        return Hit.of(doc, self.root) if self.root.test(doc) else None
 
     def matches(self, doc: Document) -> bool:
         """Whether the query matches (faster than `evaluate` when the terms are not needed)."""
         return self.root.test(doc)
-
-
-def _terms(doc: Document, spans: list[Span]) -> tuple[Term, ...]:
-    """Token ranges to Terms (field, text as written, offsets), in field then text order."""
-    terms, reach = [], -1
-    for first, last in sorted(set(spans), key=lambda s: (s[0], -s[1])):
-        if last <= reach:
-            continue  # inside a phrase already recorded
-        reach = last
-        field_id = doc.tok_field[first]
-        start, end = doc.tok_start[first], doc.tok_end[last]
-        terms.append(Term(FIELDS[field_id], doc.texts[field_id][start:end], start, end))
-    return tuple(terms)
 
 
 def compile_query(text: str, aliases: Aliases | None = None) -> Query:

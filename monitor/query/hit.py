@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from monitor.query.analyze import FIELDS, Document, fold
 from monitor.records import Snippet
@@ -23,11 +24,49 @@ class Term:
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A rule matched an item; `terms` are the matched words or phrases, in field then text order."""
+class _Collector(Protocol):
+    def collect(self, doc: Document, out: list[tuple[int, int]]) -> None: ...
 
-    terms: tuple[Term, ...] = ()
+
+class Hit:
+    """A rule matched an item; `terms` are the matched words or phrases, in field then text order.
+
+    A hit made by a query finds its terms on first use (most matches of a busy matcher are only
+    counted or stored once), then keeps them. Hits are immutable and compare by their terms.
+    """
+
+    __slots__ = ("_doc", "_node", "_terms")
+
+    def __init__(self, terms: tuple[Term, ...] = ()) -> None:
+        self._terms: tuple[Term, ...] | None = terms
+        self._doc: Document | None = None
+        self._node: _Collector | None = None
+
+    @classmethod
+    def of(cls, doc: Document, node: _Collector) -> Hit:
+        """The hit of a query node that matched `doc`; its terms are collected when first asked for."""
+        hit = cls.__new__(cls)
+        hit._terms, hit._doc, hit._node = None, doc, node
+        return hit
+
+    @property
+    def terms(self) -> tuple[Term, ...]:
+        """The matched terms: field, text as written, offsets."""
+        if self._terms is None:
+            assert self._doc is not None and self._node is not None
+            spans: list[tuple[int, int]] = []
+            self._node.collect(self._doc, spans)
+            self._terms, self._doc, self._node = _terms(self._doc, spans), None, None
+        return self._terms
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Hit) and self.terms == other.terms
+
+    def __hash__(self) -> int:
+        return hash(self.terms)
+
+    def __repr__(self) -> str:
+        return f"Hit(terms={self.terms!r})"
 
     @property
     def matched_terms(self) -> tuple[str, ...]:
@@ -57,6 +96,19 @@ class Hit:
             if count and (best is None or count > best[0]):
                 best = (count, field_id)
         return None if best is None else best[1]
+
+
+def _terms(doc: Document, spans: list[tuple[int, int]]) -> tuple[Term, ...]:
+    """Token ranges to Terms (field, text as written, offsets), in field then text order."""
+    terms, reach = [], -1
+    for first, last in sorted(set(spans), key=lambda s: (s[0], -s[1])):
+        if last <= reach:
+            continue  # inside a phrase already recorded
+        reach = last
+        field_id = doc.tok_field[first]
+        start, end = doc.span(first)[0], doc.span(last)[1]
+        terms.append(Term(FIELDS[field_id], doc.texts[field_id][start:end], start, end))
+    return tuple(terms)
 
 
 def _window(text: str, spans: list[tuple[int, int]], width: int) -> Snippet:

@@ -73,12 +73,12 @@ class WordNode:
     def test(self, doc: Document) -> bool:
         """Whether the stem occurs in scope."""
         if self.scope is None:
-            return self.stem in doc.default_index
-        return self.stem in doc.field_index[self.scope]
+            return self.stem in doc.default_stems
+        return self.stem in doc.stems_in(self.scope)
 
     def collect(self, doc: Document, out: list[Span]) -> None:
         """Every occurrence of the stem in scope."""
-        index = doc.default_index if self.scope is None else doc.field_index[self.scope]
+        index = doc.positions(self.scope)
         out.extend((t, t) for t in index.get(self.stem, ()))
 
     def clauses(self) -> Clauses:
@@ -107,9 +107,10 @@ class PhraseNode:
         return [frozenset({s}) for s in set(self.stems)]
 
     def _spans(self, doc: Document, first_only: bool) -> list[Span]:
-        index = doc.default_index if self.scope is None else doc.field_index[self.scope]
-        if any(s not in index for s in self.stems):
+        present = doc.stems_in(self.scope)
+        if any(s not in present for s in self.stems):
             return []
+        index = doc.positions(self.scope)
         if self.slop == 0:
             return self._exact(doc, index[self.stems[0]], first_only)
         return self._near(doc, index, first_only)
@@ -161,7 +162,7 @@ class PatternNode:
     def _tokens(self, doc: Document, first_only: bool) -> list[int]:
         found: list[int] = []
         prefix, regex = self.prefix, self.regex
-        for word, tokens in doc.folded_index.items():
+        for word, tokens in doc.folded_index().items():
             if word.startswith(prefix) and (regex is None or regex.fullmatch(word)):
                 found.extend(_in_scope(doc, tokens, self.scope))
                 if found and first_only:

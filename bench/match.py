@@ -1,0 +1,177 @@
+"""Benchmark the indexed Matcher against evaluating every rule, on real BBC news articles.
+
+    python bench/match.py            # 1,000, 10,000 and 100,000 rules
+    python bench/match.py --quick    # 200 and 2,000 rules, fewer items
+    python bench/match.py --sizes 5000 --data path/to/articles.csv
+
+Rules are 2 or 3 mid-frequency words (each in 0.5% to 5% of the articles), some with a phrase taken from
+an article or an OR group; seeded, so every run generates the same rules. Both strategies run in
+the same process on the same analyzed items; the every-rule loop runs on a sample of items and
+its rate is extrapolated. Every sampled item's result is checked to be identical for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from monitor.query import Document, Matcher, Query, analyze_item, compile_query
+from monitor.query.analyze import tokenize
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/bbc-news/articles.csv"
+
+
+def out(line: str = "") -> None:
+    """Write one line of the report."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def load_articles(path: Path) -> list[dict[str, str]]:
+    """The articles as item fields: the first sentence as title, the rest as content."""
+    csv.field_size_limit(10**7)
+    items = []
+    with path.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            text = row["text"]
+            title, _, content = text.partition(". ")
+            items.append({"title": title[:200], "content": content, "category": row.get("category", "")})
+    return items
+
+
+def vocabulary(items: list[dict[str, str]]) -> tuple[list[str], list[list[str]]]:
+    """Mid-frequency words (lower case, alphabetic, as written) and each article's word list."""
+    df: Counter[str] = Counter()
+    words_per_item = []
+    for item in items:
+        words = [t.folded for t in tokenize(item["title"] + " " + item["content"])]
+        words_per_item.append(words)
+        df.update(set(words))
+    low, high = len(items) * 0.005, len(items) * 0.05
+    mid = sorted(w for w, n in df.items() if low <= n <= high and w.isalpha() and len(w) > 3)
+    return mid, words_per_item
+
+
+def generate_rules(n: int, mid: list[str], texts: list[list[str]], seed: int = 42) -> list[str]:
+    """n query texts: 2-3 words, about 10% with a phrase from an article, 10% with an OR group."""
+    rng = random.Random(seed)
+    mid_set = set(mid)
+    rules = []
+    for _ in range(n):
+        words = rng.sample(mid, rng.choice((2, 3)))
+        roll = rng.random()
+        if roll < 0.1:
+            text = rng.choice(texts)
+            starts = [i for i in range(len(text) - 1) if text[i] in mid_set]
+            if starts:
+                i = rng.choice(starts)
+                words[0] = f'"{text[i]} {text[i + 1]}"'
+        elif roll < 0.2:
+            words[0] = f"({words[0]} OR {rng.choice(mid)})"
+        rules.append(" ".join(words))
+    return rules
+
+
+def timed(fn, *args):  # type: ignore[no-untyped-def]
+    """(result, seconds)."""
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
+
+
+def every_rule(queries: dict[str, Query], docs: list[Document]) -> list[dict[str, object]]:
+    """The naive baseline: evaluate every rule on every item."""
+    results = []
+    for doc in docs:
+        hits = {}
+        for name, query in queries.items():
+            hit = query.evaluate(doc)
+            if hit is not None:
+                hits[name] = hit
+        results.append(hits)
+    return results
+
+
+def run_size(n: int, mid: list[str], texts: list[list[str]], docs: list[Document], sample: int) -> dict:
+    """Measure one rule count; return its figures."""
+    rule_texts = generate_rules(n, mid, texts)
+    queries, compile_s = timed(lambda: {f"r{i}": compile_query(t) for i, t in enumerate(rule_texts)})
+    matcher, index_s = timed(Matcher, queries)
+    gc.collect()
+    gc.freeze()  # rules and items are long-lived, as in the daemon: keep them out of young-GC scans
+    indexed, match_s = timed(lambda: [matcher.match(d) for d in docs])
+    step = max(1, len(docs) // sample)
+    sampled = docs[::step][:sample]
+    naive, naive_s = timed(every_rule, queries, sampled)
+    for i, result in enumerate(naive):
+        if result != indexed[i * step]:
+            raise SystemExit(f"MISMATCH at {n} rules, item {i * step}: indexed and every-rule differ")
+    hits = sum(len(r) for r in indexed)
+    return {
+        "n": n,
+        "compile_s": compile_s,
+        "index_s": index_s,
+        "indexed_per_item": match_s / len(docs),
+        "naive_per_item": naive_s / len(sampled),
+        "sampled": len(sampled),
+        "hits_per_item": hits / len(docs),
+    }
+
+
+def report(rows: list[dict], analyze_per_item: float, n_docs: int) -> None:
+    """Print the table and the targets."""
+    out(
+        f"items: {n_docs}; analysis: {1 / analyze_per_item:,.0f} items/s ({analyze_per_item * 1e6:.0f} us/item)"
+    )
+    out(
+        f"{'rules':>8} {'compile s':>9} {'index s':>7} {'indexed it/s':>12} {'+analysis':>10}"
+        f" {'every-rule it/s':>15} {'(sample)':>8} {'speedup':>8} {'hits/item':>9}"
+    )
+    for r in rows:
+        e2e = 1 / (r["indexed_per_item"] + analyze_per_item)
+        out(
+            f"{r['n']:>8,} {r['compile_s']:>9.1f} {r['index_s']:>7.2f} {1 / r['indexed_per_item']:>12,.0f}"
+            f" {e2e:>10,.0f} {1 / r['naive_per_item']:>15,.1f} {r['sampled']:>8} "
+            f"{r['naive_per_item'] / r['indexed_per_item']:>7.0f}x {r['hits_per_item']:>9.2f}"
+        )
+    out("indexed it/s: Matcher.match on analyzed items; +analysis: analyze_item + match, end to end;")
+    out("every-rule it/s: Query.evaluate of every rule, measured on (sample) items and extrapolated;")
+    out("both agree on every sampled item (checked). Rules and items are gc.freeze()d before timing.")
+    first, last = rows[0], rows[-1]
+    growth = (last["indexed_per_item"] + analyze_per_item) / (first["indexed_per_item"] + analyze_per_item)
+    out(f"time per item (with analysis) grows {growth:.2f}x from {first['n']:,} to {last['n']:,} rules")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments, load the articles, run every size."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--quick", action="store_true", help="200 and 2,000 rules on 300 items")
+    args = parser.parse_args(argv)
+    items = load_articles(args.data)
+    sizes = args.sizes or ([200, 2000] if args.quick else [1000, 10_000, 100_000])
+    if args.quick:
+        items = items[:300]
+    mid, texts = vocabulary(items)
+    docs, analyze_s = timed(lambda: [analyze_item(i) for i in items])
+    docs, analyze_s = timed(lambda: [analyze_item(i) for i in items])  # warm stemmer cache, as in a daemon
+    out(f"{args.data.name}: {len(items)} articles, {len(mid)} mid-frequency words")
+    rows = []
+    for n in sizes:
+        sample = 20 if n >= 100_000 else (50 if n >= 10_000 else 200)
+        rows.append(run_size(n, mid, texts, docs, min(sample, len(docs))))
+        out(f"  measured {n:,} rules")
+    report(rows, analyze_s / len(docs), len(docs))
+
+
+if __name__ == "__main__":
+    main()

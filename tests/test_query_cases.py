@@ -1,0 +1,54 @@
+"""The query language case table (tests/data/queries.yaml), each case both evaluated and through a Matcher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from monitor.query import Matcher, analyze_item, compile_query
+
+DATA = Path(__file__).parent / "data"
+CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "queries.yaml").read_text(encoding="utf-8"))
+
+
+def item_fields(case: dict[str, Any]) -> dict[str, str]:
+    """The item a case describes: per-field texts, the seed article, or `text` as content."""
+    if case.get("seed"):
+        title, _, content = (
+            (DATA / "ukraine-coalition-article.txt").read_text(encoding="utf-8").partition("\n")
+        )
+        return {"title": title, "content": content}
+    if "fields" in case:
+        return {name: str(text) for name, text in case["fields"].items()}
+    text = str(case["text"])
+    if case.get("long"):
+        text = "filler words about nothing in particular. " * case["long"] + text
+    return {"content": text}
+
+
+def case_id(case: dict[str, Any]) -> str:
+    """A readable test id."""
+    what = "seed" if case.get("seed") else str(case.get("text", case.get("fields")))[:30]
+    return f"{case['query']} ~ {what}"
+
+
+def test_the_table_is_big_enough() -> None:
+    assert len(CASES) >= 80
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_case(case: dict[str, Any]) -> None:
+    query = compile_query(case["query"], case.get("aliases"))
+    doc = analyze_item(item_fields(case))
+    hit = query.evaluate(doc)
+    assert (hit is not None) == case["match"]
+    assert (query.text in Matcher({query.text: query}).match(doc)) == case["match"]
+    if hit is not None and "matched_terms" in case:
+        assert list(hit.matched_terms) == [str(t) for t in case["matched_terms"]]
+    if hit is not None:
+        fields = item_fields(case)
+        for term in hit.terms:
+            assert fields[term.field][term.start : term.end] == term.text
