@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import shutil
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -11,6 +13,8 @@ from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
+import yaml
+from conftest import REPO
 from pg import fresh_database
 from sqlmodel import Session
 from test_db import T0, add_feeds, delivery_row, insert, match_row
@@ -163,3 +167,21 @@ def test_a_lease_renewed_in_time_is_never_taken(engine: sa.Engine) -> None:
     taken = [d for s in stolen for d in s]
     assert len(taken) == len(set(taken))
     assert set(renewed).isdisjoint(taken) and set(renewed) | set(taken) == set(ids)
+
+
+def test_the_compose_file_runs_two_instances_on_postgresql() -> None:
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    done = subprocess.run([compose, "config"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+
+    monitors = [s for s in services.values() if s.get("build")]
+    assert len(monitors) == 2
+    for service in monitors:
+        assert service["environment"]["MONITOR_DB"].startswith("postgresql://")
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert "/healthz" in " ".join(service["healthcheck"]["test"])
+        assert {v.split(":")[1] for v in service["volumes"]} >= {"/srv/monitor/rules", "/srv/monitor/alerts"}
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
