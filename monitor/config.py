@@ -23,7 +23,18 @@ from monitor.durations import parse_duration
 from monitor.errors import ConfigError, ConfigErrors, QuerySyntaxError
 from monitor.query import Query, analyze_item, compile_query
 from monitor.rulesfile import Entry, Found, read_rules_file, rules_files
-from monitor.yamlnodes import Report, Source, boolean, is_null, items, mapping, position, text, text_list
+from monitor.yamlnodes import (
+    Report,
+    Source,
+    boolean,
+    is_null,
+    is_plain,
+    items,
+    mapping,
+    position,
+    text,
+    text_list,
+)
 
 
 @dataclass(frozen=True)
@@ -271,7 +282,7 @@ def _query(src: Source, node: Node, what: str, aliases: dict[str, tuple[str, ...
         return compile_query(value, aliases)
     except QuerySyntaxError as exc:
         single_line = node.start_mark.line == node.end_mark.line
-        if getattr(node, "style", None) is None and single_line:
+        if is_plain(node) and single_line:
             src.error(node, f"invalid query in {what}: {exc.message}", col_offset=exc.col - 1)
         else:
             src.error(node, f"invalid query in {what} at column {exc.col} of the query: {exc.message}")

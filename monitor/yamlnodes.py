@@ -12,6 +12,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from monitor.errors import ConfigError
 
 STR, NULL, BOOL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: about 5x faster
 Fields = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
 
 
@@ -58,6 +59,10 @@ def compose_file(path: Path, src: Source) -> Node | None:
         src.report.errors.append(ConfigError(src.file, 1, 1, f"cannot read the file: {_reason(exc)}"))
         return None
     try:
+        return yaml.compose(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        pass  # parse again with the pure-Python parser: same positions, clearer messages
+    try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -74,6 +79,11 @@ def compose_file(path: Path, src: Source) -> Node | None:
 def _reason(exc: Exception) -> str:
     """A short reason without the path (the path is already in the error's location)."""
     return getattr(exc, "strerror", None) or type(exc).__name__
+
+
+def is_plain(node: Node) -> bool:
+    """True for an unquoted, non-block scalar (libyaml marks it with style '', PyYAML with None)."""
+    return isinstance(node, ScalarNode) and not node.style
 
 
 def kind(node: Node) -> str:
