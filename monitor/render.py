@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -199,8 +199,8 @@ def _location(exc: BaseException, fallback: str) -> str:
     return where
 
 
-def sample_alert(count: int = 2) -> Alert:
-    """A made-up alert with `count` items, used to trial-render templates."""
+def sample_alert(count: int = 2, kind: Literal["match", "digest", "test"] | None = None) -> Alert:
+    """A made-up alert with `count` items (trial renders; `monitor alerts test` with kind="test")."""
     items = tuple(
         AlertItem(
             id=f"sample-{n}",
@@ -213,7 +213,10 @@ def sample_alert(count: int = 2) -> Alert:
         )
         for n in range(1, count + 1)
     )
-    return Alert(id="sample", rule="sample-rule", items=items, kind="digest" if count > 1 else "match")
+    chosen = kind or ("digest" if count > 1 else "match")
+    return Alert(
+        id=f"sample-{chosen}", rule="sample-rule", items=items, kind=chosen, created=datetime.now(UTC)
+    )
 
 
 def check_templates(templates_dir: Path | None) -> list[ConfigError]:
