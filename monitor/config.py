@@ -200,7 +200,7 @@ def _duration(src: Source, node: Node, what: str) -> timedelta | None:
     try:
         return parse_duration(value)
     except ValueError as exc:
-        src.error(node, f"invalid {what} '{value}': {exc}")
+        src.error(node, f"invalid duration '{value}' for {what}: {exc}")
         return None
 
 

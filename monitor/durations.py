@@ -14,7 +14,7 @@ def parse_duration(text: str) -> timedelta:
     """Parse `1h30m` style text into a positive timedelta; ValueError says what is expected."""
     stripped = text.strip()
     if stripped.startswith("-"):
-        raise ValueError(f"a duration must be positive (expected {EXPECTED})")
+        raise ValueError(f"must be positive (expected {EXPECTED})")
     seconds, pos = 0.0, 0
     while pos < len(stripped):
         part = _PART.match(stripped, pos)
@@ -25,7 +25,7 @@ def parse_duration(text: str) -> timedelta:
     if pos == 0:
         raise ValueError(f"expected {EXPECTED}")
     if seconds <= 0:
-        raise ValueError(f"a duration must be positive (expected {EXPECTED})")
+        raise ValueError(f"must be positive (expected {EXPECTED})")
     return timedelta(seconds=seconds)
 
 
