@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from monitor.config import Config
 from monitor.errors import Rejected, RetryLater
 from monitor.models import Delivery, Item, Match, utcnow
 from monitor.records import Alert, AlertItem, Snippet
+from monitor.render import sample_alert
 from monitor.runtime import Active, Runtime
 
 CLAIM_LIMIT = 200
@@ -240,17 +242,5 @@ def retry_failed(engine: sa.Engine, ids: Sequence[str] | None) -> int:
 
 def send_test(config: Config, channel: str) -> None:
     """Send a made-up alert through one channel now (`monitor alerts test`); raises DeliveryError."""
-    now = utcnow()
-    item = AlertItem(
-        id="test",
-        title="monitor test alert: Our militaries will meet this Thursday in the UK",
-        link="https://example.org/monitor-test-alert",
-        feed="test",
-        published=now,
-        matched_terms=("militaries", "meet", "Thursday", "UK"),
-        snippet=Snippet(
-            "Our militaries will meet this Thursday in the UK", ((4, 14), (20, 24), (30, 38), (46, 48))
-        ),
-    )
-    alert = Alert(id=f"msg_test_{now:%Y%m%d%H%M%S}", rule="test", items=(item,), kind="test", created=now)
+    alert = replace(sample_alert(1, kind="test"), id=f"msg_test_{utcnow():%Y%m%d%H%M%S}")
     Active.build(config).channels[channel].send(alert)

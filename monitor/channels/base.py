@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -21,6 +22,6 @@ class Channel(Protocol):
     """An alert channel. `send` returns on success, raises RetryLater(after) or Rejected(reason)."""
 
     type: ClassVar[str]
-    Options: ClassVar[type[ChannelOptions]]
+    Options: ClassVar[builtins.type[ChannelOptions]]
 
     def send(self, alert: Alert) -> None: ...
