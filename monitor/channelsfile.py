@@ -40,24 +40,26 @@ def options_model(type_name: str) -> type[ChannelOptions]:
     return model
 
 
-def load_channels(path: Path, env: Mapping[str, str], report: Report) -> dict[str, LoadedChannel | None]:
-    """Every channel by name; None for a channel with errors (its name still counts as defined)."""
+def load_channels(
+    path: Path, env: Mapping[str, str], report: Report
+) -> dict[str, LoadedChannel | None] | None:
+    """Every channel by name (None: a channel with errors); None when the file cannot be read as channels."""
     if not path.exists():
         return default_channels()
     src, errors_before = Source(str(path), report), len(report.errors)
     root = compose_file(path, src)
     if len(report.errors) > errors_before:
-        return {}
+        return None
     if root is None or is_null(root):
         return default_channels()
     top = mapping(src, root, "the channels file", ("channels",))
     if top is None:
-        return {}
+        return None
     if "channels" not in top or is_null(top["channels"][1]):
         return default_channels()
     named = mapping(src, top["channels"][1], "'channels'")
     if named is None:
-        return {}
+        return None
     if not named:
         return default_channels()
     return {name: _channel(src, name, key, value, env) for name, (key, value) in named.items()}

@@ -137,24 +137,24 @@ class _Context:
 
     aliases: dict[str, tuple[str, ...]]
     feeds: dict[str, FeedConfig]
-    channels: set[str]
+    channels: set[str] | None  # None: the channels file is unreadable, so names cannot be checked
     timezone: ZoneInfo | None
     lookback: timedelta
 
 
-def _build(found: Found, channels: dict[str, LoadedChannel | None], channels_file: Path) -> Config:
+def _build(found: Found, channels: dict[str, LoadedChannel | None] | None, channels_file: Path) -> Config:
     """Turn the merged entries into the Config, reporting every problem along the way."""
     zone = _timezone(found)
     lookback = _setting_duration(found, "lookback", timedelta(hours=24))
     aliases = {word: alternatives for word, (alternatives, _, _) in found.aliases.items()}
     feeds = {name: _feed(entry) for name, entry in found.feeds.items()}
-    context = _Context(aliases, feeds, set(channels), zone, lookback)
+    context = _Context(aliases, feeds, None if channels is None else set(channels), zone, lookback)
     rules = {name: _rule(entry, context) for name, entry in found.rules.items()}
     templates = channels_file.parent / "templates"
     return Config(
         feeds=feeds,
         rules={name: rule for name, rule in rules.items() if rule is not None},
-        channels={name: _channel(name, loaded, channels_file) for name, loaded in channels.items() if loaded},
+        channels={name: _channel(name, ch, channels_file) for name, ch in (channels or {}).items() if ch},
         aliases=aliases,
         timezone=zone.key if zone else None,
         retention=_setting_duration(found, "retention", timedelta(days=30)),
@@ -235,10 +235,14 @@ def _feed_url(src: Source, node: Node, what: str) -> str:
     if scheme in ("http", "https", "file") or "://" in value:
         src.error(node, f"invalid 'url' in {what} (expected {URL_EXPECTED})")
         return ""
-    path = Path(value).expanduser()
-    path = (path if path.is_absolute() else Path(src.file).parent / path).resolve()
-    if not path.is_file():
-        src.warn(node, f"{what}: no file at {path}")
+    try:
+        path = Path(value).expanduser()
+        path = (path if path.is_absolute() else Path(src.file).parent / path).resolve()
+        if not path.is_file():
+            src.warn(node, f"{what}: no file at {path}")
+    except (OSError, ValueError, RuntimeError) as exc:
+        src.error(node, f"invalid 'url' in {what}: not a usable path ({exc}; expected {URL_EXPECTED})")
+        return ""
     return str(path)
 
 
@@ -312,11 +316,11 @@ def _rule_feeds(src: Source, node: Node, what: str, feeds: dict[str, FeedConfig]
     return frozenset(resolved)
 
 
-def _rule_alert(src: Source, node: Node, what: str, channels: set[str]) -> tuple[str, ...]:
+def _rule_alert(src: Source, node: Node, what: str, channels: set[str] | None) -> tuple[str, ...]:
     """`alert:` channel names from the channels file; empty means a dry run."""
     names = text_list(src, node, f"'alert' in {what}") or []
     for name, item in names:
-        if name not in channels:
+        if channels is not None and name not in channels:
             known = ", ".join(sorted(channels)) or "no channels defined"
             src.error(item, f"unknown channel '{name}' in {what} (expected one of: {known})")
     return tuple(dict.fromkeys(name for name, _ in names))
