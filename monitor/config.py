@@ -15,13 +15,14 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
-from yaml.nodes import MappingNode, Node
+from yaml.nodes import Node
 
 from monitor.channelsfile import LoadedChannel, load_channels
 from monitor.crontab import cron_trigger
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, ConfigErrors, QuerySyntaxError
-from monitor.query import Query, analyze_item, compile_query
+from monitor.examples import check_examples
+from monitor.query import Query, compile_query
 from monitor.rulesfile import Entry, Found, read_rules_file, rules_files
 from monitor.yamlnodes import (
     Report,
@@ -29,8 +30,6 @@ from monitor.yamlnodes import (
     boolean,
     is_null,
     is_plain,
-    items,
-    mapping,
     position,
     text,
     text_list,
@@ -101,7 +100,6 @@ class Config:
     lookback: timedelta = timedelta(hours=24)  # the global default of every rule's lookback
 
 
-EXAMPLE_FIELDS = ("title", "summary", "content", "author", "category", "feed", "link")
 MIN_INTERVAL = timedelta(minutes=1)
 URL_EXPECTED = "an http(s) URL, a file:///absolute/path URL, or a path relative to the rules file"
 
@@ -261,7 +259,7 @@ def _rule(entry: Entry, context: _Context) -> RuleConfig | None:
     lookback = context.lookback
     if "lookback" in fields:
         lookback = _duration(src, fields["lookback"][1], f"'lookback' in {what}") or lookback
-    examples = _examples(src, fields["examples"][1], what, query) if "examples" in fields else ()
+    examples = check_examples(src, fields["examples"][1], what, query) if "examples" in fields else ()
     if query is None:
         return None
     return RuleConfig(
@@ -340,50 +338,3 @@ def _digest(src: Source, node: Node, what: str, zone: ZoneInfo | None) -> str | 
         src.error(node, f"invalid cron expression in 'digest' of {what}: {exc} ({expected})")
         return None
     return value
-
-
-def _examples(src: Source, node: Node, what: str, query: Query | None) -> tuple[str, ...]:
-    """`examples: {match: [...], no_match: [...]}`: each must (or must not) match the rule's query."""
-    if is_null(node):
-        return ()
-    checked = []
-    fields = mapping(src, node, f"'examples' in {what}", ("match", "no_match"))
-    for key, (_, value) in (fields or {}).items():
-        for example in items(src, value, f"'examples: {key}' in {what}") or []:
-            item = _example_fields(src, example, what)
-            if item is None or query is None:
-                continue
-            matched = query.evaluate(analyze_item(item)) is not None
-            quoted = _quote(item)
-            checked.append(f"{key}: {quoted}")
-            if key == "match" and not matched:
-                src.error(example, f"example does not match {what}: {quoted}")
-            elif key == "no_match" and matched:
-                src.error(example, f"example matches {what} but is listed under no_match: {quoted}")
-    return tuple(checked)
-
-
-def _example_fields(src: Source, node: Node, what: str) -> dict[str, str] | None:
-    """An example: a string (title, summary and content alike) or a mapping of item fields."""
-    item = dict.fromkeys(EXAMPLE_FIELDS, "")
-    if not isinstance(node, MappingNode):
-        value = text(src, node, f"an example of {what}")
-        if value is None:
-            return None
-        return {**item, "title": value, "summary": value, "content": value}
-    errors_before = len(src.report.errors)
-    fields = mapping(src, node, f"an example of {what}", EXAMPLE_FIELDS)
-    if fields is None or len(src.report.errors) > errors_before:
-        return None
-    for name, (_, value_node) in fields.items():
-        value = text(src, value_node, f"'{name}' in an example of {what}")
-        if value is None:
-            return None
-        item[name] = value
-    return item
-
-
-def _quote(item: Mapping[str, str]) -> str:
-    """The example's text, shortened, in double quotes."""
-    shown = item["title"] or next((value for value in item.values() if value), "")
-    return '"' + (shown if len(shown) <= 80 else shown[:77] + "...") + '"'
