@@ -250,8 +250,7 @@ def _rule(entry: Entry, context: _Context) -> RuleConfig | None:
     query = _query(src, fields["match"][1], what, context.aliases) if "match" in fields else None
     if "match" not in fields:
         src.error(
-            entry.name_node,
-            f"missing key 'match' in {what} (expected a query, e.g. 'ceasefire Ukraine')",
+            entry.name_node, f"missing key 'match' in {what} (expected a query, e.g. 'ceasefire Ukraine')"
         )
     feeds = _rule_feeds(src, fields["feeds"][1], what, context.feeds) if "feeds" in fields else None
     alert = _rule_alert(src, fields["alert"][1], what, context.channels) if "alert" in fields else ()
@@ -306,10 +305,7 @@ def _rule_feeds(src: Source, node: Node, what: str, feeds: dict[str, FeedConfig]
         if not matching:
             known = ", ".join(sorted(set(feeds) | {tag for feed in feeds.values() for tag in feed.tags}))
             expected = f"expected one of: {known}" if known else "no feeds are defined"
-            src.error(
-                item,
-                f"unknown feed or tag '{name}' in {what} ({expected})",
-            )
+            src.error(item, f"unknown feed or tag '{name}' in {what} ({expected})")
         resolved |= matching
     return frozenset(resolved)
 
