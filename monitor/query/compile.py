@@ -28,6 +28,8 @@ from monitor.query.syntax import Bool, Expr, Phrase, Regex, parse
 Aliases = Mapping[str, Sequence[str]]
 _WILDCARD = re.compile(r"(?<!\\)[*?]")
 _PLAIN_PREFIX = re.compile(r"[^\W_]+")
+# A quantified group holding a quantifier, like (a+)+: catastrophic backtracking on hostile words.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
 
 
 def _fold_literal(text: str) -> str:
@@ -87,6 +89,12 @@ class _Compiler:
 
 def _regex(pattern: str, col: int) -> re.Pattern[str]:
     """Compile a /regex/ on folded words; a bad one is a syntax error at its column."""
+    nested = _NESTED_QUANTIFIER.search(pattern)
+    if nested:
+        return _raise(
+            col + 1 + nested.start(),
+            "expected a regular expression without a repeated group that repeats (it can take exponential time)",
+        )
     try:
         return re.compile(_fold_literal(pattern), re.IGNORECASE)
     except re.error as e:

@@ -124,7 +124,8 @@ def _window(text: str, spans: list[tuple[int, int]], width: int) -> Snippet:
             if sentence is not None and sentence > start + width // 2
             else (cut if cut > start else end)
         )
-    body = text[start:end].replace("\n", " ").replace("\r", " ").replace("\t", " ")
+    body = text[start:end].replace("\n", " ").replace("\r", " ").replace("\t", " ").rstrip()
+    end = start + len(body)
     lead = ELLIPSIS if start > 0 else ""
     trail = ELLIPSIS if end < len(text) else ""
     shift = len(lead) - start

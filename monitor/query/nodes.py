@@ -14,6 +14,7 @@ from typing import Protocol
 from monitor.query.analyze import DEFAULT_FIELDS, PREFIX_KEY_LEN, PREFIX_MARK, Document
 
 Span = tuple[int, int]
+MAX_PATTERN_WORD = 64  # longer words are never tested against a regex or wildcard (hostile input)
 Clauses = list[frozenset[str]]
 
 # Stems so frequent in English news that indexing a rule under them finds nearly every item.
@@ -163,7 +164,9 @@ class PatternNode:
         found: list[int] = []
         prefix, regex = self.prefix, self.regex
         for word, tokens in doc.folded_index().items():
-            if word.startswith(prefix) and (regex is None or regex.fullmatch(word)):
+            if word.startswith(prefix) and (
+                regex is None or (len(word) <= MAX_PATTERN_WORD and regex.fullmatch(word))
+            ):
                 found.extend(_in_scope(doc, tokens, self.scope))
                 if found and first_only:
                     break

@@ -150,7 +150,9 @@ def _lex_one(text: str, i: int, value: bool) -> tuple[Tok, int]:
         read = _read_until(text, i + 1, ch)
         if read is None:
             what = "phrase" if ch == '"' else "regular expression"
-            raise QuerySyntaxError(col, f"unterminated {what}: expected a closing {ch} (after column {col})")
+            raise QuerySyntaxError(
+                col, f"unterminated {what}: expected a closing {ch} to end the one opened here"
+            )
         body, i = read
         slop, i = _suffixes(text, i, allow_slop=ch == '"')
         return Tok("PHRASE" if ch == '"' else "REGEX", body, col, slop), i

@@ -1,0 +1,176 @@
+"""Focused tests of the query language: syntax errors, hits and snippets, aliases, the public types."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import QuerySyntaxError
+from monitor.query import Hit, Matcher, Query, Term, analyze_item, compile_query
+from monitor.records import Snippet
+
+SEED = (Path(__file__).parent / "data" / "ukraine-coalition-article.txt").read_text(encoding="utf-8")
+SEED_TITLE, _, SEED_CONTENT = SEED.partition("\n")
+
+
+def seed_doc():  # type: ignore[no-untyped-def]
+    return analyze_item({"title": SEED_TITLE, "content": SEED_CONTENT})
+
+
+@pytest.mark.parametrize(
+    ("query", "col", "expected"),
+    [
+        ("", 1, "the query is empty"),
+        ("Ukraine AND", 12, "after 'AND'"),
+        ("(peace deal", 12, "expected ')' to close the '(' at column 1"),
+        ("peace)", 6, "without a matching '('"),
+        ('troops "peace deal', 8, 'expected a closing "'),
+        ("foo:bar", 1, "unknown field 'foo'"),
+        ("ukraine /[a/", 10, "regular expression"),
+        ("title:", 7, "after 'title:'"),
+        ("a OR OR b", 6, "found 'OR'"),
+        ("peace~2", 6, "quoted phrase before '~'"),
+        ("*", 1, "letters or digits"),
+        ("peace -", 8, "right after '-'"),
+        ("()", 2, "inside the parentheses"),
+        ('x "a b"~z', 9, "a number after '~'"),
+        ("&", 1, "letters or digits"),
+        ("title:(a b", 11, "column 7"),
+    ],
+)
+def test_syntax_errors_name_the_column_and_what_is_expected(query: str, col: int, expected: str) -> None:
+    with pytest.raises(QuerySyntaxError) as err:
+        compile_query(query)
+    assert err.value.col == col
+    assert expected in err.value.message
+    assert "expected" in err.value.message or "unexpected" in err.value.message
+
+
+def test_seed_hit_records_terms_with_offsets_into_the_field() -> None:
+    doc = seed_doc()
+    hit = compile_query("Thursday UK military meeting").evaluate(doc)
+    assert hit is not None
+    assert set(hit.matched_terms) >= {"Thursday", "UK", "militaries", "meet"}
+    fields = {"title": SEED_TITLE, "content": SEED_CONTENT}
+    for term in hit.terms:
+        assert fields[term.field][term.start : term.end] == term.text
+    assert Term("title", "UK", 0, 2) in hit.terms
+
+
+def test_snippet_quotes_the_sentence_with_the_most_terms() -> None:
+    doc = seed_doc()
+    hit = compile_query("Thursday UK military meeting").evaluate(doc)
+    assert hit is not None
+    snippet = hit.snippet(doc)
+    assert isinstance(snippet, Snippet)
+    assert "Our militaries will meet this Thursday in the UK" in snippet.text
+    assert len(snippet.text) <= 240 + 2
+    assert snippet.text.startswith("…") and snippet.text.endswith("…")
+    assert [snippet.text[a:b] for a, b in snippet.spans] == ["militaries", "meet", "Thursday", "UK"]
+
+
+def test_snippet_of_a_short_field_is_the_whole_text() -> None:
+    doc = analyze_item({"title": "Ceasefire talks resume", "content": "Nothing else."})
+    hit = compile_query("title:ceasefire").evaluate(doc)
+    assert hit is not None
+    assert hit.snippet(doc) == Snippet("Ceasefire talks resume", ((0, 9),))
+
+
+def test_snippet_respects_width_and_marks_both_cuts() -> None:
+    text = (
+        "Filler words go here. " * 30 + "The ceasefire held overnight in Kyiv. " + "More filler text. " * 30
+    )
+    doc = analyze_item({"content": text})
+    hit = compile_query("ceasefire Kyiv").evaluate(doc)
+    assert hit is not None
+    snippet = hit.snippet(doc, width=80)
+    assert snippet.text.startswith("…") and snippet.text.endswith("…")
+    assert len(snippet.text) <= 82
+    assert [snippet.text[a:b] for a, b in snippet.spans] == ["ceasefire", "Kyiv"]
+
+
+def test_snippet_of_a_negative_only_match_quotes_the_start_of_the_text() -> None:
+    doc = analyze_item({"title": "Election night", "summary": "Votes are being counted."})
+    hit = compile_query("NOT sport").evaluate(doc)
+    assert hit == Hit(())
+    assert hit is not None and hit.snippet(doc) == Snippet("Votes are being counted.")
+
+
+def test_a_phrase_is_one_term_spanning_its_words() -> None:
+    doc = seed_doc()
+    hit = compile_query('"coalition of the willing"').evaluate(doc)
+    assert hit is not None
+    assert hit.terms == (Term("title", "coalition of the willing", 12, 36),)
+
+
+def test_matched_terms_are_distinct_regardless_of_case() -> None:
+    doc = analyze_item({"title": "UK news", "content": "The uk and the UK again"})
+    hit = compile_query("UK").evaluate(doc)
+    assert hit is not None
+    assert hit.matched_terms == ("UK",)
+    assert len(hit.terms) == 3
+
+
+def test_aliases_expand_to_alternatives_including_phrases() -> None:
+    aliases = {"UK": ["Britain", "British", "United Kingdom"]}
+    query = compile_query("UK military", aliases)
+    assert query.evaluate(analyze_item({"content": "United Kingdom military chiefs"})) is not None
+    assert query.evaluate(analyze_item({"content": "the U.K. military"})) is not None
+    assert query.evaluate(analyze_item({"content": "Britain’s militaries"})) is not None
+    assert query.evaluate(analyze_item({"content": "Ukraine military"})) is None
+    assert compile_query("UK military").evaluate(analyze_item({"content": "British military"})) is None
+
+
+def test_alias_keys_match_any_case_and_field_scope_carries_over() -> None:
+    query = compile_query("title:uk", {"UK": ["Britain"]})
+    assert query.evaluate(analyze_item({"title": "Britain votes"})) is not None
+    assert query.evaluate(analyze_item({"content": "Britain votes"})) is None
+
+
+def test_query_is_an_immutable_hashable_class() -> None:
+    a, b = compile_query("peace deal"), compile_query("peace deal")
+    assert isinstance(a, Query)
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a != compile_query("peace deal", {"deal": ["agreement"]})
+    assert a.text == "peace deal"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.text = "war"  # type: ignore[misc]
+
+
+def test_analyze_item_treats_missing_fields_as_empty() -> None:
+    doc = analyze_item({"title": "Only a title"})
+    assert compile_query("title").evaluate(doc) is not None
+    assert compile_query("content:title").evaluate(doc) is None
+    assert compile_query("NOT anything").evaluate(analyze_item({})) is not None
+
+
+def test_matcher_returns_the_same_as_every_rule_with_unindexable_rules() -> None:
+    rules = {
+        "words": compile_query("Thursday UK military meeting"),
+        "negative": compile_query("-sport"),
+        "regex": compile_query("/nato|otan/"),
+        "short-prefix": compile_query("uk*"),
+        "prefix": compile_query("ukrain*"),
+        "or-negative": compile_query("cricket OR NOT football"),
+        "miss": compile_query("cricket"),
+    }
+    matcher = Matcher(rules)
+    doc = seed_doc()
+    expected = {name: hit for name, q in rules.items() if (hit := q.evaluate(doc)) is not None}
+    assert matcher.match(doc) == expected
+    assert set(expected) == {"words", "negative", "regex", "short-prefix", "prefix", "or-negative"}
+
+
+def test_very_long_and_hostile_text_is_handled() -> None:
+    long_word = "a" * 100_000
+    doc = analyze_item({"content": long_word + " ceasefire " + "x" * 10 + "!" * 50_000})
+    assert compile_query("ceasefire").evaluate(doc) is not None
+    assert compile_query("/a+b/").evaluate(doc) is None
+
+
+def test_a_regex_that_can_backtrack_exponentially_is_refused() -> None:
+    with pytest.raises(QuerySyntaxError) as err:
+        compile_query("peace /(a+)+b/")
+    assert err.value.col == 8

@@ -1,0 +1,71 @@
+"""Property: the indexed Matcher returns exactly what evaluating every rule returns."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.query import Hit, Matcher, Query, analyze_item, compile_query
+
+WORDS = ["peace", "deal", "Ukraine", "troops", "talks", "military", "meet", "UK", "sport", "NATO"]
+FORMS = [*WORDS, "meeting", "militaries", "Ukrainian", "deals", "U.K.", "NATO’s", "peaceful", "sports"]
+FIELDS = ["title", "summary", "content", "author", "category"]
+ALIASES = {"UK": ["Britain", "United Kingdom"], "troops": ["soldiers"]}
+
+words = st.sampled_from(WORDS)
+leaf = st.one_of(
+    words,
+    st.builds(lambda ws: '"' + " ".join(ws) + '"', st.lists(words, min_size=2, max_size=3)),
+    st.builds(
+        lambda ws, n: '"' + " ".join(ws) + f'"~{n}',
+        st.lists(words, min_size=2, max_size=3),
+        st.integers(0, 3),
+    ),
+    st.builds(lambda w, k: w.lower()[:k] + "*", words, st.integers(2, 5)),
+    st.builds(lambda f, w: f"{f}:{w}", st.sampled_from(FIELDS), words),
+    st.just("/nato|sport.*/"),
+)
+
+
+def combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """AND (explicit or implicit), OR, NOT, -, + and groups over smaller queries."""
+    pair = st.tuples(children, children)
+    return st.one_of(
+        st.builds(lambda p: f"{p[0]} {p[1]}", pair),
+        st.builds(lambda p: f"{p[0]} AND {p[1]}", pair),
+        st.builds(lambda p: f"({p[0]} OR {p[1]})", pair),
+        st.builds(lambda q: f"NOT {q}", children),
+        st.builds(lambda q: f"-({q})", children),
+        st.builds(lambda q: f"+({q})", children),
+    )
+
+
+queries = st.recursive(leaf, combine, max_leaves=6)
+texts = st.lists(st.sampled_from([*FORMS, "and", "the", "Britain", "soldiers"]), max_size=20).map(" ".join)
+items = st.fixed_dictionaries({f: texts for f in FIELDS})
+
+
+def every_rule(rules: dict[str, Query], fields: dict[str, str]) -> dict[str, Hit]:
+    """The reference: evaluate each rule on the item."""
+    doc = analyze_item(fields)
+    return {name: hit for name, q in rules.items() if (hit := q.evaluate(doc)) is not None}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(queries, min_size=1, max_size=25), st.lists(items, min_size=1, max_size=4), st.booleans())
+def test_indexed_matcher_equals_evaluating_every_rule(
+    texts_: list[str], docs: list[dict[str, str]], alias: bool
+) -> None:
+    rules = {f"r{i}": compile_query(t, ALIASES if alias else None) for i, t in enumerate(texts_)}
+    matcher = Matcher(rules)
+    for fields in docs:
+        assert matcher.match(analyze_item(fields)) == every_rule(rules, fields)
+
+
+@settings(max_examples=200, deadline=None)
+@given(queries, items)
+def test_terms_point_into_the_item_text(text: str, fields: dict[str, str]) -> None:
+    hit = compile_query(text).evaluate(analyze_item(fields))
+    if hit is not None:
+        for term in hit.terms:
+            assert fields[term.field][term.start : term.end] == term.text
