@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from monitor.durations import parse_duration
@@ -237,7 +237,8 @@ def deliveries(ctx: click.Context, failed: bool, as_json: bool) -> None:
             click.echo(json.dumps(row.model_dump(), default=str))
         return
     table = Table(
-        "id", "rule", "channel", "status", "attempts", "created", "next attempt / sent", "last error"
+        Column("id", no_wrap=True, min_width=28),  # whole, so it can be copied into `deliveries retry`
+        *("rule", "channel", "status", "attempts", "created", "next attempt / sent", "last error"),
     )
     for row in rows:
         when = row.sent_at if row.status == "sent" else row.next_attempt_at

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -27,6 +27,8 @@ from monitor.render import sample_alert
 from monitor.runtime import Active, Runtime
 
 CLAIM_LIMIT = 200
+BURST_THRESHOLD = 5  # more than this many due at once for one (channel, rule): one grouped message
+BURST_MAX = 40  # items per grouped message (Slack shows 49 sections at most)
 
 
 class Deliverer:
@@ -47,6 +49,7 @@ class Deliverer:
             idle = [c for c in self.rt.active.channels if c not in self.busy and not self._paused(c)]
             with Session(self.rt.engine) as session:
                 claimed = db.claim_due_deliveries(session, idle, self.rt.owner, utcnow(), CLAIM_LIMIT)
+            plan_groups(self.rt, claimed)
             by_channel: dict[str, list[Delivery]] = defaultdict(list)
             for delivery in claimed:
                 by_channel[delivery.channel].append(delivery)
@@ -111,6 +114,7 @@ class Deliverer:
         except RetryLater as exc:
             if exc.after:
                 self.paused_until[channel] = time.monotonic() + exc.after
+                hold_channel(self.rt, channel, utcnow() + timedelta(seconds=exc.after))
             _outcome(self.rt, members, error=exc.reason, after=exc.after, max_attempts=_max_attempts(sender))
         except Rejected as exc:
             _outcome(self.rt, members, error=exc.reason, final=True)
@@ -123,6 +127,55 @@ class Deliverer:
             )
         else:
             _outcome(self.rt, members)
+
+
+def plan_groups(rt: Runtime, claimed: Sequence[Delivery]) -> None:
+    """Fix, before any send, which claimed deliveries go out together, and persist it on the rows.
+
+    More than BURST_THRESHOLD due at once for one (channel, rule) become grouped messages of up to
+    BURST_MAX items; any other delivery is its own group. Stored in `group_key`, so a retry, or a
+    re-send after a crash, sends the same group under the same id.
+    """
+    todo: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
+    for delivery in claimed:
+        if delivery.group_key is None:
+            todo[(delivery.channel, delivery.rule)].append(delivery)
+    keys: dict[str, str] = {}
+    for (_channel, rule), rows in todo.items():
+        if len(rows) <= BURST_THRESHOLD:
+            keys |= {d.id: d.id for d in rows}
+            continue
+        for start in range(0, len(rows), BURST_MAX):
+            chunk = rows[start : start + BURST_MAX]
+            keys |= {d.id: f"burst:{rule}:{chunk[0].id}" for d in chunk}
+    if not keys:
+        return
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    stmt = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("b_id"), table.c.group_key.is_(None))
+        .values(group_key=sa.bindparam("b_key"))
+    )
+    with rt.engine.begin() as connection:
+        connection.execute(stmt, [{"b_id": d, "b_key": k} for d, k in sorted(keys.items())])
+    for delivery in claimed:
+        delivery.group_key = keys.get(delivery.id, delivery.group_key)
+
+
+def hold_channel(rt: Runtime, channel: str, until: datetime) -> None:
+    """A Retry-After pause: no pending delivery of `channel` is tried before `until` (by any instance)."""
+    with Session(rt.engine) as session:
+        session.execute(
+            sa.update(Delivery)
+            .where(
+                Delivery.channel == channel,
+                Delivery.status == "pending",
+                Delivery.next_attempt_at < until,  # type: ignore[operator]
+                sa.or_(Delivery.lease_owner.is_(None), Delivery.lease_owner == rt.owner),  # type: ignore[union-attr]
+            )
+            .values(next_attempt_at=until)
+        )
+        session.commit()
 
 
 def _max_attempts(sender: object) -> int:
@@ -144,7 +197,7 @@ def build_alert(rt: Runtime, members: Sequence[Delivery]) -> Alert:
         if match and item:
             alert_items.append(_alert_item(item, match))
     first = members[0]
-    if len(members) == 1 and not first.group_key:
+    if len(members) == 1 and first.group_key in (None, first.id):
         return Alert(id=first.id, rule=first.rule, items=tuple(alert_items), created=first.created_at)
     group_id = "msg_" + hashlib.sha256("\x1f".join(sorted(d.id for d in members)).encode()).hexdigest()[:24]
     return Alert(
@@ -192,13 +245,15 @@ def _outcome(
     max_attempts: int = 8,
 ) -> None:
     """Mark each member sent, pending again (with backoff) or failed, and record an event each."""
-    now = utcnow()
+    now, delay = utcnow(), timedelta(seconds=after or 0)
     with Session(rt.engine) as session:
         for delivery in members:
             row = session.get(Delivery, delivery.id)
             if row is None:
                 continue
             row.attempts += 1
+            if error is not None and not delay:  # one delay for the whole group, so it stays together
+                delay = schedule.delivery_backoff(row.attempts)
             row.lease_owner, row.lease_until = None, None
             if error is None:
                 row.status, row.sent_at, row.last_error = "sent", now, None
@@ -207,7 +262,6 @@ def _outcome(
                 give_up = final or row.attempts >= max_attempts
                 row.last_error = error
                 row.status = "failed" if give_up else "pending"
-                delay = timedelta(seconds=after) if after else schedule.delivery_backoff(row.attempts)
                 row.next_attempt_at = now + delay
                 note = "failed for good" if give_up else f"will retry in {delay.total_seconds():.0f} s"
                 events.record(

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 MAX_BACKOFF = timedelta(hours=6)
 MAX_HINT = timedelta(hours=24)
+MAX_DELIVERY_BACKOFF = 600.0  # seconds: a failing delivery is retried at least every 10 minutes
 
 
 def jittered(interval: timedelta, spread: float = 0.1) -> timedelta:
@@ -23,6 +24,13 @@ def after_success(
     return now + jittered(wait)
 
 
+def rescheduled(now: datetime, interval: timedelta, last_poll: datetime | None) -> datetime:
+    """Next poll of a feed whose interval was edited: one new interval after its last poll, not before now."""
+    if last_poll is None:
+        return now
+    return max(now, last_poll + jittered(interval))
+
+
 def after_failure(
     now: datetime, interval: timedelta, failures: int, retry_after: float | None = None
 ) -> datetime:
@@ -35,5 +43,5 @@ def after_failure(
 
 def delivery_backoff(attempts: int) -> timedelta:
     """Retry delay after `attempts` failed sends: about 2 s, doubling, capped at 10 minutes, jittered."""
-    base = min(2.0 * 2 ** max(attempts - 1, 0), 600.0)
-    return timedelta(seconds=base * random.uniform(0.8, 1.2))
+    base = 2.0 * 2 ** min(max(attempts - 1, 0), 20)
+    return timedelta(seconds=min(base * random.uniform(0.8, 1.2), MAX_DELIVERY_BACKOFF))
