@@ -11,7 +11,7 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
-from monitor import db, events, pipeline
+from monitor import db, pipeline, retention
 from monitor.config import load_config
 from monitor.deliver import Deliverer
 from monitor.models import utcnow
@@ -95,16 +95,13 @@ def _on_signals(stop: threading.Event) -> None:
 
 
 def _reload(rt: Runtime, reloader: Reloader) -> None:
+    previous = rt.config
     config = reloader.tick()
     if config is not None:
-        pipeline.sync_feeds(rt.engine, config)
+        pipeline.sync_feeds(rt.engine, config, previous)  # reschedules only feeds whose interval changed
         pipeline.lookback(rt)
 
 
 def _prune(rt: Runtime) -> None:
-    before = utcnow() - rt.config.retention
     with Session(rt.engine) as session:
-        counts = db.prune(session, before)
-        if any(counts.values()):
-            events.record(session, "prune", f"pruned rows older than {before:%Y-%m-%d %H:%M}", **counts)
-            session.commit()
+        retention.prune_and_record(session, utcnow() - rt.config.retention)

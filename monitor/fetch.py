@@ -12,12 +12,14 @@ import asyncio
 import concurrent.futures
 import importlib.util
 import os
+import queue
 import socket
 import stat
+import threading
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
@@ -89,16 +91,56 @@ def _redact_param(param: str) -> str:
     return param
 
 
-async def _fetch_all(requests: list[FetchRequest], opts: _Options) -> list[Fetched | FetchError]:
+def fetch_iter(
+    requests: Sequence[FetchRequest], *, max_bytes: int = 10 * 2**20, deadline: float = 30.0, limit: int = 200
+) -> Iterator[tuple[FetchRequest, Fetched | FetchError]]:
+    """Like `fetch_all`, but yield each (request, result) as soon as it completes (a slow feed delays no other).
+
+    The fetches run on their own asyncio loop in a worker thread; the caller's thread gets the results.
+    """
+    if not requests:
+        return
+    opts, done = _Options(max_bytes, deadline, max(1, limit), 8), queue.SimpleQueue[object]()
+
+    def run() -> None:
+        try:
+            asyncio.run(_fetch_all(list(requests), opts, lambda i, r: done.put((requests[i], r))))
+        finally:
+            done.put(None)
+
+    worker = threading.Thread(target=run, name="fetch", daemon=True)
+    worker.start()
+    while (got := done.get()) is not None:
+        yield got  # type: ignore[misc]
+    worker.join()
+
+
+async def _fetch_all(
+    requests: list[FetchRequest],
+    opts: _Options,
+    on_done: Callable[[int, Fetched | FetchError], None] | None = None,
+) -> list[Fetched | FetchError]:
     gate = asyncio.Semaphore(opts.limit)
     host_gates: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(opts.per_host))
     shards = max(1, min(MAX_SHARDS, -(-opts.limit // opts.per_host)))
     clients = _Clients(shards, opts)
     try:
         jobs = [_fetch_one(req, clients, gate, host_gates, opts) for req in requests]
+        if on_done is not None:
+            jobs = [_report(i, job, on_done) for i, job in enumerate(jobs)]
         return list(await asyncio.gather(*jobs))
     finally:
         await clients.aclose()
+
+
+async def _report(
+    index: int,
+    job: Awaitable[Fetched | FetchError],
+    on_done: Callable[[int, Fetched | FetchError], None],
+) -> Fetched | FetchError:
+    result = await job
+    on_done(index, result)
+    return result
 
 
 class _Clients:

@@ -10,6 +10,7 @@ deliver        see deliver.py: claim due deliveries, send, mark sent / retry / f
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,20 +21,25 @@ from sqlmodel import Session, select
 from monitor import db, dedup, events, schedule
 from monitor.config import Config, FeedConfig
 from monitor.errors import FetchError, ParseError
-from monitor.fetch import fetch_all
-from monitor.match import changed_rules, lookback_items, mark_applied, match_items
+from monitor.fetch import fetch_iter, redact_url
+from monitor.match import changed_rules, lookback_matches, mark_applied, match_items
+from monitor.metrics import POLLS
 from monitor.models import Delivery, FeedState, Item, Match, utcnow
 from monitor.parse import parse_feed
 from monitor.records import Entry, Fetched, FetchRequest, Parsed
 from monitor.route import route
 from monitor.runtime import Runtime
 
+log = logging.getLogger("monitor.pipeline")
 FIRST_POLL_WINDOW = timedelta(hours=24)
 BATCH = 100
 
 
-def sync_feeds(engine: sa.Engine, config: Config) -> None:
-    """Make a FeedState row for every configured feed (due at once when new or moved)."""
+def sync_feeds(engine: sa.Engine, config: Config, previous: Config | None = None) -> None:
+    """Make a FeedState row for every configured feed (due at once when new or moved).
+
+    A feed whose interval changed since `previous` is rescheduled from its last poll; others keep theirs.
+    """
     now = utcnow()
     with Session(engine) as session:
         db.exclusive(session, "sync_feeds")  # instances starting or reloading together take turns
@@ -46,7 +52,14 @@ def sync_feeds(engine: sa.Engine, config: Config) -> None:
                 state.url, state.etag, state.last_modified, state.body_hash = feed.url, None, None, None
                 state.next_poll_at = now
                 session.add(state)
+            elif _interval_changed(previous, feed) and state.status != "failing":  # failing: keep its backoff
+                state.next_poll_at = schedule.rescheduled(now, feed.every, state.last_poll_at)
+                session.add(state)
         session.commit()
+
+
+def _interval_changed(previous: Config | None, feed: FeedConfig) -> bool:
+    return bool(previous and feed.name in previous.feeds and previous.feeds[feed.name].every != feed.every)
 
 
 def poll_due(rt: Runtime, *, every_feed: bool = False, limit: int = BATCH) -> int:
@@ -59,8 +72,11 @@ def poll_due(rt: Runtime, *, every_feed: bool = False, limit: int = BATCH) -> in
         names = db.claim_due_feeds(session, config.feeds, rt.owner, now, limit)
         states = {s.name: s for s in session.exec(select(FeedState).where(FeedState.name.in_(names)))}  # type: ignore[attr-defined]
     requests = [FetchRequest(n, config.feeds[n].url, states[n].etag, states[n].last_modified) for n in names]
-    for request, result in zip(requests, fetch_all(requests), strict=True):
-        ingest(rt, config.feeds[request.feed], result)
+    for request, result in fetch_iter(requests):  # each feed is ingested as soon as its fetch ends
+        try:
+            ingest(rt, config.feeds[request.feed], result)
+        except Exception:  # one feed's surprise must not leave the others of the batch unpolled
+            log.exception("ingest of feed %s failed", request.feed)
     return len(requests)
 
 
@@ -74,10 +90,13 @@ def ingest(rt: Runtime, feed: FeedConfig, result: Fetched | FetchError) -> None:
             parsed = _parse(state, result)
         except (FetchError, ParseError) as exc:
             _failed(session, state, feed, exc, now)
+            outcome = "failed"
         else:
             _fetched(rt, session, state, feed, result, parsed, now)  # type: ignore[arg-type]
+            outcome = "ok" if parsed else "not_modified"
         session.add(state)
         session.commit()
+    POLLS.labels(outcome=outcome).inc()
 
 
 def _parse(state: FeedState, result: Fetched | FetchError) -> Parsed | None:
@@ -122,22 +141,37 @@ def _fetched(
         )
     state.failures, state.last_ok_at = 0, now
     state.etag, state.last_modified = result.etag or state.etag, result.last_modified or state.last_modified
-    if result.permanent_redirect:
-        events.record(
-            session, "fetch", f"{feed.name} moved permanently to {result.permanent_redirect}", feed=feed.name
-        )
+    moved = _moved(session, state, feed, result)
     ttl = parsed.ttl_minutes if parsed else None
     state.next_poll_at = schedule.after_success(now, feed.every, result.max_age, ttl)
     if parsed is None:
-        state.status = "ok" if state.status == "failing" else state.status
+        if state.status in ("failing", "ok", "new"):
+            state.status, state.reason = "ok", moved
         events.record(session, "fetch", "unchanged", feed=feed.name, status=result.status)
         return
-    state.status, state.reason = ("degraded", parsed.degraded) if parsed.degraded else ("ok", None)
+    reason = "; ".join(r for r in (parsed.degraded, moved) if r) or None
+    state.status, state.reason = ("degraded" if parsed.degraded else "ok"), reason
     new = store_items(rt, session, feed, parsed.entries, first_poll=not state.polled, now=now)
     state.polled, state.items = True, state.items + new
     events.record(
         session, "fetch", f"{len(parsed.entries)} entries, {new} new", feed=feed.name, status=result.status
     )
+
+
+def _moved(session: Session, state: FeedState, feed: FeedConfig, result: Fetched) -> str | None:
+    """The reason shown for a feed a 301/308 moved (reported once, as an event, while it stays moved)."""
+    if not result.permanent_redirect:
+        return None
+    moved = f"moved permanently to {redact_url(result.permanent_redirect)}: update its url"
+    if moved not in (state.reason or ""):
+        events.record(
+            session,
+            "fetch",
+            f"{feed.name} {moved}",
+            feed=feed.name,
+            moved_to=redact_url(result.permanent_redirect),
+        )
+    return moved
 
 
 def item_row(feed: str, entry: Entry, now: datetime) -> dict[str, Any]:

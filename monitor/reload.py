@@ -8,9 +8,10 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from monitor import events
+from monitor import events, metrics
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, ConfigErrors
+from monitor.render import check_templates
 from monitor.runtime import Active, Runtime
 
 
@@ -56,6 +57,7 @@ class Diff:
 
 
 def diff(old: dict[str, object], new: dict[str, object]) -> Diff:
+    """Names added, changed (by fingerprint, else by value) and removed between two configurations."""
     return Diff(
         added=tuple(sorted(set(new) - set(old))),
         changed=tuple(sorted(k for k in set(new) & set(old) if _key(new[k]) != _key(old[k]))),
@@ -74,26 +76,37 @@ class Reloader:
     def __init__(self, rt: Runtime, rules_dir: Path, channels_file: Path) -> None:
         self.rt, self.rules_dir, self.channels_file = rt, rules_dir, channels_file
         self.seen = fingerprint(watched_files(rules_dir, channels_file))
+        metrics.reloaded(True)
 
     def tick(self) -> Config | None:
+        """Reload if any watched file changed: swap in the new rules, or record why they were refused."""
         current = fingerprint(watched_files(self.rules_dir, self.channels_file))
         if current == self.seen:
             return None
         self.seen = current
         try:
             config = load_config(self.rules_dir, self.channels_file)
+            errors = check_templates(config.templates_dir)
+            if errors:
+                raise ConfigErrors(errors)
+            active = Active.build(config)
         except ConfigErrors as exc:
-            self._failed(exc.errors)
-            return None
+            return self._failed(exc.errors)
         except ConfigError as exc:
-            self._failed([exc])
-            return None
+            return self._failed([exc])
+        except Exception as exc:  # a channel that cannot be built: keep the last good one
+            reason = f"{type(exc).__name__}: {exc}"
+            return self._failed(
+                [ConfigError(str(self.channels_file), 1, 1, f"cannot build channels: {reason}")]
+            )
         old = self.rt.config
-        self.rt.active = Active.build(config)
+        self.rt.active = active
         self._applied(old, config)
+        metrics.reloaded(True)
         return config
 
     def _failed(self, errors: list[ConfigError]) -> None:
+        metrics.reloaded(False)
         with Session(self.rt.engine) as session:
             first = errors[0]
             events.record(
@@ -125,6 +138,9 @@ class Reloader:
                 feeds_added=list(feeds.added),
                 feeds_changed=list(feeds.changed),
                 feeds_removed=list(feeds.removed),
+                channels_added=list(channels.added),
+                channels_changed=list(channels.changed),
+                channels_removed=list(channels.removed),
             )
             for warning in new.warnings:
                 events.record(session, "reload", warning)
