@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
+import signal
 import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
 import yaml
-from conftest import REPO
+from conftest import REPO, Project
+from feedserver import FeedServer
 from pg import fresh_database
+from receivers import HttpReceiver
 from sqlmodel import Session
 from test_db import T0, add_feeds, delivery_row, insert, match_row
+from waiting import wait_until
 
 from monitor import db
-from monitor.models import Delivery, Match
+from monitor.models import Delivery, FeedState, Match
 
 pytestmark = pytest.mark.postgres
 T = TypeVar("T")
@@ -185,3 +192,128 @@ def test_the_compose_file_runs_two_instances_on_postgresql() -> None:
         assert "/healthz" in " ".join(service["healthcheck"]["test"])
         assert {v.split(":")[1] for v in service["volumes"]} >= {"/srv/monitor/rules", "/srv/monitor/alerts"}
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+
+
+FEEDS = 60
+EVERY = 2.0  # seconds between two polls of one feed (`every: 2s`), +-10% jitter
+SHARED = {"shared-1": range(0, 10), "shared-2": range(10, 20)}  # one story in several feeds
+
+
+def rss(items: list[tuple[str, str]]) -> bytes:
+    """An RSS 2.0 feed of (title, link) items, all published now."""
+    now = format_datetime(datetime.now(UTC), usegmt=True)
+    body = "".join(
+        f"<item><title>{title}</title><link>{link}</link><guid>{link}</guid><pubDate>{now}</pubDate></item>"
+        for title, link in items
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{body}</channel></rss>'.encode()
+
+
+def stories(feed: int, phase: int) -> list[tuple[str, str]]:
+    """What a feed holds after `phase` (1, then 2): a matching story and a non-matching one per phase."""
+    items = []
+    for p in range(1, phase + 1):
+        items += [
+            (f"Ceasefire talks {feed} round {p}", link(feed, p)),
+            (f"Weather {feed} {p}", f"{link(feed, p)}/w"),
+        ]
+        shared = f"shared-{p}"
+        if feed in SHARED[shared]:
+            items.append(("Ceasefire summit announced " + shared, f"https://example.org/{shared}"))
+    return items
+
+
+def link(feed: int | str, phase: int) -> str:
+    return f"https://example.org/{feed}/{phase}"
+
+
+def expected_links(phase: int) -> set[str]:
+    links = {link(n, p) for n in range(FEEDS) for p in range(1, phase + 1)}
+    links |= {link("slow", p) for p in range(1, phase + 1)}
+    return links | {f"https://example.org/shared-{p}" for p in range(1, phase + 1)}
+
+
+def write_config(project: Project, server: FeedServer, hook: HttpReceiver) -> None:
+    feeds = "".join(
+        f"  - {{name: feed-{n:02}, url: '{server.url(f'/feed/{n:02}')}', every: 2s}}\n" for n in range(FEEDS)
+    )
+    feeds += f"  - {{name: slow, url: '{server.url('/slow')}', every: 2s}}\n"
+    project.write(
+        "rules/watch.yaml",
+        f"feeds:\n{feeds}rules:\n  - {{name: ceasefire, match: ceasefire, alert: [hook]}}\n",
+    )
+    project.write("alerts/channels.yaml", f"channels:\n  hook: {{type: webhook, url: '{hook.url}/hook'}}\n")
+
+
+def publish(server: FeedServer, phase: int) -> None:
+    for n in range(FEEDS):
+        server.feed(f"/feed/{n:02}", rss(stories(n, phase)))
+    # the slow feed keeps whichever instance polls it busy (and holding its lease) for 3 s
+    server.slow(
+        "/slow", rss([(f"Ceasefire slow round {p}", link("slow", p)) for p in range(1, phase + 1)]), 3.0
+    )
+
+
+def alerted_links(hook: HttpReceiver) -> Counter[str]:
+    """How many distinct alerts (webhook-id) each story link got."""
+    by_id = {r.headers["webhook-id"]: r.json()["item"]["link"] for r in hook.requests}
+    return Counter(by_id.values())
+
+
+def polls(server: FeedServer) -> list[int]:
+    return [len(server.requests(f"/feed/{n:02}")) for n in range(FEEDS)]
+
+
+def delivery_states(engine: sa.Engine) -> dict[str, int]:
+    with Session(engine) as session:
+        rows = session.execute(sa.select(Delivery.status, sa.func.count()).group_by(Delivery.status)).all()
+    return {status: count for status, count in rows}
+
+
+def lease_holder(engine: sa.Engine) -> int | None:
+    """The pid of the instance holding the slow feed's lease, if one does."""
+    with Session(engine) as session:
+        state = session.get(FeedState, "slow")
+        return int(state.lease_owner.split(":")[1]) if state and state.lease_owner else None
+
+
+@pytest.mark.slow
+def test_three_instances_share_the_work_and_survive_one_killed(project: Project) -> None:
+    with fresh_database() as url, FeedServer() as server, HttpReceiver() as hook:
+        engine = db.make_engine(url)
+        project.env["MONITOR_DB"] = url
+        write_config(project, server, hook)
+        publish(server, 1)
+        procs = [project.start() for _ in range(3)]
+
+        wait_until(
+            lambda: set(alerted_links(hook)) == expected_links(1), timeout=40, message="the first alerts"
+        )
+        victim = wait_until(
+            lambda: lease_holder(engine), timeout=20, message="an instance polling the slow feed"
+        )
+        assert victim in {p.pid for p in procs}
+        os.kill(victim, signal.SIGKILL)
+        killed_at, before = time.monotonic(), polls(server)
+        publish(server, 2)
+
+        wait_until(
+            lambda: set(alerted_links(hook)) == expected_links(2), timeout=90, message="the second alerts"
+        )
+        window = time.monotonic() - killed_at
+        delta = [a - b for a, b in zip(polls(server), before, strict=True)]
+        wait_until(lambda: delivery_states(engine) == {"sent": len(expected_links(2))}, timeout=30)
+
+        counts = alerted_links(hook)
+        ids = Counter(r.headers["webhook-id"] for r in hook.requests)
+        assert set(counts) == expected_links(2) and set(counts.values()) == {1}, counts
+        # a send in flight when its instance is killed may be repeated, with the same webhook-id
+        assert sum(ids.values()) - len(ids) <= 1, [i for i, c in ids.items() if c > 1]
+        # the slow feed's lease died with its instance: another took the feed over when it expired
+        assert window < db.LEASE.total_seconds() + 15
+        # each feed polled about once per interval by all instances together, not once per instance
+        assert min(delta) >= 1 and max(delta) <= window / (EVERY * 0.9) + 2, (window, delta)
+        for proc in procs:
+            if proc.pid != victim:
+                assert project.stop(proc) == 0
+        engine.dispose()
