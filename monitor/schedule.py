@@ -34,11 +34,12 @@ def rescheduled(now: datetime, interval: timedelta, last_poll: datetime | None) 
 def after_failure(
     now: datetime, interval: timedelta, failures: int, retry_after: float | None = None
 ) -> datetime:
-    """Next poll after a failed one: exponential backoff from one minute, or the server's Retry-After."""
+    """Next poll after `failures` in a row: doubling from min(interval, 1 min) to 6 h; never before Retry-After."""
+    base = min(interval, timedelta(minutes=1))
+    backoff = jittered(min(base * 2 ** min(max(failures - 1, 0), 20), MAX_BACKOFF))
     if retry_after is not None:
-        return now + min(timedelta(seconds=max(retry_after, 1)), MAX_HINT)
-    backoff = timedelta(minutes=1) * 2 ** min(failures - 1, 12)
-    return now + jittered(min(max(backoff, min(interval, timedelta(minutes=1))), MAX_BACKOFF))
+        backoff = max(backoff, min(timedelta(seconds=max(retry_after, 1)), MAX_HINT))
+    return now + backoff
 
 
 def delivery_backoff(attempts: int) -> timedelta:
