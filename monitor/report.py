@@ -14,6 +14,8 @@ from monitor.models import Delivery, Event, FeedState, utcnow
 
 @dataclass(frozen=True)
 class FeedHealth:
+    """One row of `monitor feeds`: `reason` is the last error (failing) or why the feed is degraded or moved."""
+
     name: str
     url: str
     status: str
@@ -21,6 +23,7 @@ class FeedHealth:
     failures: int
     items: int
     last_poll_at: datetime | None
+    last_ok_at: datetime | None
     next_poll_at: datetime | None
     configured: bool
 
@@ -43,6 +46,7 @@ def feed_health(engine: sa.Engine, config: Config | None) -> list[FeedHealth]:
                 failures=state.failures,
                 items=state.items,
                 last_poll_at=state.last_poll_at,
+                last_ok_at=state.last_ok_at,
                 next_poll_at=state.next_poll_at,
                 configured=bool(config and name in config.feeds),
             )

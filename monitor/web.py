@@ -1,4 +1,10 @@
-"""`/healthz` and `/metrics` (Prometheus) on MONITOR_HTTP."""
+"""`/healthz` and `/metrics` (Prometheus) on MONITOR_HTTP.
+
+/healthz answers 200 while the scheduler runs and the database answers a query, 503 otherwise.
+/metrics joins this process's counters (events by kind, polls by outcome, reload status) with gauges
+read from the database at scrape time (feeds by status, failures, last poll and success per feed,
+deliveries by channel and status), so every instance reports the same truth.
+"""
 
 from __future__ import annotations
 
@@ -23,12 +29,30 @@ class DatabaseCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The gauges, plus monitor_database_up (0 and nothing else when the database does not answer)."""
+        up = GaugeMetricFamily("monitor_database_up", "1 if the database answered this scrape")
+        try:
+            gauges = list(self._gauges())
+        except sa.exc.SQLAlchemyError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield from (up, *gauges)
+
+    def _gauges(self) -> Iterator[GaugeMetricFamily]:
         feeds = GaugeMetricFamily("monitor_feeds", "Configured feeds by status", labels=["status"])
         failures = GaugeMetricFamily(
             "monitor_feed_failures", "Consecutive failures per feed", labels=["feed"]
         )
         last_ok = GaugeMetricFamily(
             "monitor_feed_last_success_timestamp_seconds", "Last good poll", labels=["feed"]
+        )
+        last_poll = GaugeMetricFamily(
+            "monitor_feed_last_poll_timestamp_seconds", "Last poll, good or not", labels=["feed"]
+        )
+        items = GaugeMetricFamily(
+            "monitor_feed_items", "Items stored per feed since it was added", labels=["feed"]
         )
         deliveries = GaugeMetricFamily(
             "monitor_deliveries", "Deliveries by channel and status", labels=["channel", "status"]
@@ -38,8 +62,11 @@ class DatabaseCollector(Collector):
             for state in session.exec(select(FeedState)):
                 counts[state.status] = counts.get(state.status, 0) + 1
                 failures.add_metric([state.name], state.failures)
+                items.add_metric([state.name], state.items)
                 if state.last_ok_at:
                     last_ok.add_metric([state.name], state.last_ok_at.timestamp())
+                if state.last_poll_at:
+                    last_poll.add_metric([state.name], state.last_poll_at.timestamp())
             for status, n in counts.items():
                 feeds.add_metric([status], n)
             rows = session.exec(
@@ -49,7 +76,7 @@ class DatabaseCollector(Collector):
             )
             for channel, status, n in rows:
                 deliveries.add_metric([channel, status], n)
-        yield from (feeds, failures, last_ok, deliveries)
+        yield from (feeds, failures, last_ok, last_poll, items, deliveries)
 
 
 def serve(address: tuple[str, int], engine: sa.Engine, is_running: Callable[[], bool]) -> ThreadingHTTPServer:
