@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter
 from sqlmodel import Session
 
@@ -31,34 +32,37 @@ REGISTRY = CollectorRegistry()  # this process's counters; /metrics adds the dat
 EVENTS = Counter("monitor_events", "Events recorded by this process, by kind", ["kind"], registry=REGISTRY)
 
 
-def event(kind: str, message: str = "", at: datetime | None = None, **fields: Any) -> Event:
-    """Build an Event: the named columns from `fields`, everything else into `data`."""
-    columns = {k: fields.pop(k) for k in FIELDS if k in fields}
-    return Event(at=at or utcnow(), kind=kind, message=message, data=fields, **columns)
+def event(kind: str, message: str = "", at: datetime | None = None, **fields: Any) -> dict[str, Any]:
+    """An event row: the named columns from `fields`, everything else into `data`."""
+    columns = {k: fields.pop(k, None) for k in FIELDS}
+    return {"at": at or utcnow(), "kind": kind, "message": message, "data": fields, **columns}
 
 
-def record(session: Session | None, kind: str, message: str = "", **fields: Any) -> Event:
-    """Add one event to `session` (committed with it) and log it; with no session, just log."""
+def record(session: Session | None, kind: str, message: str = "", **fields: Any) -> dict[str, Any]:
+    """Write one event with `session`'s transaction (committed with it) and log it; no session: just log."""
     row = event(kind, message, **fields)
     if session is not None:
-        session.add(row)
+        session.execute(sa.insert(Event), [row])
     emit(row)
     return row
 
 
-def record_all(session: Session, rows: Iterable[Event]) -> None:
-    """Add prepared events to `session` and log each."""
-    for row in rows:
-        session.add(row)
+def record_all(session: Session, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert prepared events in bulk with `session`'s transaction, and log each."""
+    batch = list(rows)
+    for row in batch:
         emit(row)
+    if batch:
+        session.execute(sa.insert(Event), batch)
 
 
-def emit(row: Event) -> None:
-    """One log line for an event, at ERROR for failures, else INFO."""
-    EVENTS.labels(kind=row.kind).inc()
-    level = logging.WARNING if row.kind.endswith("_failed") else logging.INFO
-    extra = {k: getattr(row, k) for k in FIELDS if getattr(row, k)} | row.data
-    log.log(level, row.message or row.kind, extra={"event": row.kind, "fields": extra})
+def emit(row: dict[str, Any]) -> None:
+    """One log line for an event, at WARNING for failures, else INFO."""
+    kind = row["kind"]
+    EVENTS.labels(kind=kind).inc()
+    level = logging.WARNING if kind.endswith("_failed") else logging.INFO
+    extra = {k: row[k] for k in FIELDS if row.get(k)} | row["data"]
+    log.log(level, row["message"] or kind, extra={"event": kind, "fields": extra})
 
 
 class TextFormatter(logging.Formatter):

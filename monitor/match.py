@@ -79,17 +79,38 @@ def changed_rules(session: Session, config: Config) -> list[RuleConfig]:
     return [rule for name, rule in config.rules.items() if known.get(name) != rule.fingerprint]
 
 
-def lookback_items(session: Session, rule: RuleConfig, now: datetime) -> Sequence[Item]:
-    """Items first seen in the rule's lookback window whose publication date, if any, is in it too."""
-    since = now - rule.lookback
+def lookback_matches(
+    rules: Rules, session: Session, todo: Sequence[RuleConfig], now: datetime
+) -> list[dict[str, Any]]:
+    """Matches of the rules in `todo` on the items of each one's lookback window (one scan for all).
+
+    An item counts when it was first seen in the window and its publication date, if any, is in it too.
+    """
+    since = now - max(rule.lookback for rule in todo)
     published_ok = sa.or_(Item.published.is_(None), Item.published >= since)  # type: ignore[union-attr,operator]
-    stmt = select(Item).where(Item.first_seen >= since, published_ok).where(Item.feed.in_(rule.feeds))  # type: ignore[attr-defined,operator]
-    return list(session.exec(stmt))
+    stmt = select(Item).where(Item.first_seen >= since, published_ok)  # type: ignore[operator]
+    items = {item.id: item.model_dump() for item in session.exec(stmt)}
+    if not items:
+        return []
+    windows = {rule.name: now - rule.lookback for rule in todo}
+    matcher = Matcher({rule.name: rule.query for rule in todo})
+    return [
+        m
+        for m in match_items(rules, items.values(), now, only=matcher)
+        if _in_window(items[m["item_id"]], windows[m["rule"]])
+    ]
 
 
-def mark_applied(session: Session, rules: Iterable[RuleConfig], now: datetime) -> None:
+def _in_window(item: Mapping[str, Any], since: datetime) -> bool:
+    published = item.get("published")
+    return bool(item["first_seen"] >= since and (published is None or published >= since))
+
+
+def mark_applied(session: Session, rules: Sequence[RuleConfig], now: datetime) -> None:
     """Remember each rule's fingerprint so its lookback runs once."""
-    for rule in rules:
-        state = session.get(RuleState, rule.name) or RuleState(name=rule.name, fingerprint="", applied_at=now)
-        state.fingerprint, state.applied_at = rule.fingerprint, now
-        session.add(state)
+    names = [rule.name for rule in rules]
+    for start in range(0, len(names), 500):
+        session.execute(sa.delete(RuleState).where(RuleState.name.in_(names[start : start + 500])))  # type: ignore[attr-defined]
+    rows = [{"name": r.name, "fingerprint": r.fingerprint, "applied_at": now} for r in rules]
+    if rows:
+        session.execute(sa.insert(RuleState), rows)

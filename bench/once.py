@@ -1,0 +1,113 @@
+"""`monitor run --once` over one feed of all 2,125 BBC articles with 20,000 rules, against a plain loop.
+
+    python bench/once.py                 # 20,000 rules
+    python bench/once.py --rules 2000    # smaller
+
+The plain loop is what a script would do: feedparser on the feed, then for every item the set of its
+stemmed words, and every rule checked against it (all of a rule's words present; an OR group: any).
+`monitor run --once` runs as a subprocess on a fresh SQLite database: config load (compiling every
+rule), fetch, parse, store 2,125 items, match with the rule index, record matches and events.
+Rules have no channel (dry run), so both sides do the same work: find which rules match which items.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import feedparser
+import Stemmer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from match import DEFAULT_DATA, generate_rules, load_articles, out, vocabulary  # noqa: E402
+
+WORD = re.compile(r"\w+")
+
+
+def feed_xml(items: list[dict[str, str]]) -> str:
+    """An RSS document with every article as an item."""
+    entries = "".join(
+        f"<item><title>{html.escape(it['title'])}</title><guid>bbc-{i}</guid>"
+        f"<link>https://bbc.example.org/{i}</link><description>{html.escape(it['content'])}</description></item>"
+        for i, it in enumerate(items)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>bbc</title>{entries}</channel></rss>'
+
+
+def rules_yaml(feed: Path, queries: list[str]) -> str:
+    lines = ["feeds:", f"  - {{name: bbc, url: {feed}, backfill: true}}", "rules:"]
+    lines += [f"  - {{name: r{i}, match: {q!r}}}" for i, q in enumerate(queries)]
+    return "\n".join(lines) + "\n"
+
+
+def plain_loop(body: bytes, queries: list[str]) -> int:
+    """Parse with feedparser, then check every rule against every item's stemmed words."""
+    stem = Stemmer.Stemmer("english").stemWord
+    rules = []
+    for q in queries:
+        groups = [[stem(w) for w in WORD.findall(part.lower())] for part in re.split(r"\s(?![^()]*\))", q)]
+        rules.append(groups)  # each group: OR of words (a phrase counts as all its words, loosely)
+    hits = 0
+    for entry in feedparser.parse(body).entries:
+        words = {stem(w) for w in WORD.findall(f"{entry.title} {entry.get('summary', '')}".lower())}
+        for groups in rules:
+            if all(any(w in words for w in g if w != "or") for g in groups):
+                hits += 1
+    return hits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rules", type=int, default=20_000)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+    items = load_articles(args.data)
+    mid, texts = vocabulary(items)
+    queries = generate_rules(args.rules, mid, texts)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        feed = root / "bbc.xml"
+        feed.write_text(feed_xml(items), encoding="utf-8")
+        (root / "rules").mkdir()
+        (root / "rules" / "bench.yaml").write_text(rules_yaml(feed, queries), encoding="utf-8")
+        (root / "alerts").mkdir()
+        (root / "alerts" / "channels.yaml").write_text("channels:\n  console: {type: console}\n")
+        env = {**os.environ, "MONITOR_DB": f"sqlite:///{root}/monitor.db", "MONITOR_HTTP": "off"}
+        out(f"{len(items)} articles, {len(queries)} rules")
+        start = time.perf_counter()
+        run = subprocess.run(
+            [sys.executable, "-m", "monitor", "run", "--once"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        ours = time.perf_counter() - start
+        if run.returncode:
+            sys.exit(f"monitor run --once failed:\n{run.stderr[-3000:]}")
+        count = subprocess.run(
+            [sys.executable, "-m", "monitor", "events", "--kind", "match"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.count("\n")
+        start = time.perf_counter()
+        naive_hits = plain_loop(feed.read_bytes(), queries)
+        naive = time.perf_counter() - start
+    out(f"monitor run --once : {ours:7.1f} s  ({count} matches stored, everything included)")
+    out(f"plain loop         : {naive:7.1f} s  ({naive_hits} hits, parse + every rule x every item)")
+    out(f"speedup            : {naive / ours:7.1f}x  (target >= 5x)")
+
+
+if __name__ == "__main__":
+    main()
