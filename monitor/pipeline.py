@@ -227,32 +227,28 @@ def route_matches(config: Config, session: Session, matches: list[dict[str, Any]
     inserted = db.insert_ignore(session, Match, matches)
     fresh = [m for m in matches if m["id"] in inserted]
     db.insert_ignore(session, Delivery, route(config, fresh, now))
-    for m in fresh:
-        rule = config.rules[m["rule"]]
-        note = "" if rule.alert else " (dry run: no channel)"
-        events.record(
-            session,
-            "match",
-            f"{m['rule']} matched{note}",
-            rule=m["rule"],
-            item_id=m["item_id"],
-            terms=m["matched_terms"],
-        )
+    events.record_all(session, (_match_event(config, m) for m in fresh))
+
+
+def _match_event(config: Config, match: dict[str, Any]) -> Any:
+    note = "" if config.rules[match["rule"]].alert else " (dry run: no channel)"
+    return events.event(
+        "match",
+        f"{match['rule']} matched{note}",
+        rule=match["rule"],
+        item_id=match["item_id"],
+        terms=match["matched_terms"],
+    )
 
 
 def lookback(rt: Runtime) -> int:
-    """Run new or changed rules over the items of their lookback window; return the matches made."""
-    config, rules, now = rt.config, rt.active.rules, utcnow()
+    """Run new or changed rules over the items of their lookback window, once; return the matches made."""
+    config, now = rt.config, utcnow()
     with Session(rt.engine) as session:
         db.exclusive(session, "lookback")  # one instance runs a rule's lookback, the others then find it done
         todo = changed_rules(session, config)
-        total = 0
-        for rule in todo:
-            items = [item.model_dump() for item in lookback_items(session, rule, now)]
-            only = type(rules.matcher)({rule.name: rule.query})
-            matches = match_items(rules, items, now, only=only)
-            route_matches(config, session, matches, now)
-            total += len(matches)
+        matches = lookback_matches(rt.active.rules, session, todo, now) if todo else []
+        route_matches(config, session, matches, now)
         mark_applied(session, todo, now)
         session.commit()
-    return total
+    return len(matches)
