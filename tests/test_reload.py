@@ -1,0 +1,184 @@
+"""The reload tick in-process: good edits swap the rules and say what changed, bad ones keep the last good."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from monitor import db, metrics, pipeline
+from monitor.config import load_config
+from monitor.daemon import _reload
+from monitor.models import Event, FeedState, utcnow
+from monitor.reload import Reloader
+from monitor.runtime import Active, Runtime
+
+RULES = """\
+feeds:
+  - {name: world, url: http://127.0.0.1:9/world.xml, every: 10m}
+  - {name: local, url: http://127.0.0.1:9/local.xml, every: 10m}
+rules:
+  - name: troops
+    match: troops AND Ukraine
+    alert: [console]
+    examples:
+      match: ["Troops in Ukraine"]
+  - name: ceasefire
+    match: ceasefire
+    alert: [console]
+"""
+CHANNELS = "channels:\n  console: {type: console}\n"
+
+
+class Setup:
+    """A rules folder, a channels file, a SQLite database and a Reloader watching them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.rules, self.channels = root, root / "rules", root / "alerts" / "channels.yaml"
+        self.rules.mkdir()
+        self.channels.parent.mkdir()
+        self.write("rules/watch.yaml", RULES)
+        self.channels.write_text(CHANNELS)
+        engine = db.make_engine(f"sqlite:///{root / 'monitor.db'}")
+        db.upgrade(engine)
+        self.rt = Runtime(engine, Active.build(load_config(self.rules, self.channels)))
+        pipeline.sync_feeds(engine, self.rt.config)
+        self.reloader = Reloader(self.rt, self.rules, self.channels)
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    def events(self, kind: str) -> list[Event]:
+        with Session(self.rt.engine) as session:
+            return list(session.exec(select(Event).where(Event.kind == kind).order_by(Event.id)))  # type: ignore[arg-type]
+
+    def next_polls(self) -> dict[str, object]:
+        with Session(self.rt.engine) as session:
+            return {s.name: s.next_poll_at for s in session.exec(select(FeedState))}
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Setup:
+    return Setup(tmp_path)
+
+
+def test_no_edit_no_reload(setup: Setup) -> None:
+    assert setup.reloader.tick() is None
+    assert setup.events("reload") == [] and setup.events("reload_failed") == []
+
+
+def test_a_good_edit_swaps_the_rules_and_says_what_changed(setup: Setup) -> None:
+    before = setup.rt.active
+    text = RULES.replace("match: ceasefire", "match: ceasefire OR truce").replace(
+        "  - name: troops", "  - name: drones\n    match: drones\n  - name: troops"
+    )
+    setup.write("rules/watch.yaml", text)
+    config = setup.reloader.tick()
+    assert config is not None and setup.rt.active is not before
+    assert set(setup.rt.config.rules) == {"troops", "ceasefire", "drones"}
+    (event,) = setup.events("reload")
+    assert event.data["rules_added"] == ["drones"] and event.data["rules_changed"] == ["ceasefire"]
+    assert "rules: added drones; changed ceasefire" in event.message
+    setup.write(
+        "rules/watch.yaml",
+        RULES.replace("  - name: ceasefire\n    match: ceasefire\n    alert: [console]\n", ""),
+    )
+    setup.reloader.tick()
+    assert setup.events("reload")[-1].data["rules_removed"] == ["ceasefire", "drones"]
+    assert metrics.RELOAD_OK._value.get() == 1
+
+
+def test_a_content_change_is_seen_even_when_the_modification_time_is_not(setup: Setup) -> None:
+    path = setup.rules / "watch.yaml"
+    stamp = path.stat()
+    path.write_text(RULES.replace("match: ceasefire", "match: truce"))
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # a bind mount or a fast editor
+    assert setup.reloader.tick() is not None
+    assert setup.rt.config.rules["ceasefire"].match == "truce"
+
+
+BAD_EDITS = [
+    ("rules/watch.yaml", RULES.replace("match: ceasefire", "match: [ceasefire"), "rules/watch.yaml", 12),
+    (
+        "rules/watch.yaml",
+        RULES.replace("    match: ceasefire", "    match: ceasefire\n    colour: red"),
+        "rules/watch.yaml",
+        12,
+    ),
+    (
+        "rules/watch.yaml",
+        RULES.replace("alert: [console]\n    examples", "alert: [pager]\n    examples"),
+        "rules/watch.yaml",
+        7,
+    ),
+    (
+        "rules/watch.yaml",
+        RULES.replace("match: troops AND Ukraine", "match: 'troops AND (Ukraine'"),
+        "rules/watch.yaml",
+        6,
+    ),
+    ("rules/watch.yaml", RULES.replace("Troops in Ukraine", "Tanks in Ukraine"), "rules/watch.yaml", 9),
+    (
+        "rules/extra.yaml",
+        "rules:\n  - name: troops\n    match: again\n",
+        "rules/watch.yaml",
+        5,
+    ),  # a duplicate name
+    (
+        "alerts/channels.yaml",
+        "channels:\n  console: {type: console, colour: red}\n",
+        "alerts/channels.yaml",
+        2,
+    ),
+    ("alerts/templates/console.txt.j2", "{{ alert.rule }\n", "alerts/templates/console.txt.j2", 1),
+    ("alerts/templates/console.txt.j2", "line one\n{{ 1 / 0 }}\n", "alerts/templates/console.txt.j2", 2),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "where", "line"), BAD_EDITS)
+def test_a_bad_edit_is_reported_at_its_line_and_the_last_good_rules_stay(
+    setup: Setup, name: str, text: str, where: str, line: int
+) -> None:
+    good = setup.rt.active
+    setup.write(name, text)
+    assert setup.reloader.tick() is None
+    assert setup.rt.active is good  # still matching and sending with the old configuration
+    (event,) = setup.events("reload_failed")
+    assert where in event.data["file"] and event.data["line"] == line and event.data["col"] >= 1
+    assert f":{line}:" in event.message and "keeping the last good rules" in event.message
+    assert metrics.RELOAD_OK._value.get() == 0
+    assert setup.reloader.tick() is None and len(setup.events("reload_failed")) == 1  # reported once
+    for added in (setup.rules / "extra.yaml", setup.root / "alerts/templates/console.txt.j2"):
+        added.unlink(missing_ok=True)
+    setup.write("rules/watch.yaml", RULES.replace("ceasefire", "truce"))
+    setup.channels.write_text(CHANNELS)
+    assert setup.reloader.tick() is not None  # the fix applies
+    assert metrics.RELOAD_OK._value.get() == 1
+
+
+def test_an_interval_edit_reschedules_that_feed_only(setup: Setup) -> None:
+    later = utcnow() + timedelta(minutes=9)
+    with Session(setup.rt.engine) as session:
+        session.execute(sa.update(FeedState).values(next_poll_at=later, last_poll_at=utcnow()))
+        session.commit()
+    before = setup.next_polls()
+    setup.write(
+        "rules/watch.yaml",
+        RULES.replace(
+            "url: http://127.0.0.1:9/world.xml, every: 10m", "url: http://127.0.0.1:9/world.xml, every: 1h"
+        ),
+    )
+    _reload(setup.rt, setup.reloader)
+    after = setup.next_polls()
+    assert after["local"] == before["local"]  # untouched feeds keep their next poll
+    assert after["world"] > before["world"] + timedelta(minutes=40)  # about an hour after the last poll
+    (event,) = setup.events("reload")
+    assert event.data["feeds_changed"] == ["world"] and event.data["rules_changed"] == []
