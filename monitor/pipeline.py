@@ -208,8 +208,12 @@ def store_items(
     inserted = db.insert_ignore(session, Item, rows)
     new = [row for row in rows if row["id"] in inserted]
     silent = first_poll and not feed.backfill
+    stale = now - rt.config.retention  # an item pruned while its feed still carries it comes back "new"
     alertable = [
-        r for r in new if not silent or (r["published"] and r["published"] >= now - FIRST_POLL_WINDOW)
+        r
+        for r in new
+        if (not silent or (r["published"] and r["published"] >= now - FIRST_POLL_WINDOW))
+        and not (r["published"] and r["published"] < stale)
     ]
     alert_ids = {r["id"] for r in alertable}
     events.record_all(session, (_item_event(r, r["id"] in alert_ids) for r in new))
