@@ -255,9 +255,9 @@ def publish(server: FeedServer, phase: int) -> None:
 
 
 def alerted_links(hook: HttpReceiver) -> Counter[str]:
-    """How many distinct alerts (webhook-id) each story link got."""
-    by_id = {r.headers["webhook-id"]: r.json()["item"]["link"] for r in hook.requests}
-    return Counter(by_id.values())
+    """How many distinct alerts (webhook-id) carried each story link (a burst carries several)."""
+    by_id = {r.headers["webhook-id"]: [item["link"] for item in r.json()["items"]] for r in hook.requests}
+    return Counter(link for links in by_id.values() for link in links)
 
 
 def polls(server: FeedServer) -> list[int]:
