@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 from functools import cache
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
-from zlib import crc32
 
 import httpx
 
@@ -34,7 +33,7 @@ from monitor.errors import FetchError
 from monitor.records import Fetched, FetchRequest
 
 MAX_REDIRECTS = 5
-MAX_SHARDS = 16
+MAX_SHARDS = 64  # httpx clients per batch: a pool with many connections is slow to manage
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
@@ -122,8 +121,8 @@ async def _fetch_all(
 ) -> list[Fetched | FetchError]:
     gate = asyncio.Semaphore(opts.limit)
     host_gates: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(opts.per_host))
-    shards = max(1, min(MAX_SHARDS, -(-opts.limit // opts.per_host)))
-    clients = _Clients(shards, opts)
+    hosts = dict.fromkeys(_host(r.url) for r in requests if not _is_local(r.url))
+    clients = _Clients({host: i % MAX_SHARDS for i, host in enumerate(hosts)}, opts)
     try:
         jobs = [_fetch_one(req, clients, gate, host_gates, opts) for req in requests]
         if on_done is not None:
@@ -144,14 +143,14 @@ async def _report(
 
 
 class _Clients:
-    """httpx clients created on first use, one per shard; a host always maps to the same shard."""
+    """httpx clients created on first use, one per shard of hosts (one per host up to MAX_SHARDS)."""
 
-    def __init__(self, shards: int, opts: _Options) -> None:
+    def __init__(self, shards: dict[str, int], opts: _Options) -> None:
         self._clients: dict[int, httpx.AsyncClient] = {}
         self._shards, self._opts = shards, opts
 
     def for_host(self, host: str) -> httpx.AsyncClient:
-        shard = crc32(host.encode()) % self._shards
+        shard = self._shards.get(host, 0)
         if shard not in self._clients:
             self._clients[shard] = httpx.AsyncClient(
                 http2=_has_h2(),
@@ -191,7 +190,7 @@ async def _fetch_one(
     try:
         if _is_local(req.url):
             return await asyncio.to_thread(_read_local, req, opts.max_bytes)
-        host = (urlsplit(req.url).hostname or "").lower()
+        host = _host(req.url)
         async with gate, host_gates[host]:
             async with asyncio.timeout(opts.deadline):
                 return await _get(clients.for_host(host), req, opts)
@@ -219,6 +218,13 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.RemoteProtocolError):
         return "server broke the HTTP protocol"
     return f"fetch failed ({type(exc).__name__})"
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 def _is_local(url: str) -> bool:
