@@ -211,7 +211,7 @@ def test_hostile_feeds_do_not_delay_healthy_ones_in_the_same_batch(server: FeedS
     assert [failed(r).reason for r in results[:2]] == ["timed out after 2 s"] * 2
     healthy = [ok(r) for r in results[3:]]
     assert [r.feed for r in healthy] == [str(i) for i in range(3, 33)]
-    assert max(r.elapsed for r in healthy) < 1.0
+    assert max(r.elapsed for r in healthy) < 2.0  # none waited for the hostile ones' deadline
 
 
 def test_per_host_limit_bounds_concurrent_requests(server: FeedServer) -> None:
