@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import os
 import re
 import subprocess
@@ -43,7 +44,7 @@ def feed_xml(items: list[dict[str, str]]) -> str:
 
 def rules_yaml(feed: Path, queries: list[str]) -> str:
     lines = ["feeds:", f"  - {{name: bbc, url: {feed}, backfill: true}}", "rules:"]
-    lines += [f"  - {{name: r{i}, match: {q!r}}}" for i, q in enumerate(queries)]
+    lines += [f"  - {{name: r{i}, match: {json.dumps(q)}}}" for i, q in enumerate(queries)]
     return "\n".join(lines) + "\n"
 
 
