@@ -23,6 +23,7 @@ from monitor.durations import parse_duration
 from monitor.errors import ConfigError, ConfigErrors, QuerySyntaxError
 from monitor.examples import check_examples
 from monitor.query import Query, compile_query
+from monitor.render import check_templates
 from monitor.rulesfile import Entry, Found, read_rules_file, rules_files
 from monitor.yamlnodes import (
     Report,
@@ -124,6 +125,7 @@ def check_config(
     config = _build(found, channels, channels_file)
     order = {str(path): index for index, path in enumerate([*files, channels_file])}
     errors = sorted(report.errors, key=lambda e: (order.get(e.file, -1), e.line, e.col))
+    errors += check_templates(config.templates_dir)  # a broken template is refused now, not at send time
     noted = sorted(report.warnings, key=lambda w: (order.get(w[0], -1), w[1], w[2]))
     warnings = [f"{file}:{line}:{col}: warning: {message}" for file, line, col, message in noted]
     return (None if errors else replace(config, warnings=tuple(warnings))), errors, warnings

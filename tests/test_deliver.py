@@ -169,3 +169,12 @@ def test_smtp_550_fails_at_once(project: Project) -> None:
         assert smtp.attempts == 1 and rig.deliveries()[0].attempts == 1
         assert "550" in (rig.deliveries()[0].last_error or "")
         rig.close()
+
+
+def test_a_broken_template_is_refused_by_check_not_at_send_time(project: Project) -> None:
+    project.write("rules/watch.yaml", "rules:\n  - name: watch\n    match: military\n    alert: [console]\n")
+    project.write("alerts/channels.yaml", "channels:\n  console: {type: console}\n")
+    project.write("alerts/templates/console.txt.j2", "{{ alert.rule }}\n{% for item in alert.items %}\n")
+    result = project.cli("check")
+    assert result.returncode == 1
+    assert "alerts/templates/console.txt.j2:" in result.stderr
