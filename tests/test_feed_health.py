@@ -1,0 +1,156 @@
+"""Feed scheduling and health through the real pipeline against a loopback feed server, and `monitor feeds`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from conftest import Project
+from feeds import It, rss
+from feedserver import FeedServer
+from sqlmodel import Session, select
+
+from monitor import db, pipeline
+from monitor.config import load_config
+from monitor.models import Event, FeedState, utcnow
+from monitor.runtime import Active, Runtime
+
+STORY = It("Troops in Ukraine", link="https://n.example/1")
+
+
+class Feeds:
+    """A project whose rules name feeds on a loopback server, and its pipeline run in-process."""
+
+    def __init__(self, project: Project, server: FeedServer, feeds: dict[str, str]) -> None:
+        lines = [f'  - {{name: {name}, url: "{server.url(path)}", every: {every}}}' for name, (path, every) in
+                 ((n, v.split(" ")) for n, v in feeds.items())]  # fmt: skip
+        project.write(
+            "rules/watch.yaml", "feeds:\n" + "\n".join(lines) + "\nrules:\n  - {name: r, match: troops}\n"
+        )
+        project.write("alerts/channels.yaml", "channels: {}\n")
+        self.project, self.server = project, server
+        config = load_config(project.root / "rules", project.root / "alerts" / "channels.yaml")
+        engine = db.make_engine(project.env["MONITOR_DB"])
+        db.upgrade(engine)
+        pipeline.sync_feeds(engine, config)
+        self.rt = Runtime(engine, Active.build(config))
+
+    def poll(self) -> datetime:
+        """Poll every feed now; return when."""
+        now = utcnow()
+        pipeline.poll_due(self.rt, every_feed=True)
+        return now
+
+    def state(self, name: str) -> FeedState:
+        with Session(self.rt.engine) as session:
+            state = session.get(FeedState, name)
+            assert state is not None
+            return state
+
+    def events(self, kind: str, feed: str) -> list[str]:
+        with Session(self.rt.engine) as session:
+            rows = session.exec(
+                select(Event).where(Event.kind == kind, Event.feed == feed).order_by(Event.id)
+            )  # type: ignore[arg-type]
+            return [e.message for e in rows]
+
+
+def waited(state: FeedState) -> float:
+    assert state.next_poll_at and state.last_poll_at
+    return (state.next_poll_at - state.last_poll_at).total_seconds()
+
+
+def test_a_failing_feed_backs_off_reports_once_per_change_and_recovers(project: Project) -> None:
+    with FeedServer() as server:
+        feeds = Feeds(project, server, {"flaky": "/flaky.xml 2s"})
+        server.status("/flaky.xml", 500)
+        for want in (2, 4, 8):
+            feeds.poll()
+            assert want * 0.9 <= waited(feeds.state("flaky")) <= want * 1.1  # doubling from the interval
+        state = feeds.state("flaky")
+        assert (state.status, state.failures) == ("failing", 3) and "HTTP 500" in (state.reason or "")
+        assert len(feeds.events("fetch_failed", "flaky")) == 1  # once per state change, not per poll
+        server.status("/flaky.xml", 404)
+        feeds.poll()
+        assert "HTTP 404" in (feeds.state("flaky").reason or "")
+        assert len(feeds.events("fetch_failed", "flaky")) == 2  # a new reason is a new state
+        server.feed("/flaky.xml", rss(STORY))
+        feeds.poll()
+        state = feeds.state("flaky")
+        assert (state.status, state.failures, state.reason, state.items) == ("ok", 0, None, 1)
+        assert 1.8 <= waited(state) <= 2.2  # back to its interval
+        assert any("recovered after 4 failures" in m for m in feeds.events("fetch", "flaky"))
+
+
+def test_server_hints_set_the_next_poll_within_bounds(project: Project) -> None:
+    ttl_feed = rss(STORY).replace(
+        b"<description>test</description>", b"<description>t</description><ttl>1</ttl>"
+    )
+    with FeedServer() as server:
+        feeds = Feeds(
+            project, server, {"busy": "/busy.xml 10s", "cached": "/cached.xml 10s", "ttl": "/ttl.xml 10s"}
+        )
+        server.status("/busy.xml", 429, headers={"Retry-After": "120"})
+        server.feed("/cached.xml", rss(STORY), headers={"Cache-Control": "public, max-age=30"})
+        server.feed("/ttl.xml", ttl_feed)
+        feeds.poll()
+        assert 119 <= waited(feeds.state("busy")) <= 121  # Retry-After
+        assert 27 <= waited(feeds.state("cached")) <= 33  # Cache-Control max-age
+        assert 54 <= waited(feeds.state("ttl")) <= 66  # RSS <ttl> of a minute, at most six intervals
+
+
+def test_polls_are_conditional_and_an_unchanged_feed_stores_nothing(project: Project) -> None:
+    with FeedServer() as server:
+        feeds = Feeds(project, server, {"world": "/world.xml 1m"})
+        server.feed("/world.xml", rss(STORY), last_modified="Wed, 25 Nov 2026 03:00:00 GMT")
+        feeds.poll()
+        feeds.poll()
+        first, second = server.requests("/world.xml")
+        assert "if-none-match" not in first
+        assert second["if-none-match"].startswith('"') and second["if-modified-since"].endswith("GMT")
+        assert feeds.state("world").items == 1 and feeds.events("fetch", "world")[-1] == "unchanged"
+
+
+def test_a_permanently_moved_feed_is_followed_and_reported_once(project: Project) -> None:
+    with FeedServer() as server:
+        feeds = Feeds(project, server, {"moved": "/old.xml 1m", "hop": "/hop.xml 1m"})
+        server.redirect("/old.xml", "/new.xml", code=301)
+        server.redirect("/hop.xml", "/new.xml", code=302)  # temporary: nothing to report
+        server.feed("/new.xml", rss(STORY))
+        for _ in range(3):
+            feeds.poll()
+        state = feeds.state("moved")
+        assert state.status == "ok" and state.items == 1
+        assert state.reason == f"moved permanently to {server.url('/new.xml')}: update its url"
+        assert len([m for m in feeds.events("fetch", "moved") if "moved permanently" in m]) == 1
+        assert feeds.state("hop").reason is None
+
+
+@pytest.mark.slow
+def test_monitor_feeds_shows_each_feeds_health(project: Project) -> None:
+    with FeedServer() as server:
+        feeds = Feeds(
+            project, server, {"world": "/world.xml 1m", "down": "/down.xml 1m", "broken": "/broken.xml 1m"}
+        )
+        server.feed("/world.xml", rss(STORY, It("Other", link="https://n.example/2")))
+        server.status("/down.xml", 503, headers={"Retry-After": "600"})
+        server.feed(
+            "/slow.xml", b"<rss><channel><title>x</title><item><title>broken &amp</item></channel></rss>"
+        )
+        feeds.poll()
+        feeds.poll()
+        result = project.cli("feeds", "--json")
+        rows = {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
+        assert (
+            rows["world"]["status"] == "ok" and rows["world"]["items"] == 2 and rows["world"]["failures"] == 0
+        )
+        assert rows["down"]["status"] == "failing" and rows["down"]["failures"] == 2
+        assert "HTTP 503" in rows["down"]["reason"]
+        assert rows["broken"]["status"] in ("degraded", "failing") and rows["broken"]["reason"]
+        for row in rows.values():
+            assert row["last_poll_at"] and row["next_poll_at"]
+        next_down = datetime.fromisoformat(rows["down"]["next_poll_at"])
+        assert next_down - utcnow() > timedelta(minutes=9)  # Retry-After respected
+        table = project.cli("feeds").stdout
+        assert "failing" in table and "HTTP 503" in table and "world" in table
