@@ -49,6 +49,7 @@ class Deliverer:
             idle = [c for c in self.rt.active.channels if c not in self.busy and not self._paused(c)]
             with Session(self.rt.engine) as session:
                 claimed = db.claim_due_deliveries(session, idle, self.rt.owner, utcnow(), CLAIM_LIMIT)
+            claimed += complete_groups(self.rt, claimed)
             plan_groups(self.rt, claimed)
             by_channel: dict[str, list[Delivery]] = defaultdict(list)
             for delivery in claimed:
@@ -160,6 +161,33 @@ def plan_groups(rt: Runtime, claimed: Sequence[Delivery]) -> None:
         connection.execute(stmt, [{"b_id": d, "b_key": k} for d, k in sorted(keys.items())])
     for delivery in claimed:
         delivery.group_key = keys.get(delivery.id, delivery.group_key)
+
+
+def complete_groups(rt: Runtime, claimed: Sequence[Delivery]) -> list[Delivery]:
+    """Lease the due members of claimed groups that the claim's limit left out, so a group goes out whole."""
+    now, have = utcnow(), [d.id for d in claimed]
+    groups = {(d.channel, d.group_key) for d in claimed if d.group_key and d.group_key != d.id}
+    extra: list[Delivery] = []
+    with Session(rt.engine) as session:
+        for channel, key in sorted(groups):  # type: ignore[type-var]
+            free = sa.or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)  # type: ignore[union-attr]
+            stmt = select(Delivery).where(
+                Delivery.channel == channel,
+                Delivery.group_key == key,
+                Delivery.status == "pending",
+                Delivery.next_attempt_at <= now,  # type: ignore[operator]
+                Delivery.id.not_in(have),  # type: ignore[attr-defined]
+                free,
+            )
+            extra += session.exec(stmt.with_for_update(skip_locked=True))
+        for delivery in extra:
+            delivery.lease_owner, delivery.lease_until = rt.owner, now + db.LEASE
+            session.add(delivery)
+        session.commit()
+        for delivery in extra:
+            session.refresh(delivery)
+            session.expunge(delivery)
+    return extra
 
 
 def hold_channel(rt: Runtime, channel: str, until: datetime) -> None:

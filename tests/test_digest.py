@@ -13,6 +13,7 @@ from feeds import It
 from outbox import Rig
 from receivers import HttpReceiver
 
+from monitor import deliver
 from monitor.channels.slack import MAX_BLOCKS, MAX_TEXT
 
 DAY = datetime(2026, 11, 26, tzinfo=UTC)
@@ -91,10 +92,14 @@ def test_a_large_burst_keeps_within_slack_limits(project: Project, hook: HttpRec
     rig.close()
 
 
-def test_a_grouped_message_is_resent_whole_under_the_same_id(project: Project, hook: HttpReceiver) -> None:
+def test_a_grouped_message_is_resent_whole_under_the_same_id(
+    project: Project, hook: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hook.script(503)
     rig = Rig(project, "hook: {type: webhook, url: '${HOOK}'}", {"HOOK": hook.url})
     rig.ingest(*(story(n) for n in range(8)))
+    rig.deliver_until(lambda: len(hook.requests) == 1)
+    monkeypatch.setattr(deliver, "CLAIM_LIMIT", 3)  # a claim smaller than the group takes the group whole
     rig.deliver_until(lambda: rig.status() == {"sent"})
     first, second = hook.requests
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
