@@ -2,7 +2,7 @@
 
     python bench/poll.py [--feeds 1000] [--items 20] [--hosts 25] [--sample 50] [--delay 0.1]
 
-Measures, in one run: a cycle where every feed is new (fetch_all + parse_feed), a cycle where every
+Measures, in one run: a cycle where every feed is new (fetch_all, then parse_all: parse_feed in worker processes), a cycle where every
 feed is unchanged (304), and the naive baseline, a sequential loop of feedparser.parse(url, etag=...)
 over a sample of the feeds, extrapolated to all of them. Prints wall times, speedups, CPU per
 unchanged feed and the peak RSS of this process (the server's process is not counted).
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import fetch_all
-from monitor.parse import parse_feed
+from monitor.parsepool import parse_all, worker_pids
 from monitor.records import Fetched, FetchRequest, Parsed
 
 ARTICLES = Path(__file__).resolve().parents[2] / "shared/data/bbc-news/articles.csv"
@@ -39,16 +39,10 @@ Outcome = Fetched | Parsed | FetchError | ParseError
 
 def poll_cycle(requests: Sequence[FetchRequest]) -> list[tuple[Fetched | FetchError, Outcome]]:
     """The measured step: fetch every feed, parse every changed body. One call, easy to swap."""
-    results: list[tuple[Fetched | FetchError, Outcome]] = []
-    for fetched in fetch_all(requests):
-        if isinstance(fetched, FetchError) or fetched.body is None:
-            results.append((fetched, fetched))
-            continue
-        try:
-            results.append((fetched, parse_feed(fetched.body, fetched.final_url, fetched.content_type)))
-        except ParseError as err:
-            results.append((fetched, err))
-    return results
+    fetched = fetch_all(requests)
+    changed = [f for f in fetched if isinstance(f, Fetched) and f.body is not None]
+    parsed = iter(parse_all([(f.body, f.final_url, f.content_type) for f in changed if f.body is not None]))
+    return [(f, next(parsed) if isinstance(f, Fetched) and f.body is not None else f) for f in fetched]
 
 
 def articles() -> list[tuple[str, str]]:
@@ -176,9 +170,10 @@ def _run(args: argparse.Namespace, urls: list[str]) -> None:
     base_same = timed(lambda: naive(urls[:sample], etags[:sample]))[1] * n / sample
     entries = sum(len(o.entries) for _, o in new if isinstance(o, Parsed))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers_mb = [_peak_rss_kb(pid) / 1024 for pid in worker_pids()]
     report = [
         f"feeds: {n} on {args.hosts} loopback hosts, {args.items} items each, server delay {args.delay * 1000:.0f} ms",
-        f"new cycle (fetch_all + parse_feed):  {new_wall:7.2f} s  ({entries} entries; {check(new, Parsed)})",
+        f"new cycle (fetch_all + parse_all):   {new_wall:7.2f} s  ({entries} entries; {check(new, Parsed)})",
         f"unchanged cycle (304):               {same_wall:7.2f} s  ({check(same, Fetched)})",
         f"naive loop, new:       {base_new:7.2f} s  (feedparser.parse(url) x {sample}, extrapolated to {n})",
         f"naive loop, unchanged: {base_same:7.2f} s  (feedparser.parse(url, etag=...) x {sample}, extrapolated)",
@@ -186,8 +181,17 @@ def _run(args: argparse.Namespace, urls: list[str]) -> None:
         f"speedup unchanged: {base_same / same_wall:6.1f}x  (target >= 20x)",
         f"CPU per unchanged feed: {same_cpu / n * 1000:.2f} ms  (target < 5 ms)",
         f"peak RSS of this process: {peak_mb:.0f} MB  (target < 200 MB)",
+        f"peak RSS of each parse worker: {', '.join(f'{mb:.0f}' for mb in workers_mb)} MB",
     ]
     print("\n".join(report))
+
+
+def _peak_rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        return 0
 
 
 def _arguments() -> argparse.Namespace:

@@ -1,0 +1,157 @@
+"""Parse many feeds in worker processes: every core at work, and a hard cap on each parse's time and memory.
+
+feedparser is pure Python (about 0.5 ms per item here), so a batch of changed feeds is CPU-bound and one
+process uses one core. `parse_all` spreads the batch over a pool of worker processes (started through a
+fork server, so it is safe from a threaded daemon). Each worker parses under an alarm (`timeout`) and an
+address-space limit (`memory` above its idle size), so a hostile feed costs at most that, and a worker
+that dies anyway is replaced and only its own feed fails.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import resource
+import signal
+import threading
+from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
+from types import FrameType
+
+from monitor.errors import ParseError
+from monitor.parse import parse_feed
+from monitor.records import Parsed
+
+Job = tuple[bytes, str, str | None]  # body, url, content type
+Outcome = Parsed | tuple[str, str]  # a worker returns (url, reason) for a failure: ParseError won't pickle
+TIMEOUT = 30.0
+MEMORY = 256 * 2**20
+GRACE = 10.0  # extra wait on top of the workers' own alarm before a pool is given up
+
+_lock = threading.Lock()
+_pools: dict[tuple[int, int], cf.ProcessPoolExecutor] = {}
+
+
+def parse_all(
+    jobs: Sequence[Job], *, timeout: float = TIMEOUT, memory: int = MEMORY, workers: int | None = None
+) -> list[Parsed | ParseError]:
+    """Parse each (body, url, content_type) as `parse_feed` would, in worker processes, in order.
+
+    Failures are `ParseError` values: not a feed, over `timeout` seconds, over `memory` bytes, or a
+    worker that crashed. Thread-safe; the pool is shared and started on first use.
+    """
+    if not jobs:
+        return []
+    key = (workers or os.cpu_count() or 1, memory)
+    futures = [_submit(key, job, timeout) for job in jobs]
+    results: list[Parsed | ParseError] = []
+    for job, future in zip(jobs, futures, strict=True):
+        results.append(_result(key, job, future, timeout, retry=True))
+    return results
+
+
+def shutdown() -> None:
+    """Stop the worker processes (a later `parse_all` starts new ones)."""
+    with _lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def worker_pids() -> list[int]:
+    """Process ids of the running workers (for metrics and benchmarks)."""
+    with _lock:
+        pools = list(_pools.values())
+    return [pid for pool in pools for pid in list(getattr(pool, "_processes", {}))]
+
+
+def _submit(key: tuple[int, int], job: Job, timeout: float) -> cf.Future[Outcome]:
+    try:
+        return _pool(key).submit(_work, *job, timeout, key[1])
+    except BrokenProcessPool:
+        _discard(key)
+        return _pool(key).submit(_work, *job, timeout, key[1])
+
+
+def _result(
+    key: tuple[int, int], job: Job, future: cf.Future[Outcome], timeout: float, *, retry: bool
+) -> Parsed | ParseError:
+    url = job[1]
+    try:
+        outcome = future.result(timeout=timeout + GRACE)
+    except BrokenProcessPool:
+        _discard(key)  # a worker died: every feed it shared the pool with failed too, so retry alone
+        if retry:
+            return _result(key, job, _submit(key, job, timeout), timeout, retry=False)
+        return ParseError(url, "the parser crashed")
+    except cf.TimeoutError:
+        _discard(key, kill=True)
+        return ParseError(url, f"parsing took over {timeout:g} s")
+    except Exception as exc:  # a bug in a worker fails its feed, not the batch
+        return ParseError(url, f"the parser failed ({type(exc).__name__})")
+    if isinstance(outcome, Parsed):
+        return outcome
+    return ParseError(*outcome)
+
+
+def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
+    with _lock:
+        if key not in _pools:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["monitor.parse"])
+            _pools[key] = cf.ProcessPoolExecutor(
+                max_workers=key[0], mp_context=context, initializer=_start_worker, initargs=(key[1],)
+            )
+        return _pools[key]
+
+
+def _discard(key: tuple[int, int], *, kill: bool = False) -> None:
+    with _lock:
+        pool = _pools.pop(key, None)
+    if pool is None:
+        return
+    if kill:  # a worker stuck past its own alarm: nothing else will stop it
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Alarm(Exception):
+    """Raised inside a worker when its parse runs out of time."""
+
+
+def _start_worker(memory: int) -> None:
+    """Worker set-up: the address-space cap, and SIGALRM as an exception."""
+    idle = _virtual_size()
+    if idle:
+        resource.setrlimit(resource.RLIMIT_AS, (idle + memory, resource.RLIM_INFINITY))
+    signal.signal(signal.SIGALRM, _on_alarm)
+
+
+def _on_alarm(signum: int, frame: FrameType | None) -> None:
+    raise _Alarm
+
+
+def _virtual_size() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0  # no /proc: no cap rather than a wrong one
+
+
+def _work(body: bytes, url: str, content_type: str | None, timeout: float, memory: int) -> Outcome:
+    """Run in a worker: parse one feed under the alarm."""
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return parse_feed(body, url, content_type)
+    except ParseError as err:
+        return (err.url, err.reason)
+    except _Alarm:
+        return (url, f"parsing took over {timeout:g} s")
+    except MemoryError:
+        return (url, f"parsing needs over {memory // 2**20} MB")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
