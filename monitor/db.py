@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from monitor.errors import InstanceError
 from monitor.models import Delivery, Event, FeedState, Item, Match
@@ -56,6 +56,10 @@ def create_schema(engine: sa.Engine) -> None:
     SQLModel.metadata.create_all(engine)
 
 
+def _table(model: type[SQLModel]) -> sa.Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
 def is_sqlite(engine: sa.Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -64,7 +68,7 @@ def insert_ignore(session: Session, model: type[SQLModel], rows: Sequence[dict[s
     """INSERT ... ON CONFLICT DO NOTHING in bulk; return the primary keys actually inserted."""
     if not rows:
         return set()
-    table = model.__table__  # type: ignore[attr-defined]
+    table = _table(model)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     pk = next(iter(table.primary_key.columns))
@@ -81,11 +85,12 @@ def claim_due_feeds(
     names = list(names)
     if not names:
         return []
-    free = sa.or_(FeedState.lease_until.is_(None), FeedState.lease_until < now)  # type: ignore[union-attr]
+    until = col(FeedState.lease_until)
     stmt = (
         select(FeedState.name)
-        .where(FeedState.name.in_(names), FeedState.next_poll_at <= now, free)  # type: ignore[attr-defined,operator]
-        .order_by(FeedState.next_poll_at)
+        .where(col(FeedState.name).in_(names), col(FeedState.next_poll_at) <= now)
+        .where(sa.or_(until.is_(None), until < now))
+        .order_by(col(FeedState.next_poll_at))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -93,7 +98,7 @@ def claim_due_feeds(
     if claimed:
         session.execute(
             sa.update(FeedState)
-            .where(FeedState.name.in_(claimed))  # type: ignore[attr-defined]
+            .where(col(FeedState.name).in_(claimed))
             .values(lease_owner=owner, lease_until=now + LEASE)
         )
     session.commit()
@@ -107,16 +112,12 @@ def claim_due_deliveries(
     channels = list(channels)
     if not channels:
         return []
-    free = sa.or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)  # type: ignore[union-attr]
+    until = col(Delivery.lease_until)
     stmt = (
         select(Delivery)
-        .where(
-            Delivery.status == "pending",
-            Delivery.channel.in_(channels),  # type: ignore[attr-defined]
-            Delivery.next_attempt_at <= now,  # type: ignore[operator]
-            free,
-        )
-        .order_by(Delivery.next_attempt_at, Delivery.created_at)
+        .where(col(Delivery.status) == "pending", col(Delivery.channel).in_(channels))
+        .where(col(Delivery.next_attempt_at) <= now, sa.or_(until.is_(None), until < now))
+        .order_by(col(Delivery.next_attempt_at), col(Delivery.created_at))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -142,7 +143,7 @@ def renew_leases(
     keys = list(keys)
     if not keys:
         return set()
-    table = model.__table__  # type: ignore[attr-defined]
+    table = _table(model)
     pk = next(iter(table.primary_key.columns))
     stmt = (
         sa.update(table)
@@ -160,8 +161,8 @@ def release_leases(session: Session) -> None:
     session.execute(sa.update(FeedState).values(lease_owner=None, lease_until=None))
     session.execute(
         sa.update(Delivery)
-        .where(Delivery.lease_owner.is_not(None))
-        .values(lease_owner=None, lease_until=None)  # type: ignore[union-attr]
+        .where(col(Delivery.lease_owner).is_not(None))
+        .values(lease_owner=None, lease_until=None)
     )
     session.commit()
 
@@ -170,17 +171,17 @@ def prune(session: Session, before: datetime, batch: int = 1000) -> dict[str, in
     """Delete items, matches, deliveries and events older than `before`, in small batches."""
     counts: dict[str, int] = {}
     for model, column in (
-        (Event, Event.at),
-        (Delivery, Delivery.created_at),
-        (Match, Match.created_at),
-        (Item, Item.first_seen),
+        (Event, col(Event.at)),
+        (Delivery, col(Delivery.created_at)),
+        (Match, col(Match.created_at)),
+        (Item, col(Item.first_seen)),
     ):
-        table = model.__table__  # type: ignore[attr-defined]
+        table = _table(model)
         pk = next(iter(table.primary_key.columns))
         total = 0
         while True:
             ids = sa.select(pk).where(column < before).limit(batch).scalar_subquery()
-            deleted = session.execute(sa.delete(table).where(pk.in_(ids))).rowcount
+            deleted: int = session.execute(sa.delete(table).where(pk.in_(ids))).rowcount  # type: ignore[attr-defined]
             session.commit()
             total += deleted
             if deleted < batch:

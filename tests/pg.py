@@ -44,7 +44,7 @@ def admin_url() -> str:
                 return url
         except psycopg.Error as exc:
             errors.append(f"{url}: {str(exc).strip().splitlines()[0]}")
-    reason = "PostgreSQL is not reachable on 127.0.0.1:5432 (" + "; ".join(errors) + ")"
+    reason = "PostgreSQL is not reachable (" + "; ".join(errors) + ")"
     if os.environ.get("CI"):
         pytest.fail(reason + " and CI is set: CI must run the PostgreSQL tests", pytrace=False)
     pytest.skip(reason)
