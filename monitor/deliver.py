@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -21,8 +22,9 @@ from sqlmodel import Session, select
 from monitor import db, events, schedule
 from monitor.config import Config
 from monitor.errors import Rejected, RetryLater
+from monitor.match import snippet
 from monitor.models import Delivery, Item, Match, utcnow
-from monitor.records import Alert, AlertItem, Snippet
+from monitor.records import Alert, AlertItem
 from monitor.render import sample_alert
 from monitor.runtime import Active, Runtime
 
@@ -168,16 +170,16 @@ def complete_groups(rt: Runtime, claimed: Sequence[Delivery]) -> list[Delivery]:
     now, have = utcnow(), [d.id for d in claimed]
     groups = {(d.channel, d.group_key) for d in claimed if d.group_key and d.group_key != d.id}
     extra: list[Delivery] = []
+    c = _columns()
     with Session(rt.engine) as session:
-        for channel, key in sorted(groups):  # type: ignore[type-var]
-            free = sa.or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)  # type: ignore[union-attr]
+        for channel, key in sorted(groups, key=str):
             stmt = select(Delivery).where(
-                Delivery.channel == channel,
-                Delivery.group_key == key,
-                Delivery.status == "pending",
-                Delivery.next_attempt_at <= now,  # type: ignore[operator]
-                Delivery.id.not_in(have),  # type: ignore[attr-defined]
-                free,
+                c.channel == channel,
+                c.group_key == key,
+                c.status == "pending",
+                c.next_attempt_at <= now,
+                c.id.not_in(have),
+                sa.or_(c.lease_until.is_(None), c.lease_until < now),
             )
             extra += session.exec(stmt.with_for_update(skip_locked=True))
         for delivery in extra:
@@ -192,18 +194,24 @@ def complete_groups(rt: Runtime, claimed: Sequence[Delivery]) -> list[Delivery]:
 
 def hold_channel(rt: Runtime, channel: str, until: datetime) -> None:
     """A Retry-After pause: no pending delivery of `channel` is tried before `until` (by any instance)."""
+    c = _columns()
     with Session(rt.engine) as session:
         session.execute(
             sa.update(Delivery)
             .where(
-                Delivery.channel == channel,
-                Delivery.status == "pending",
-                Delivery.next_attempt_at < until,  # type: ignore[operator]
-                sa.or_(Delivery.lease_owner.is_(None), Delivery.lease_owner == rt.owner),  # type: ignore[union-attr]
+                c.channel == channel,
+                c.status == "pending",
+                c.next_attempt_at < until,
+                sa.or_(c.lease_owner.is_(None), c.lease_owner == rt.owner),
             )
             .values(next_attempt_at=until)
         )
         session.commit()
+
+
+def _columns() -> Any:
+    """The delivery table's columns, as SQL expressions (SQLModel's attributes type as plain values)."""
+    return Delivery.__table__.c  # type: ignore[attr-defined]
 
 
 def _max_attempts(sender: object) -> int:
@@ -213,9 +221,8 @@ def _max_attempts(sender: object) -> int:
 def build_alert(rt: Runtime, members: Sequence[Delivery]) -> Alert:
     """The Alert for one delivery, or a digest of several (its id derived from theirs, so it is stable)."""
     with Session(rt.engine) as session:
-        matches = {
-            m.id: m for m in session.exec(select(Match).where(Match.id.in_([d.match_id for d in members])))
-        }  # type: ignore[attr-defined]
+        wanted = [d.match_id for d in members]
+        matches = {m.id: m for m in session.exec(select(Match).where(Match.id.in_(wanted)))}  # type: ignore[attr-defined]
         item_ids = [m.item_id for m in matches.values()]
         items = {i.id: i for i in session.exec(select(Item).where(Item.id.in_(item_ids)))}  # type: ignore[attr-defined]
     alert_items = []
@@ -234,7 +241,6 @@ def build_alert(rt: Runtime, members: Sequence[Delivery]) -> Alert:
 
 
 def _alert_item(item: Item, match: Match) -> AlertItem:
-    snippet = Snippet(match.snippet.get("text", ""), tuple(tuple(s) for s in match.snippet.get("spans", ())))  # type: ignore[misc]
     return AlertItem(
         id=item.id,
         title=item.title,
@@ -242,7 +248,7 @@ def _alert_item(item: Item, match: Match) -> AlertItem:
         feed=item.feed,
         published=item.published,
         matched_terms=tuple(match.matched_terms),
-        snippet=snippet,
+        snippet=snippet(item.model_dump(), match.snippet),
     )
 
 

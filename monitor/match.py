@@ -13,7 +13,8 @@ from sqlmodel import Session, select
 
 from monitor.config import Config, RuleConfig
 from monitor.models import Item, RuleState
-from monitor.query import Matcher, analyze_item
+from monitor.query import FIELDS, Hit, Matcher, Term, analyze_item
+from monitor.records import Snippet
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,14 @@ def document_fields(item: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def snippet(item: Mapping[str, Any], where: Mapping[str, Any], width: int = 240) -> Snippet:
+    """The quote around a match's terms, cut when an alert is built (most matches are never sent)."""
+    doc = analyze_item(document_fields(item))
+    texts = dict(zip(FIELDS, doc.texts, strict=True))
+    terms = tuple(Term(f, texts[f][a:b], a, b) for f, a, b in where.get("terms", ()) if f in texts)
+    return Hit(terms).snippet(doc, width)
+
+
 def match_items(
     rules: Rules, items: Iterable[Mapping[str, Any]], now: datetime, only: Matcher | None = None
 ) -> list[dict[str, Any]]:
@@ -57,7 +66,6 @@ def match_items(
             rule = rules.config.rules.get(name)
             if rule is None or item["feed"] not in rule.feeds:
                 continue
-            snippet = hit.snippet(doc)
             rows.append(
                 {
                     "id": match_id(name, item["id"]),
@@ -66,7 +74,7 @@ def match_items(
                     "link_key": item.get("link_key"),
                     "title_key": item.get("title_key") or item["id"],
                     "matched_terms": list(hit.matched_terms),
-                    "snippet": {"text": snippet.text, "spans": [list(s) for s in snippet.spans]},
+                    "snippet": {"terms": [[t.field, t.start, t.end] for t in hit.terms]},
                     "created_at": now,
                 }
             )

@@ -94,6 +94,7 @@ class Match(SQLModel, table=True):
     link_key: str | None = None
     title_key: str = ""
     matched_terms: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    # where the terms are: {"terms": [[field, start, end], ...]}; the quote is cut from it when an alert is built
     snippet: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     created_at: datetime = _when(index=True, nullable=False)
 

@@ -208,12 +208,13 @@ def store_items(
     inserted = db.insert_ignore(session, Item, rows)
     new = [row for row in rows if row["id"] in inserted]
     silent = first_poll and not feed.backfill
-    stale = now - rt.config.retention  # an item pruned while its feed still carries it comes back "new"
+    # after the first poll, an item older than retention is one pruned while its feed still carries it
+    stale = now - rt.config.retention
     alertable = [
         r
         for r in new
         if (not silent or (r["published"] and r["published"] >= now - FIRST_POLL_WINDOW))
-        and not (r["published"] and r["published"] < stale)
+        and (first_poll or not (r["published"] and r["published"] < stale))
     ]
     alert_ids = {r["id"] for r in alertable}
     events.record_all(session, (_item_event(r, r["id"] in alert_ids) for r in new))
@@ -222,7 +223,7 @@ def store_items(
 
 
 def _item_event(row: dict[str, Any], alertable: bool) -> Any:
-    note = "" if alertable else " (stored silently: older than the first-poll window)"
+    note = "" if alertable else " (stored silently: older than the first-poll window or retention)"
     return events.event("item", f"{row['title'][:120]}{note}", feed=row["feed"], item_id=row["id"])
 
 
