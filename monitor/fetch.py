@@ -14,6 +14,7 @@ import importlib.util
 import os
 import queue
 import socket
+import ssl
 import stat
 import threading
 import time
@@ -161,7 +162,7 @@ class _Clients:
                 ),
                 headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
                 follow_redirects=False,
-                trust_env=False,
+                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as people behind a proxy expect
             )
         return self._clients[shard]
 
@@ -191,6 +192,8 @@ async def _fetch_one(
         if _is_local(req.url):
             return await asyncio.to_thread(_read_local, req, opts.max_bytes)
         host = _host(req.url)
+        if not host or not req.url.lower().startswith(("http://", "https://")):
+            return FetchError(shown, "not an http(s) URL or absolute path")
         async with gate, host_gates[host]:
             async with asyncio.timeout(opts.deadline):
                 return await _get(clients.for_host(host), req, opts)
@@ -210,14 +213,27 @@ def _describe(exc: BaseException) -> str:
             return "connection refused"
         if isinstance(seen, socket.gaierror):
             return "cannot resolve host name"
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return "TLS certificate not trusted"
+        if isinstance(seen, ssl.SSLError):
+            return "TLS handshake failed"
         seen = seen.__cause__ or seen.__context__
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return "not an http(s) URL or absolute path"
-    if isinstance(exc, httpx.ConnectError):
-        return "cannot connect"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "server broke the HTTP protocol"
+    for kind, reason in _TRANSPORT_REASONS:
+        if isinstance(exc, kind):
+            return reason
     return f"fetch failed ({type(exc).__name__})"
+
+
+_TRANSPORT_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (httpx.UnsupportedProtocol, "not an http(s) URL or absolute path"),
+    (httpx.InvalidURL, "not an http(s) URL or absolute path"),
+    (httpx.ConnectError, "cannot connect"),
+    (httpx.RemoteProtocolError, "server broke the HTTP protocol"),
+    (httpx.ReadError, "connection lost while reading"),
+    (httpx.WriteError, "connection lost while sending"),
+    (httpx.ProxyError, "proxy refused the request"),
+    (httpx.DecodingError, "undecodable response"),
+)
 
 
 def _host(url: str) -> str:
