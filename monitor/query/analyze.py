@@ -36,6 +36,7 @@ _RAW_RE = re.compile(rf"{_L}+(?:[.,'’ʼ]{_L}+)*")  # a raw word; dots and comm
 _SEP_RE = re.compile(r"[.,]")
 _APOS_TABLE = str.maketrans({"’": "'", "ʼ": "'"})
 _CACHE_LIMIT = 200_000
+_SCANS_BEFORE_INDEX = 16  # stem lookups in one item before it builds a positions index
 
 Piece = tuple[int, int, str, str]  # start and end offsets inside the raw word, folded form, stem
 
@@ -166,7 +167,8 @@ class Document:
             self.tok_field.extend([field_id] * len(stems))
         self.default_stems: frozenset[str] = frozenset(self.tok_stem[: self.bounds[max(DEFAULT_FIELDS)][1]])
         self._cache: dict[object, object] = {}
-        self.keys: frozenset[str] = frozenset(self.tok_stem).union(self._prefix_keys())
+        # Presearch keys: every stem, prefix marks, and "" (the key of rules posted under one clause).
+        self.keys: frozenset[str] = frozenset(self.tok_stem).union(self._prefix_keys(), ("",))
 
     def _prefix_keys(self) -> set[str]:
         """Presearch keys for prefix queries: the mark plus the first letters of every word."""
@@ -195,17 +197,36 @@ class Document:
             self._cache[key] = frozenset(self.tok_stem[lo:hi])
         return self._cache[key]  # type: ignore[return-value]
 
-    def positions(self, scope: int | None) -> dict[str, list[int]]:
-        """Stem -> token numbers, in the default fields (scope None) or one field."""
+    def occurrences(self, stem: str, scope: int | None) -> list[int]:
+        """The token numbers of one stem in scope.
+
+        The first few calls scan the token list at C speed; after that (many phrase rules are
+        being checked) the item builds a full stem -> positions index once and uses it.
+        """
         key = ("pos", scope)
         index = self._cache.get(key)
         if index is None:
+            scans = self._cache.get("scans", 0) + 1  # type: ignore[operator]
+            self._cache["scans"] = scans
+            if scans <= _SCANS_BEFORE_INDEX:
+                return self._scan(stem, self._range(scope))
             index = {}
             stems = self.tok_stem
             for tok in self._range(scope):
                 index.setdefault(stems[tok], []).append(tok)
             self._cache[key] = index
-        return index  # type: ignore[return-value]
+        return index.get(stem, [])  # type: ignore[attr-defined,no-any-return]
+
+    def _scan(self, stem: str, where: range) -> list[int]:
+        """The token numbers of a stem within a range, by repeated list.index."""
+        lo, hi, stems, found = where.start, where.stop, self.tok_stem, []
+        while True:
+            try:
+                lo = stems.index(stem, lo, hi)
+            except ValueError:
+                return found
+            found.append(lo)
+            lo += 1
 
     def _field_spans(self, field_id: int) -> list[tuple[int, int]]:
         """(start, end) of every token of one field, in order."""

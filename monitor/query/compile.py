@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from monitor.errors import QuerySyntaxError
 from monitor.query.analyze import FIELDS, Document, tokenize
 from monitor.query.hit import Hit
-from monitor.query.nodes import AndNode, Node, NotNode, OrNode, PatternNode, PhraseNode, WordNode
+from monitor.query.nodes import Node, NotNode, PatternNode, PhraseNode, and_of, or_of, word
 from monitor.query.syntax import Bool, Expr, Phrase, Regex, parse
 
 Aliases = Mapping[str, Sequence[str]]
@@ -48,7 +48,7 @@ def _analyze(text: str, col: int) -> tuple[str, ...]:
 
 def _stems_node(stems: tuple[str, ...], slop: int, scope: int | None) -> Node:
     """A word node for one stem, else a phrase node."""
-    return WordNode(stems[0], scope) if len(stems) == 1 else PhraseNode(stems, slop, scope)
+    return word(stems[0], scope) if len(stems) == 1 else PhraseNode(stems, slop, scope)
 
 
 class _Compiler:
@@ -67,7 +67,7 @@ class _Compiler:
             children = tuple(self.node(e) for e in expr.items)
             if expr.op == "NOT":
                 return NotNode(children[0])
-            return AndNode(children) if expr.op == "AND" else OrNode(children)
+            return and_of(children) if expr.op == "AND" else or_of(children)
         scope = None if expr.field is None else FIELDS.index(expr.field)
         if isinstance(expr, Regex):
             return PatternNode("", _regex(expr.pattern, expr.col), scope)
@@ -84,7 +84,7 @@ class _Compiler:
         if not alternatives:
             return own
         nodes = [own] + [_stems_node(a, 0, scope) for a in alternatives if a != stems]
-        return OrNode(tuple(nodes)) if len(nodes) > 1 else own
+        return or_of(nodes) if len(nodes) > 1 else own
 
 
 def _regex(pattern: str, col: int) -> re.Pattern[str]:

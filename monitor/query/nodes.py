@@ -63,37 +63,67 @@ def _in_scope(doc: Document, tokens: Sequence[int], scope: int | None) -> list[i
     return [t for t in tokens if fields[t] == scope]
 
 
-class WordNode:
-    """One stemmed word, in the default fields or one field."""
+class WordsNode:
+    """Stemmed words in the default fields or one field: all of them (AND) or any of them (OR)."""
 
-    __slots__ = ("scope", "stem")
+    __slots__ = ("every", "scope", "stems")
 
-    def __init__(self, stem: str, scope: int | None) -> None:
-        self.stem, self.scope = stem, scope
+    def __init__(self, stems: frozenset[str], scope: int | None, every: bool = True) -> None:
+        self.stems, self.scope, self.every = stems, scope, every or len(stems) == 1
 
     def test(self, doc: Document) -> bool:
-        """Whether the stem occurs in scope."""
-        if self.scope is None:
-            return self.stem in doc.default_stems
-        return self.stem in doc.stems_in(self.scope)
+        """Whether all (or any) of the stems occur in scope."""
+        present = doc.default_stems if self.scope is None else doc.stems_in(self.scope)
+        return self.stems <= present if self.every else not self.stems.isdisjoint(present)
 
     def collect(self, doc: Document, out: list[Span]) -> None:
-        """Every occurrence of the stem in scope."""
-        index = doc.positions(self.scope)
-        out.extend((t, t) for t in index.get(self.stem, ()))
+        """Every occurrence of the stems in scope."""
+        for stem in self.stems:
+            out.extend((t, t) for t in doc.occurrences(stem, self.scope))
 
     def clauses(self) -> Clauses:
-        """The stem itself."""
-        return [frozenset({self.stem})]
+        """Each stem (AND), or one clause of all of them (OR)."""
+        return [frozenset({s}) for s in self.stems] if self.every else [self.stems]
+
+
+def word(stem: str, scope: int | None) -> WordsNode:
+    """A node for one stemmed word."""
+    return WordsNode(frozenset({stem}), scope)
+
+
+def _merge_words(children: Sequence[Node], every: bool) -> list[Node]:
+    """Merge the word children of an AND (or an OR) into one WordsNode per field scope."""
+    merged: dict[int | None, set[str]] = {}
+    others: list[Node] = []
+    for child in children:
+        if isinstance(child, WordsNode) and (child.every == every or len(child.stems) == 1):
+            merged.setdefault(child.scope, set()).update(child.stems)
+        else:
+            others.append(child)
+    words: list[Node] = [WordsNode(frozenset(stems), scope, every) for scope, stems in merged.items()]
+    return words + others
+
+
+def and_of(children: Sequence[Node]) -> Node:
+    """All children must match (word children are merged into one subset test)."""
+    nodes = _merge_words(children, every=True)
+    return nodes[0] if len(nodes) == 1 else AndNode(tuple(nodes))
+
+
+def or_of(children: Sequence[Node]) -> Node:
+    """Any child may match (word children are merged into one intersection test)."""
+    nodes = _merge_words(children, every=False)
+    return nodes[0] if len(nodes) == 1 else OrNode(tuple(nodes))
 
 
 class PhraseNode:
     """Stemmed words in order (slop 0), or all within `slop` extra positions in any order."""
 
-    __slots__ = ("scope", "slop", "stems")
+    __slots__ = ("scope", "slop", "stem_set", "stems")
 
     def __init__(self, stems: tuple[str, ...], slop: int, scope: int | None) -> None:
         self.stems, self.slop, self.scope = stems, slop, scope
+        self.stem_set = frozenset(stems)
 
     def test(self, doc: Document) -> bool:
         """Whether the phrase occurs in scope."""
@@ -108,13 +138,11 @@ class PhraseNode:
         return [frozenset({s}) for s in set(self.stems)]
 
     def _spans(self, doc: Document, first_only: bool) -> list[Span]:
-        present = doc.stems_in(self.scope)
-        if any(s not in present for s in self.stems):
+        if not self.stem_set <= (doc.default_stems if self.scope is None else doc.stems_in(self.scope)):
             return []
-        index = doc.positions(self.scope)
         if self.slop == 0:
-            return self._exact(doc, index[self.stems[0]], first_only)
-        return self._near(doc, index, first_only)
+            return self._exact(doc, doc.occurrences(self.stems[0], self.scope), first_only)
+        return self._near(doc, first_only)
 
     def _exact(self, doc: Document, anchors: list[int], first_only: bool) -> list[Span]:
         stems, fields, n = doc.tok_stem, doc.tok_field, len(self.stems)
@@ -131,11 +159,11 @@ class PhraseNode:
                     break
         return found
 
-    def _near(self, doc: Document, index: dict[str, list[int]], first_only: bool) -> list[Span]:
+    def _near(self, doc: Document, first_only: bool) -> list[Span]:
         need: dict[str, int] = {}
         for s in self.stems:
             need[s] = need.get(s, 0) + 1
-        tokens = sorted({t for s in need for t in index[s]})
+        tokens = sorted({t for s in need for t in doc.occurrences(s, self.scope)})
         limit, fields, stems = len(self.stems) - 1 + self.slop, doc.tok_field, doc.tok_stem
         used: set[int] = set()
         for i, first in enumerate(tokens):
@@ -197,7 +225,10 @@ class AndNode:
 
     def test(self, doc: Document) -> bool:
         """Whether all children match."""
-        return all(c.test(doc) for c in self.children)
+        for child in self.children:  # noqa: SIM110 (a loop is faster than all() over a generator)
+            if not child.test(doc):
+                return False
+        return True
 
     def collect(self, doc: Document, out: list[Span]) -> None:
         """What every child matched."""
@@ -219,7 +250,10 @@ class OrNode:
 
     def test(self, doc: Document) -> bool:
         """Whether any child matches."""
-        return any(c.test(doc) for c in self.children)
+        for child in self.children:  # noqa: SIM110 (a loop is faster than any() over a generator)
+            if child.test(doc):
+                return True
+        return False
 
     def collect(self, doc: Document, out: list[Span]) -> None:
         """What each matching child matched."""
