@@ -8,9 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from feedserver import FeedServer
 
 from monitor.errors import ParseError
+from monitor.fetch import fetch_all
 from monitor.parse import ENTRIES_MAX, TEXT_MAX, TITLE_MAX, html_to_text, parse_feed
+from monitor.records import Fetched, FetchRequest
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "feeds" / "sample.xml"
 URL = "https://news.example.org/feeds/world.xml"
@@ -198,3 +201,53 @@ def test_large_malformed_feed_reads_only_its_start_in_bounded_time() -> None:
     assert time.monotonic() - start < 10
     assert parsed.entries[0].title == "first"
     assert parsed.degraded.endswith("only the first 512 KB read")
+
+
+BOMB_HEAD = '<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY big "' + "A" * 3000 + '">\n]>\n'
+SERVED = {
+    "/bomb": (
+        rss(item(title="bomb", description="&big;" * 5000), head=BOMB_HEAD),
+        "text/xml",
+        "entity declarations",
+    ),
+    "/author": (
+        rss(item(title="t", author="a" * 500_000)),
+        "application/rss+xml",
+        "overlong author fields cut",
+    ),
+    "/broken": (
+        rss(item(title="one") + "\n<item><title>two</b></title></item>"),
+        "text/xml",
+        "not well-formed XML",
+    ),
+    "/latin1": (
+        rss(item(title="Café"), head='<?xml version="1.0" encoding="ISO-8859-1"?>')
+        .decode()
+        .encode("latin-1"),
+        "application/rss+xml; charset=ISO-8859-1",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("path", sorted(SERVED))
+def test_hostile_feeds_fetched_from_a_server_parse_with_their_items(path: str) -> None:
+    body, content_type, degraded = SERVED[path]
+    with FeedServer() as server:
+        server.feed(path, body, content_type=content_type)
+        fetched = fetch_all([FetchRequest("f", server.url(path))])[0]
+    assert isinstance(fetched, Fetched)
+    start = time.monotonic()
+    parsed = parse_feed(fetched.body, fetched.final_url, fetched.content_type)
+    assert time.monotonic() - start < 1
+    assert parsed.entries[0].title in ("bomb", "t", "one", "Café")
+    assert parsed.degraded is None if degraded is None else degraded in parsed.degraded
+
+
+def test_an_html_page_from_a_server_is_a_parse_error() -> None:
+    with FeedServer() as server:
+        server.feed("/", b"<!doctype html><html><body>Welcome</body></html>", content_type="text/html")
+        fetched = fetch_all([FetchRequest("f", server.url("/"))])[0]
+    assert isinstance(fetched, Fetched)
+    with pytest.raises(ParseError, match="an HTML page, not a feed"):
+        parse_feed(fetched.body, fetched.final_url, fetched.content_type)
