@@ -51,6 +51,16 @@ def parse_all(
     return results
 
 
+def parse_isolated(
+    body: bytes, url: str, content_type: str | None = None, *, timeout: float = TIMEOUT, memory: int = MEMORY
+) -> Parsed:
+    """`parse_feed` in a worker process under the time and memory caps; raises `ParseError` likewise."""
+    [result] = parse_all([(body, url, content_type)], timeout=timeout, memory=memory)
+    if isinstance(result, ParseError):
+        raise result
+    return result
+
+
 def shutdown() -> None:
     """Stop the worker processes (a later `parse_all` starts new ones)."""
     with _lock:

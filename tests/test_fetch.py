@@ -16,7 +16,7 @@ from feedserver import FeedServer
 
 from monitor import USER_AGENT
 from monitor.errors import FetchError
-from monitor.fetch import fetch_all, redact_url
+from monitor.fetch import fetch_all, fetch_iter, redact_url
 from monitor.records import Fetched, FetchRequest
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -239,3 +239,11 @@ def test_callable_from_inside_a_running_event_loop(server: FeedServer) -> None:
         return fetch(server.url("/rss"))
 
     assert ok(asyncio.run(inside())).body == FEED
+
+
+def test_fetch_iter_yields_each_feed_as_it_completes(server: FeedServer) -> None:
+    server.slow("/slow", FEED, delay=1.0)
+    server.feed("/fast", FEED)
+    requests = [FetchRequest("slow", server.url("/slow")), FetchRequest("fast", server.url("/fast"))]
+    order = [(request.feed, type(result).__name__) for request, result in fetch_iter(requests)]
+    assert order == [("fast", "Fetched"), ("slow", "Fetched")]

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.errors import ParseError
 from monitor.parse import parse_feed
-from monitor.parsepool import parse_all, shutdown
+from monitor.parsepool import parse_all, parse_isolated, shutdown
 from monitor.records import Parsed
 
 HEAD = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
@@ -71,3 +71,9 @@ def test_callable_from_several_threads() -> None:
         thread.join(timeout=30)
     for k in range(4):
         assert [r.entries[0].title for r in found[k]] == [f"story {k * 10 + i}" for i in range(10)]
+
+
+def test_parse_isolated_is_a_drop_in_for_parse_feed() -> None:
+    assert parse_isolated(feed(7), "https://a.org/7") == parse_feed(feed(7), "https://a.org/7")
+    with pytest.raises(ParseError, match=r"parsing took over 0\.2 s"):
+        parse_isolated(NESTED, "https://slow.org/feed", timeout=0.2)
