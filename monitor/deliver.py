@@ -1,7 +1,8 @@
 """Deliver: claim due deliveries, render, send outside any transaction, then mark sent, retry or failed.
 
 Each channel sends from its own worker, one message at a time (its `min_interval` apart), so a slow or
-dead channel never holds up the others. Deliveries sharing a `group_key` (a digest) go out as one alert.
+dead channel never holds up the others. Deliveries sharing a `group_key` (a digest, or a burst of more
+than BURST_THRESHOLD due at once for one rule) go out as one alert, fixed on the rows before any send.
 """
 
 from __future__ import annotations
