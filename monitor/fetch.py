@@ -1,6 +1,7 @@
 """Fetch feeds over HTTP(S) or from local files: conditional GET, size and time caps, many in flight.
 
-`fetch_all` runs its own asyncio loop, so a scheduler worker thread can call it. Requests are spread over
+`fetch_all` runs its own asyncio loop, so a scheduler worker thread can call it; `fetch_iter` runs it
+in a worker thread and yields each result as it completes. Requests are spread over
 several httpx clients sharded by host (one client with hundreds of connections spends its time in pool
 bookkeeping); a global semaphore and one per host bound what is in flight. Every failure is a
 `FetchError` value in the result list, never an exception that stops the other feeds.
@@ -18,7 +19,6 @@ import ssl
 import stat
 import threading
 import time
-import zlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ import httpx
 
 from monitor import USER_AGENT
 from monitor.errors import FetchError
+from monitor.inflate import Inflater, size_text
 from monitor.records import Fetched, FetchRequest
 
 MAX_REDIRECTS = 5
@@ -256,7 +257,7 @@ def _read_local(req: FetchRequest, max_bytes: int) -> Fetched:
         if not stat.S_ISREG(info.st_mode):
             raise FetchError(req.url, "not a regular file")
         if info.st_size > max_bytes:
-            raise FetchError(req.url, f"file over {_size(max_bytes)}")
+            raise FetchError(req.url, f"file over {size_text(max_bytes)}")
         modified = formatdate(info.st_mtime, usegmt=True)
         if req.last_modified == modified:
             return Fetched(req.feed, req.url, req.url, 0, None, last_modified=modified)
@@ -265,7 +266,7 @@ def _read_local(req: FetchRequest, max_bytes: int) -> Fetched:
     except OSError as exc:
         raise FetchError(req.url, exc.strerror or "cannot read file") from None
     if len(body) > max_bytes:
-        raise FetchError(req.url, f"file over {_size(max_bytes)}")
+        raise FetchError(req.url, f"file over {size_text(max_bytes)}")
     elapsed = time.monotonic() - start
     return Fetched(req.feed, req.url, req.url, 0, body, last_modified=modified, elapsed=elapsed)
 
@@ -313,7 +314,7 @@ async def _finish(
         raise FetchError(shown, reason, status=code, retry_after=retry)
     length = resp.headers.get("content-length", "")
     if length.isdigit() and int(length) > opts.max_bytes:
-        raise FetchError(shown, f"response over {_size(opts.max_bytes)}", status=code)
+        raise FetchError(shown, f"response over {size_text(opts.max_bytes)}", status=code)
     body = await _read_body(shown, resp, opts.max_bytes)
     ctype = resp.headers.get("content-type")
     return Fetched(req.feed, req.url, url, code, body, ctype, etag, modified, elapsed=elapsed, **common)
@@ -321,58 +322,16 @@ async def _finish(
 
 async def _read_body(shown: str, resp: httpx.Response, max_bytes: int) -> bytes:
     """Stream the raw body and inflate it ourselves, so neither form can grow past `max_bytes`."""
-    inflater = _Inflater.for_encoding(shown, resp.headers.get("content-encoding", ""), max_bytes)
+    inflater = Inflater.for_encoding(shown, resp.headers.get("content-encoding", ""), max_bytes)
     raw_total, parts = 0, []
     async for chunk in resp.aiter_raw():
         raw_total += len(chunk)
         if raw_total > max_bytes:
-            raise FetchError(shown, f"response over {_size(max_bytes)}", status=resp.status_code)
+            raise FetchError(shown, f"response over {size_text(max_bytes)}", status=resp.status_code)
         parts.append(inflater.feed(chunk) if inflater else chunk)
     if inflater:
         parts.append(inflater.flush())
     return b"".join(parts)
-
-
-class _Inflater:
-    """Incremental gzip/deflate decoding whose output never exceeds `limit` bytes in total."""
-
-    def __init__(self, shown: str, encoding: str, limit: int) -> None:
-        self._shown, self._encoding, self._limit = shown, encoding, limit
-        self._out = 0
-        self._decoder: zlib._Decompress | None = None
-
-    @classmethod
-    def for_encoding(cls, shown: str, header: str, limit: int) -> _Inflater | None:
-        encoding = header.strip().lower()
-        if encoding in ("", "identity"):
-            return None
-        if encoding not in ("gzip", "x-gzip", "deflate"):
-            raise FetchError(shown, f"unsupported Content-Encoding {encoding[:20]!r}")
-        return cls(shown, encoding, limit)
-
-    def feed(self, chunk: bytes) -> bytes:
-        if self._decoder is None:
-            self._decoder = zlib.decompressobj(self._wbits(chunk))
-        try:
-            out = self._decoder.decompress(chunk, self._limit - self._out + 1)
-        except zlib.error:
-            raise FetchError(self._shown, f"corrupt {self._encoding} body") from None
-        return self._count(out)
-
-    def flush(self) -> bytes:
-        return self._count(self._decoder.flush()) if self._decoder else b""
-
-    def _wbits(self, first: bytes) -> int:
-        if self._encoding != "deflate":
-            return 31
-        is_zlib = len(first) >= 2 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
-        return 15 if is_zlib else -15  # "deflate" is zlib-wrapped by the RFC, raw by some servers
-
-    def _count(self, out: bytes) -> bytes:
-        self._out += len(out)
-        if self._out > self._limit:
-            raise FetchError(self._shown, f"{self._encoding} body inflates over {_size(self._limit)}")
-        return out
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -397,10 +356,3 @@ def _max_age(value: str | None) -> float | None:
         if name.lower() == "max-age" and arg.strip().strip('"').isdigit():
             return float(arg.strip().strip('"'))
     return None
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
-        if n >= scale and n % scale == 0:
-            return f"{n // scale} {unit}"
-    return f"{n} bytes"

@@ -3,8 +3,11 @@
 feedparser only ever sees the bytes (wrapped in a stream: given a bytes path it would open the file).
 Before it does, `_defuse` removes what makes it blow up: internal entity declarations (its loose
 fallback parser expands them without limit) and overlong author-like fields (its e-mail regex is
-quadratic). Its HTML sanitizer and relative-URI rewriting are off (two thirds of its time): every text
-field is reduced to plain text here with `html.parser`, and links are resolved and checked here.
+quadratic); `_bound` caps items and elements, and what a not well-formed document hands to the slow
+loose parser. Measured worst cases stay under about 5 s and 150 MB for a 10 MB body; `parsepool`
+adds hard caps. Its HTML sanitizer and relative-URI rewriting are off (up to two thirds of its time on
+HTML-rich feeds): every text field is reduced to plain text here by a linear scanner that drops markup
+and never evaluates it, and links are resolved and checked here.
 """
 
 from __future__ import annotations
@@ -51,29 +54,12 @@ _SHORT_FIELD = re.compile(
 )
 _TAG = re.compile(r"<(/?)([A-Za-z][\w:.-]{0,60})|<[!?]")
 _SKIP_CONTENT = frozenset({"script", "style", "template", "noscript", "iframe", "object", "svg", "math"})
-_BLOCK = frozenset(
-    {
-        "p",
-        "br",
-        "div",
-        "li",
-        "ul",
-        "ol",
-        "tr",
-        "td",
-        "th",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "hr",
-        "dd",
-        "dt",
-    }
-    | {"blockquote", "pre", "section", "article", "header", "footer", "figure", "figcaption", "table"}
-)
+# fmt: off
+_BLOCK = frozenset({
+    "p", "br", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "dd", "dt",
+    "blockquote", "pre", "section", "article", "header", "footer", "figure", "figcaption", "table",
+})
+# fmt: on
 _CONTROL = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 127, *range(128, 160)])
 
 
