@@ -15,7 +15,7 @@ import os
 import resource
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from types import FrameType
 
@@ -41,14 +41,26 @@ def parse_all(
     Failures are `ParseError` values: not a feed, over `timeout` seconds, over `memory` bytes, or a
     worker that crashed. Thread-safe; the pool is shared and started on first use.
     """
-    if not jobs:
-        return []
-    key = (workers or os.cpu_count() or 1, memory)
-    futures = [_submit(key, job, timeout) for job in jobs]
-    results: list[Parsed | ParseError] = []
-    for job, future in zip(jobs, futures, strict=True):
-        results.append(_result(key, job, future, timeout, retry=True))
-    return results
+    waits = [submit(*job, timeout=timeout, memory=memory, workers=workers) for job in jobs]
+    return [wait() for wait in waits]
+
+
+def submit(
+    body: bytes,
+    url: str,
+    content_type: str | None = None,
+    *,
+    timeout: float = TIMEOUT,
+    memory: int = MEMORY,
+    workers: int | None = None,
+) -> Callable[[], Parsed | ParseError]:
+    """Start parsing one feed in a worker; call the returned function to wait for its outcome.
+
+    Lets a caller overlap parsing with other work (more fetches, database writes) on other cores.
+    """
+    key, job = (workers or os.cpu_count() or 1, memory), (body, url, content_type)
+    future = _submit(key, job, timeout)
+    return lambda: _result(key, job, future, timeout, retry=True)
 
 
 def parse_isolated(
