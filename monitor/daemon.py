@@ -60,11 +60,14 @@ def run_forever(settings: Settings) -> int:
     deliverer = Deliverer(rt)
     reloader = Reloader(rt, settings.rules, settings.channels)
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "misfire_grace_time": 30})
-    scheduler.add_job(pipeline.poll_due, "interval", seconds=1, args=[rt], id="poll", max_instances=4)
+    stop = threading.Event()  # set by SIGTERM/SIGINT: fetches in flight are abandoned, their leases lapse
+    poll = {"stop": stop}
+    scheduler.add_job(
+        pipeline.poll_due, "interval", seconds=1, args=[rt], kwargs=poll, id="poll", max_instances=4
+    )
     scheduler.add_job(deliverer.tick, "interval", seconds=1, id="deliver", max_instances=1)
     scheduler.add_job(_reload, "interval", seconds=1, args=[rt, reloader], id="reload", max_instances=1)
     scheduler.add_job(_prune, "interval", hours=1, args=[rt], id="prune", next_run_time=utcnow())
-    stop = threading.Event()
     _on_signals(stop)
     server = (
         serve(settings.http_address, rt.engine, lambda: scheduler.running) if settings.http_address else None

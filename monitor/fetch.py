@@ -93,19 +93,26 @@ def _redact_param(param: str) -> str:
 
 
 def fetch_iter(
-    requests: Sequence[FetchRequest], *, max_bytes: int = 10 * 2**20, deadline: float = 30.0, limit: int = 200
+    requests: Sequence[FetchRequest],
+    *,
+    max_bytes: int = 10 * 2**20,
+    deadline: float = 30.0,
+    limit: int = 200,
+    stop: threading.Event | None = None,
 ) -> Iterator[tuple[FetchRequest, Fetched | FetchError]]:
     """Like `fetch_all`, but yield each (request, result) as soon as it completes (a slow feed delays no other).
 
     The fetches run on their own asyncio loop in a worker thread; the caller's thread gets the results.
+    Setting `stop` (shutdown) abandons the fetches still in flight: their requests yield nothing.
     """
     if not requests:
         return
     opts, done = _Options(max_bytes, deadline, max(1, limit), 8), queue.SimpleQueue[object]()
 
     def run() -> None:
+        job = _fetch_all(list(requests), opts, lambda i, r: done.put((requests[i], r)))
         try:
-            asyncio.run(_fetch_all(list(requests), opts, lambda i, r: done.put((requests[i], r))))
+            asyncio.run(_until_stopped(job, stop))
         finally:
             done.put(None)
 
@@ -114,6 +121,17 @@ def fetch_iter(
     while (got := done.get()) is not None:
         yield got  # type: ignore[misc]
     worker.join()
+
+
+async def _until_stopped(job: Awaitable[object], stop: threading.Event | None) -> None:
+    """Run `job`, cancelling it when `stop` is set (checked ten times a second)."""
+    task = asyncio.ensure_future(job)
+    while not task.done():
+        if stop is not None and stop.is_set():
+            task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+    if not task.cancelled():
+        task.result()
 
 
 async def _fetch_all(

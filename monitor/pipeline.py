@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,8 +63,10 @@ def _interval_changed(previous: Config | None, feed: FeedConfig) -> bool:
     return bool(previous and feed.name in previous.feeds and previous.feeds[feed.name].every != feed.every)
 
 
-def poll_due(rt: Runtime, *, every_feed: bool = False, limit: int = BATCH) -> int:
-    """Poll the feeds that are due (or all, for --once); return how many were polled."""
+def poll_due(
+    rt: Runtime, *, every_feed: bool = False, limit: int = BATCH, stop: threading.Event | None = None
+) -> int:
+    """Poll the feeds that are due (or all, for --once); `stop` abandons fetches still in flight."""
     config, now = rt.config, utcnow()
     with Session(rt.engine) as session:
         if every_feed:
@@ -72,12 +75,26 @@ def poll_due(rt: Runtime, *, every_feed: bool = False, limit: int = BATCH) -> in
         names = db.claim_due_feeds(session, config.feeds, rt.owner, now, limit)
         states = {s.name: s for s in session.exec(select(FeedState).where(FeedState.name.in_(names)))}  # type: ignore[attr-defined]
     requests = [FetchRequest(n, config.feeds[n].url, states[n].etag, states[n].last_modified) for n in names]
-    for request, result in fetch_iter(requests):  # each feed is ingested as soon as its fetch ends
+    ingested = set()
+    for request, result in fetch_iter(requests, stop=stop):  # each feed ingested as soon as it is fetched
+        ingested.add(request.feed)
         try:
             ingest(rt, config.feeds[request.feed], result)
         except Exception:  # one feed's surprise must not leave the others of the batch unpolled
             log.exception("ingest of feed %s failed", request.feed)
+    if abandoned := [n for n in names if n not in ingested]:  # stopping: the next start polls them
+        _release_feeds(rt, abandoned)
     return len(requests)
+
+
+def _release_feeds(rt: Runtime, names: list[str]) -> None:
+    with Session(rt.engine) as session:
+        session.execute(
+            sa.update(FeedState)
+            .where(FeedState.name.in_(names), FeedState.lease_owner == rt.owner)  # type: ignore[attr-defined]
+            .values(lease_owner=None, lease_until=None)
+        )
+        session.commit()
 
 
 def ingest(rt: Runtime, feed: FeedConfig, result: Fetched | FetchError) -> None:
