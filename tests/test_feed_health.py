@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,6 +12,7 @@ from conftest import Project
 from feeds import It, rss
 from feedserver import FeedServer
 from sqlmodel import Session, select
+from waiting import wait_until
 
 from monitor import db, pipeline
 from monitor.config import load_config
@@ -154,3 +157,21 @@ def test_monitor_feeds_shows_each_feeds_health(project: Project) -> None:
         assert next_down - utcnow() > timedelta(minutes=9)  # Retry-After respected
         table = project.cli("feeds").stdout
         assert "failing" in table and "HTTP 503" in table and "world" in table
+
+
+def test_a_slow_feed_does_not_hold_up_the_others_of_its_batch(project: Project) -> None:
+    with FeedServer() as server:
+        feeds = Feeds(project, server, {"fast": "/fast.xml 1m", "slow": "/slow.xml 1m"})
+        server.feed("/fast.xml", rss(STORY))
+        server.slow("/slow.xml", rss(STORY), delay=20)
+        stop = threading.Event()
+        poll = threading.Thread(target=pipeline.poll_due, args=[feeds.rt], kwargs={"stop": stop})
+        started = time.monotonic()
+        poll.start()
+        wait_until(lambda: feeds.state("fast").items == 1, timeout=5, message="the fast feed ingested")
+        assert time.monotonic() - started < 3 and feeds.state("slow").last_poll_at is None
+        stop.set()  # shutting down: the slow fetch is abandoned, its lease released for the next start
+        poll.join(timeout=5)
+        assert not poll.is_alive() and time.monotonic() - started < 6
+        slow = feeds.state("slow")
+        assert slow.lease_owner is None and slow.last_poll_at is None and slow.failures == 0
