@@ -11,7 +11,6 @@ from sqlmodel import Session
 from monitor import events, metrics
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, ConfigErrors
-from monitor.render import check_templates
 from monitor.runtime import Active, Runtime
 
 
@@ -85,10 +84,7 @@ class Reloader:
             return None
         self.seen = current
         try:
-            config = load_config(self.rules_dir, self.channels_file)
-            errors = check_templates(config.templates_dir)
-            if errors:
-                raise ConfigErrors(errors)
+            config = load_config(self.rules_dir, self.channels_file)  # templates are checked too
             active = Active.build(config)
         except ConfigErrors as exc:
             return self._failed(exc.errors)
