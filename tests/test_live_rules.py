@@ -5,15 +5,23 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from conftest import Project
 from feeds import It, rss
 from feedserver import FeedServer
 from receivers import HttpReceiver
+from sqlmodel import Session, select
 from waiting import wait_until
 
-pytestmark = pytest.mark.slow
+from monitor import db, pipeline
+from monitor.config import load_config
+from monitor.daemon import _reload
+from monitor.models import Item, Match, utcnow
+from monitor.reload import Reloader
+from monitor.runtime import Active, Runtime
 
 TROOPS = It("Troops gather at the border", "Ukraine says troops are massing.", link="https://n.example/1")
 TALKS = It("Ceasefire talks open in Geneva", "Diplomats meet.", link="https://n.example/2")
@@ -60,6 +68,7 @@ def applied_within(project: Project, marker: str, started: float, limit: float =
     return took
 
 
+@pytest.mark.slow
 def test_rules_edited_under_a_running_daemon(project: Project) -> None:
     with FeedServer() as feeds, HttpReceiver() as hook:
         url = feeds.url("/world.xml")
@@ -109,3 +118,50 @@ def test_rules_edited_under_a_running_daemon(project: Project) -> None:
             ("troops", MORE_TROOPS.title): 1,
             ("talks", LAST_TALKS.title): 1,
         }
+
+
+def test_lookback_runs_a_new_or_changed_rule_over_its_window_once(tmp_path: Path) -> None:
+    rules_dir, channels = tmp_path / "rules", tmp_path / "channels.yaml"
+    rules_dir.mkdir()
+    channels.write_text("channels: {}\n")
+    head = "feeds:\n  - {name: world, url: 'http://127.0.0.1:9/w.xml'}\nrules:\n  - {name: troops, match: troops}\n"
+    (rules_dir / "watch.yaml").write_text(head)
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+    db.upgrade(engine)
+    rt = Runtime(engine, Active.build(load_config(rules_dir, channels)))
+    pipeline.sync_feeds(engine, rt.config)
+    pipeline.lookback(rt)
+    now = utcnow()
+    stories = {  # title: (first seen, published)
+        "Ceasefire signed": (now - timedelta(hours=1), now - timedelta(hours=2)),
+        "Ceasefire proposed": (now - timedelta(hours=30), None),
+        "Ceasefire of 1990 remembered": (now - timedelta(hours=1), now - timedelta(days=3)),
+    }
+    with Session(engine) as session:
+        db.insert_ignore(session, Item, [
+            {"id": f"i{n}", "feed": "world", "title": title, "first_seen": seen, "published": published,
+             "title_key": title, "categories": []}
+            for n, (title, (seen, published)) in enumerate(stories.items())
+        ])  # fmt: skip
+        session.commit()
+    reloader = Reloader(rt, rules_dir, channels)
+
+    def matched(rule: str) -> list[str]:
+        with Session(engine) as session:
+            rows = session.exec(select(Match).where(Match.rule == rule))
+            return sorted(session.get(Item, m.item_id).title for m in rows)  # type: ignore[union-attr]
+
+    def edit(rules: str) -> None:
+        (rules_dir / "watch.yaml").write_text(head + rules)
+        _reload(rt, reloader)
+
+    edit("  - {name: talks, match: ceasefire}\n  - {name: archive, match: ceasefire, lookback: 2d}\n")
+    assert matched("talks") == ["Ceasefire signed"]  # first seen and published in the last 24 h
+    assert matched("archive") == ["Ceasefire proposed", "Ceasefire signed"]  # its own 2-day window
+    assert matched("troops") == []
+    edit(
+        "  - {name: talks, match: ceasefire OR truce}\n  - {name: archive, match: ceasefire, lookback: 2d}\n"
+    )
+    assert matched("talks") == ["Ceasefire signed"]  # a changed rule runs again, and alerts nothing twice
+    with Session(engine) as session:
+        assert len(list(session.exec(select(Match)))) == 3
