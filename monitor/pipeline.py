@@ -26,7 +26,7 @@ from monitor.fetch import fetch_iter, redact_url
 from monitor.match import changed_rules, lookback_matches, mark_applied, match_items
 from monitor.metrics import POLLS
 from monitor.models import Delivery, FeedState, Item, Match, utcnow
-from monitor.parse import parse_feed
+from monitor.parsepool import parse_isolated
 from monitor.records import Entry, Fetched, FetchRequest, Parsed
 from monitor.route import route
 from monitor.runtime import Runtime
@@ -125,7 +125,7 @@ def _parse(state: FeedState, result: Fetched | FetchError) -> Parsed | None:
     digest = hashlib.sha256(result.body).hexdigest()
     if digest == state.body_hash:
         return None
-    parsed = parse_feed(result.body, result.final_url, result.content_type)
+    parsed = parse_isolated(result.body, result.final_url, result.content_type)  # capped time and memory
     state.body_hash = digest
     return parsed
 
