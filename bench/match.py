@@ -47,7 +47,9 @@ def load_articles(path: Path) -> list[dict[str, str]]:
     return items
 
 
-def vocabulary(items: list[dict[str, str]]) -> tuple[list[str], list[list[str]]]:
+def vocabulary(
+    items: list[dict[str, str]], band: tuple[float, float] = (0.005, 0.05)
+) -> tuple[list[str], list[list[str]]]:
     """Mid-frequency words (lower case, alphabetic, as written) and each article's word list."""
     df: Counter[str] = Counter()
     words_per_item = []
@@ -55,7 +57,7 @@ def vocabulary(items: list[dict[str, str]]) -> tuple[list[str], list[list[str]]]
         words = [t.folded for t in tokenize(item["title"] + " " + item["content"])]
         words_per_item.append(words)
         df.update(set(words))
-    low, high = len(items) * 0.005, len(items) * 0.05
+    low, high = len(items) * band[0], len(items) * band[1]
     mid = sorted(w for w, n in df.items() if low <= n <= high and w.isalpha() and len(w) > 3)
     return mid, words_per_item
 
@@ -156,15 +158,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--quick", action="store_true", help="200 and 2,000 rules on 300 items")
+    parser.add_argument(
+        "--band",
+        type=lambda s: tuple(float(x) for x in s.split(",")),
+        default=(0.005, 0.05),
+        help="document-frequency band of rule words, as fractions of the articles (default 0.005,0.05)",
+    )
     args = parser.parse_args(argv)
     items = load_articles(args.data)
     sizes = args.sizes or ([200, 2000] if args.quick else [1000, 10_000, 100_000])
     if args.quick:
         items = items[:300]
-    mid, texts = vocabulary(items)
+    mid, texts = vocabulary(items, args.band)
     docs, analyze_s = timed(lambda: [analyze_item(i) for i in items])
     docs, analyze_s = timed(lambda: [analyze_item(i) for i in items])  # warm stemmer cache, as in a daemon
-    out(f"{args.data.name}: {len(items)} articles, {len(mid)} mid-frequency words")
+    low, high = args.band
+    out(f"{args.data.name}: {len(items)} articles, {len(mid)} words in {low:.1%}-{high:.1%} of them")
     rows = []
     for n in sizes:
         sample = 20 if n >= 100_000 else (50 if n >= 10_000 else 200)

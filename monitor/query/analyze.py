@@ -167,11 +167,17 @@ class Document:
             self.tok_field.extend([field_id] * len(stems))
         self.default_stems: frozenset[str] = frozenset(self.tok_stem[: self.bounds[max(DEFAULT_FIELDS)][1]])
         self._cache: dict[object, object] = {}
-        # Presearch keys: every stem, prefix marks, and "" (the key of rules posted under one clause).
-        self.keys: frozenset[str] = frozenset(self.tok_stem).union(self._prefix_keys(), ("",))
+        # Presearch keys: every stem, and "" (the key of rules posted under one clause).
+        self.keys: frozenset[str] = frozenset(self.tok_stem).union(("",))
+
+    def prefix_keys(self) -> frozenset[str]:
+        """Presearch keys for prefix queries: the mark plus the first letters of every word."""
+        found = self._cache.get("prefix_keys")
+        if found is None:
+            found = self._cache["prefix_keys"] = frozenset(self._prefix_keys())
+        return found  # type: ignore[return-value]
 
     def _prefix_keys(self) -> set[str]:
-        """Presearch keys for prefix queries: the mark plus the first letters of every word."""
         keys: set[str | None] = set()
         for raws in self._raws:
             keys.update(map(_single_prefix.get, raws))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from monitor.query.analyze import Document
+from monitor.query.analyze import PREFIX_MARK, Document
 from monitor.query.compile import Query
 from monitor.query.hit import Hit
 from monitor.query.nodes import Node, WordsNode, clause_cost
@@ -40,9 +40,13 @@ class Matcher:
         self._roots = [rules[name].root for name in self._names]
         self._always: list[int] = []
         self._postings: dict[str, dict[str, list[Posting]]] = {}
+        self._uses_prefixes = False  # some rule is posted under a prefix key
         for idx, root in enumerate(self._roots):
             self._post(idx, root)
         self._first_keys = frozenset(self._postings)
+        self._uses_prefixes = any(
+            k.startswith(PREFIX_MARK) for sub in self._postings.values() for k in sub
+        ) or any(k.startswith(PREFIX_MARK) for k in self._first_keys)
 
     def _post(self, idx: int, root: Node) -> None:
         clauses = sorted(set(root.clauses()), key=lambda c: (clause_cost(c), sorted(c)))
@@ -52,6 +56,7 @@ class Matcher:
         first = clauses[0]
         second = clauses[1] if len(clauses) > 1 and len(first) * len(clauses[1]) <= _MAX_PAIRS else {""}
         posting = (idx, _plain_words(root), root, len(first) * len(second) > 1)
+        self._uses_prefixes |= any(k.startswith(PREFIX_MARK) for k in (*first, *second))
         for key1 in first:
             sub = self._postings.setdefault(key1, {})
             for key2 in second:
@@ -63,11 +68,10 @@ class Matcher:
     def _postings_for(self, doc: Document) -> list[list[Posting]]:
         """The posting lists whose two keys are both in the item."""
         keys, postings = doc.keys, self._postings
-        found = []
-        for key1 in keys & self._first_keys:  # set & set walks the smaller one
-            sub = postings[key1]
-            found.extend(sub[key2] for key2 in keys.intersection(sub))
-        return found
+        if self._uses_prefixes:
+            keys = keys | doc.prefix_keys()
+        subs = [postings[key1] for key1 in keys & self._first_keys]  # set & set walks the smaller one
+        return [sub[key2] for sub in subs for key2 in keys.intersection(sub)]
 
     def candidates(self, doc: Document) -> list[int]:
         """Numbers of the rules that can match the item, in rule order."""
