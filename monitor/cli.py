@@ -23,7 +23,9 @@ out = Console(highlight=False, soft_wrap=True)
 
 
 def _settings(ctx: click.Context) -> Settings:
-    return ctx.find_object(Settings)  # type: ignore[no-any-return]
+    settings = ctx.find_object(Settings)
+    assert settings is not None, "main() sets the settings before any command runs"
+    return settings
 
 
 def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> timedelta | None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from monitor.config import Config, RuleConfig
 from monitor.models import Item, RuleState
@@ -95,7 +95,7 @@ def lookback_matches(
     An item counts when it was first seen in the window and its publication date, if any, is in it too.
     """
     since = now - max(rule.lookback for rule in todo)
-    published_ok = sa.or_(Item.published.is_(None), Item.published >= since)  # type: ignore[union-attr,operator]
+    published_ok = sa.or_(col(Item.published).is_(None), col(Item.published) >= since)
     stmt = select(Item).where(Item.first_seen >= since, published_ok)  # type: ignore[operator]
     items = {item.id: item.model_dump() for item in session.exec(stmt)}
     if not items:

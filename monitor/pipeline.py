@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from monitor import db, dedup, events, schedule
 from monitor.config import Config, FeedConfig
@@ -91,7 +91,7 @@ def _release_feeds(rt: Runtime, names: list[str]) -> None:
     with Session(rt.engine) as session:
         session.execute(
             sa.update(FeedState)
-            .where(FeedState.name.in_(names), FeedState.lease_owner == rt.owner)  # type: ignore[attr-defined]
+            .where(col(FeedState.name).in_(names), col(FeedState.lease_owner) == rt.owner)
             .values(lease_owner=None, lease_until=None)
         )
         session.commit()
