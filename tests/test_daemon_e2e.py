@@ -97,3 +97,33 @@ def test_sigterm_exits_zero_and_bad_config_refuses_to_start(project) -> None:  #
     result = project.cli("run", "--once")
     assert result.returncode == 1
     assert "rules/broken.yaml:3:" in result.stderr
+
+
+HOSTILE = (
+    '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+    "<title>&lt;!channel&gt; @here UK military meeting Thursday &lt;https://evil.example|click&gt;"
+    "&#10;Bcc: victim@example.org</title>"
+    "<link>javascript:alert(1)</link><guid>h1</guid>"
+    "<description>Our militaries will meet this Thursday in the UK &lt;!here&gt;</description>"
+    "</item></channel></rss>"
+)
+
+
+def test_hostile_feed_text_cannot_ping_forge_links_or_add_headers(project) -> None:  # type: ignore[no-untyped-def]
+    with FeedServer() as feeds, HttpReceiver() as slack, HttpReceiver() as hook, SmtpReceiver() as smtp:
+        feeds.feed("/world.xml", HOSTILE.encode())
+        project.write("rules/watch.yaml", RULES.format(url=feeds.url("/world.xml")))
+        project.write("alerts/channels.yaml", CHANNELS)
+        project.env |= {"SLACK_WEBHOOK_URL": slack.url, "WEBHOOK_URL": hook.url, "SMTP_URL": smtp.url}
+        result = project.cli("run", "--once")
+        assert result.returncode == 0, result.stderr
+        [slack_post], [hook_post], [mail] = slack.wait_for(1), hook.wait_for(1), smtp.wait_for(1)
+
+    slack_json = slack_post.body.decode()
+    for forged in ("<!channel>", "<!here>", "@here", "<https://evil.example|click>", "javascript:"):
+        assert forged not in slack_json, forged
+    item = hook_post.json()["item"]
+    assert item["link"] is None and "javascript" not in hook_post.body.decode()
+    message = mail.message
+    assert message.get_all("Bcc") is None and mail.rcpt_tos == ["desk@example.org"]
+    assert "\n" not in message["Subject"] and b"javascript:" not in mail.raw
