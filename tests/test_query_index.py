@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.query import Hit, Matcher, Query, analyze_item, compile_query
+from monitor.query import Hit, Matcher, Query, analyze_item, compile_query, stem_frequencies
 
 WORDS = ["peace", "deal", "Ukraine", "troops", "talks", "military", "meet", "UK", "sport", "NATO"]
 FORMS = [*WORDS, "meeting", "militaries", "Ukrainian", "deals", "U.K.", "NATO’s", "peaceful", "sports"]
@@ -57,9 +57,12 @@ def test_indexed_matcher_equals_evaluating_every_rule(
     texts_: list[str], docs: list[dict[str, str]], alias: bool
 ) -> None:
     rules = {f"r{i}": compile_query(t, ALIASES if alias else None) for i, t in enumerate(texts_)}
-    matcher = Matcher(rules)
+    frequencies = stem_frequencies(analyze_item(fields) for fields in docs[1:])
+    matchers = [Matcher(rules), Matcher(rules, frequencies)]
     for fields in docs:
-        assert matcher.match(analyze_item(fields)) == every_rule(rules, fields)
+        expected = every_rule(rules, fields)
+        for matcher in matchers:
+            assert matcher.match(analyze_item(fields)) == expected
 
 
 @settings(max_examples=200, deadline=None)

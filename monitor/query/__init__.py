@@ -12,7 +12,8 @@ Public surface (the rest of monitor uses only these names):
     Matcher(rules: Mapping[name, Query]).match(doc) -> dict[name, Hit]   (indexed; same result as
                                                       evaluating every rule)
 
-Also: `Query.matches(doc) -> bool` (no terms collected), `Matcher.candidates(doc)`, `FIELDS`.
+Also: `Query.matches(doc) -> bool` (no terms collected), `Matcher.candidates(doc)`, `FIELDS`, and
+`stem_frequencies(docs)` -> `Matcher(rules, frequencies=...)` to post rules under their rarest words.
 Modules: analyze (tokens, folding, stemming), syntax (parser), compile (aliases, patterns, Query),
 nodes (evaluation and presearch clauses), hit (Term, Hit, snippets), index (Matcher).
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 from monitor.query.analyze import FIELDS, Document, analyze_item
 from monitor.query.compile import Aliases, Query, compile_query
 from monitor.query.hit import Hit, Term
-from monitor.query.index import Matcher
+from monitor.query.index import Matcher, stem_frequencies
 
 __all__ = [
     "FIELDS",
@@ -34,4 +35,5 @@ __all__ = [
     "Term",
     "analyze_item",
     "compile_query",
+    "stem_frequencies",
 ]

@@ -11,18 +11,40 @@ only words joined by AND (the usual rule) is evaluated as one subset test of its
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 
 from monitor.query.analyze import PREFIX_MARK, Document
 from monitor.query.compile import Query
 from monitor.query.hit import Hit
 from monitor.query.nodes import Node, WordsNode, clause_cost
 
+_PREFIX_COST = 0.5  # a 3-letter prefix, when stem frequencies are known: assume it is common
 _MAX_PAIRS = 64  # more key1 x key2 postings than this for one rule: post under key1 only
 
 # A posting: (rule number, stems of a plain AND-of-words rule or None, the rule's root node,
 # whether the rule is posted more than once and so must be deduplicated).
 Posting = tuple[int, frozenset[str] | None, Node, bool]
+
+
+def _cost_function(frequencies: Mapping[str, float] | None) -> Callable[[frozenset[str]], float]:
+    """How to rank clauses: by known stem frequencies (unknown stems are rare), else by a heuristic."""
+    if frequencies is None:
+        return clause_cost
+    return lambda clause: sum(
+        _PREFIX_COST if key.startswith(PREFIX_MARK) else frequencies.get(key, 0.0) for key in clause
+    )
+
+
+def stem_frequencies(docs: Iterable[Document]) -> dict[str, float]:
+    """The share of the items holding each stem (for `Matcher(rules, frequencies=...)`)."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for doc in docs:
+        counts.update(doc.keys)
+        total += 1
+    counts.pop("", None)
+    return {stem: n / total for stem, n in counts.items()}
 
 
 def _plain_words(root: Node) -> frozenset[str] | None:
@@ -35,7 +57,11 @@ def _plain_words(root: Node) -> frozenset[str] | None:
 class Matcher:
     """Match an item against many rules at once, through the term index."""
 
-    def __init__(self, rules: Mapping[str, Query]) -> None:
+    def __init__(self, rules: Mapping[str, Query], frequencies: Mapping[str, float] | None = None) -> None:
+        """Index the rules. `frequencies` (stem -> share of items holding it, see `stem_frequencies`)
+        lets the index post each rule under its rarest words; without it, a heuristic guesses.
+        """
+        self._cost = _cost_function(frequencies)
         self._names = list(rules)
         self._roots = [rules[name].root for name in self._names]
         self._always: list[int] = []
@@ -44,12 +70,10 @@ class Matcher:
         for idx, root in enumerate(self._roots):
             self._post(idx, root)
         self._first_keys = frozenset(self._postings)
-        self._uses_prefixes = any(
-            k.startswith(PREFIX_MARK) for sub in self._postings.values() for k in sub
-        ) or any(k.startswith(PREFIX_MARK) for k in self._first_keys)
 
     def _post(self, idx: int, root: Node) -> None:
-        clauses = sorted(set(root.clauses()), key=lambda c: (clause_cost(c), sorted(c)))
+        cost = self._cost
+        clauses = sorted(set(root.clauses(cost)), key=lambda c: (cost(c), sorted(c)))
         if not clauses:
             self._always.append(idx)
             return

@@ -8,7 +8,7 @@ successful `test` and appends (first_token, last_token) ranges of what matched.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from monitor.query.analyze import DEFAULT_FIELDS, PREFIX_KEY_LEN, PREFIX_MARK, Document
@@ -42,6 +42,9 @@ def clause_cost(clause: frozenset[str]) -> float:
     return sum(key_cost(k) for k in clause)
 
 
+ClauseCost = Callable[[frozenset[str]], float]
+
+
 class Node(Protocol):
     """A compiled query node."""
 
@@ -51,7 +54,7 @@ class Node(Protocol):
     def collect(self, doc: Document, out: list[Span]) -> None:
         """Append the token ranges that make the node match (call only after `test` is true)."""
 
-    def clauses(self) -> Clauses:
+    def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """A presearch condition: every clause must share a key with the document's keys."""
 
 
@@ -81,7 +84,7 @@ class WordsNode:
         for stem in self.stems:
             out.extend((t, t) for t in doc.occurrences(stem, self.scope))
 
-    def clauses(self) -> Clauses:
+    def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """Each stem (AND), or one clause of all of them (OR)."""
         return [frozenset({s}) for s in self.stems] if self.every else [self.stems]
 
@@ -133,7 +136,7 @@ class PhraseNode:
         """Every occurrence: one range per exact phrase, one range per word for a proximity match."""
         out.extend(self._spans(doc, first_only=False))
 
-    def clauses(self) -> Clauses:
+    def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """Every word of the phrase is required."""
         return [frozenset({s}) for s in set(self.stems)]
 
@@ -208,7 +211,7 @@ class PatternNode:
         """Every matching word in scope."""
         out.extend((t, t) for t in sorted(self._tokens(doc, first_only=False)))
 
-    def clauses(self) -> Clauses:
+    def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """The prefix's first letters, when it has enough of them to be selective."""
         if len(self.prefix) >= PREFIX_KEY_LEN:
             return [frozenset({PREFIX_MARK + self.prefix[:PREFIX_KEY_LEN]})]
@@ -235,9 +238,9 @@ class AndNode:
         for child in self.children:
             child.collect(doc, out)
 
-    def clauses(self) -> Clauses:
+    def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """Every child's clauses (a negated child adds none)."""
-        return [clause for child in self.children for clause in child.clauses()]
+        return [clause for child in self.children for clause in child.clauses(cost)]
 
 
 class OrNode:
@@ -261,14 +264,14 @@ class OrNode:
             if child.test(doc):
                 child.collect(doc, out)
 
-    def clauses(self) -> Clauses:
+    def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """One clause: the union of each child's cheapest clause (none if a child is unconstrained)."""
         union: set[str] = set()
         for child in self.children:
-            own = child.clauses()
+            own = child.clauses(cost)
             if not own:
                 return []
-            union |= min(own, key=clause_cost)
+            union |= min(own, key=cost)
         return [frozenset(union)]
 
 
@@ -287,6 +290,6 @@ class NotNode:
     def collect(self, doc: Document, out: list[Span]) -> None:
         """A negation matches no terms."""
 
-    def clauses(self) -> Clauses:
+    def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """A negation can match any item."""
         return []
