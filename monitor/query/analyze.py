@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import Stemmer
@@ -139,9 +139,14 @@ class Document:
     """
 
     __slots__ = (
-        "_cache",
+        "_field_stems",
+        "_folded",
+        "_positions",
+        "_prefix_keys",
         "_raws",
+        "_scans",
         "_simple",
+        "_spans",
         "bounds",
         "default_stems",
         "keys",
@@ -152,40 +157,38 @@ class Document:
 
     def __init__(self, texts: tuple[str, ...]) -> None:
         self.texts = texts
-        self._raws = [_RAW_RE.findall(text) if text else [] for text in texts]
-        self._simple: list[bool] = []
+        self._raws: list[list[str]] = [_RAW_RE.findall(text) if text else [] for text in texts]
+        self._simple: list[bool] = []  # per field: every raw word is exactly one token
         self.tok_stem: list[str] = []
         self.tok_field: list[int] = []
-        self.bounds: list[
-            tuple[int, int]
-        ] = []  # per field: its first token number and the one after its last
+        self.bounds: list[tuple[int, int]] = []  # per field: its first token number, one past its last
         for field_id, raws in enumerate(self._raws):
             stems, simple = _field_stems(raws)
             self._simple.append(simple)
             self.bounds.append((len(self.tok_stem), len(self.tok_stem) + len(stems)))
             self.tok_stem.extend(stems)
             self.tok_field.extend([field_id] * len(stems))
-        self.default_stems: frozenset[str] = frozenset(self.tok_stem[: self.bounds[max(DEFAULT_FIELDS)][1]])
-        self._cache: dict[object, object] = {}
+        self.default_stems = frozenset(self.tok_stem[: self.bounds[max(DEFAULT_FIELDS)][1]])
         # Presearch keys: every stem, and "" (the key of rules posted under one clause).
         self.keys: frozenset[str] = frozenset(self.tok_stem).union(("",))
+        self._field_stems: dict[int, frozenset[str]] = {}
+        self._positions: dict[int | None, dict[str, list[int]]] = {}
+        self._spans: dict[int, list[tuple[int, int]]] = {}
+        self._folded: dict[str, list[int]] | None = None
+        self._prefix_keys: frozenset[str] | None = None
+        self._scans = 0
 
     def prefix_keys(self) -> frozenset[str]:
         """Presearch keys for prefix queries: the mark plus the first letters of every word."""
-        found = self._cache.get("prefix_keys")
-        if found is None:
-            found = self._cache["prefix_keys"] = frozenset(self._prefix_keys())
-        return found  # type: ignore[return-value]
-
-    def _prefix_keys(self) -> set[str]:
-        keys: set[str | None] = set()
-        for raws in self._raws:
-            keys.update(map(_single_prefix.get, raws))
-        if None in keys:
+        if self._prefix_keys is None:
+            keys: set[str | None] = set()
+            for raws in self._raws:
+                keys.update(map(_single_prefix.get, raws))
             keys.discard(None)
             rare = {r for raws in self._raws for r in raws if r not in _single_prefix}
             keys.update(PREFIX_MARK + p[2][:PREFIX_KEY_LEN] for r in rare for p in pieces(r))
-        return keys  # type: ignore[return-value]
+            self._prefix_keys = frozenset(k for k in keys if k is not None)
+        return self._prefix_keys
 
     def _range(self, scope: int | None) -> range:
         """Token numbers of the default fields (scope None) or of one field."""
@@ -197,11 +200,11 @@ class Document:
         """The stems of the default fields (scope None) or of one field."""
         if scope is None:
             return self.default_stems
-        key = ("stems", scope)
-        if key not in self._cache:
+        found = self._field_stems.get(scope)
+        if found is None:
             lo, hi = self.bounds[scope]
-            self._cache[key] = frozenset(self.tok_stem[lo:hi])
-        return self._cache[key]  # type: ignore[return-value]
+            found = self._field_stems[scope] = frozenset(self.tok_stem[lo:hi])
+        return found
 
     def occurrences(self, stem: str, scope: int | None) -> list[int]:
         """The token numbers of one stem in scope.
@@ -209,23 +212,21 @@ class Document:
         The first few calls scan the token list at C speed; after that (many phrase rules are
         being checked) the item builds a full stem -> positions index once and uses it.
         """
-        key = ("pos", scope)
-        index = self._cache.get(key)
+        index = self._positions.get(scope)
         if index is None:
-            scans = self._cache.get("scans", 0) + 1  # type: ignore[operator]
-            self._cache["scans"] = scans
-            if scans <= _SCANS_BEFORE_INDEX:
+            self._scans += 1
+            if self._scans <= _SCANS_BEFORE_INDEX:
                 return self._scan(stem, self._range(scope))
-            index = {}
+            index = self._positions[scope] = {}
             stems = self.tok_stem
             for tok in self._range(scope):
                 index.setdefault(stems[tok], []).append(tok)
-            self._cache[key] = index
-        return index.get(stem, [])  # type: ignore[attr-defined,no-any-return]
+        return index.get(stem, [])
 
     def _scan(self, stem: str, where: range) -> list[int]:
         """The token numbers of a stem within a range, by repeated list.index."""
-        lo, hi, stems, found = where.start, where.stop, self.tok_stem, []
+        lo, hi, stems = where.start, where.stop, self.tok_stem
+        found: list[int] = []
         while True:
             try:
                 lo = stems.index(stem, lo, hi)
@@ -234,39 +235,43 @@ class Document:
             found.append(lo)
             lo += 1
 
-    def _field_spans(self, field_id: int) -> list[tuple[int, int]]:
-        """(start, end) of every token of one field, in order."""
-        key = ("spans", field_id)
-        found = self._cache.get(key)
-        if found is None:
-            matches = _RAW_RE.finditer(self.texts[field_id])
-            if self._simple[field_id]:
-                found = [m.span() for m in matches]
-            else:
-                found = [(m.start() + p[0], m.start() + p[1]) for m in matches for p in pieces(m.group())]
-            self._cache[key] = found
-        return found  # type: ignore[return-value]
-
     def span(self, tok: int) -> tuple[int, int]:
         """Token tok's (start, end) offsets in its field's text."""
         field_id = self.tok_field[tok]
-        return self._field_spans(field_id)[tok - self.bounds[field_id][0]]
+        spans = self._spans.get(field_id)
+        if spans is None:
+            matches = _RAW_RE.finditer(self.texts[field_id])
+            if self._simple[field_id]:
+                spans = [m.span() for m in matches]
+            else:
+                spans = [(m.start() + p[0], m.start() + p[1]) for m in matches for p in pieces(m.group())]
+            self._spans[field_id] = spans
+        return spans[tok - self.bounds[field_id][0]]
 
     def folded_index(self) -> dict[str, list[int]]:
         """Folded word (as written, not stemmed) -> token numbers, all fields."""
-        index = self._cache.get("folded")
-        if index is None:
-            index = {}
+        if self._folded is None:
+            index: dict[str, list[int]] = {}
             tok = 0
             for raws in self._raws:
                 for raw in raws:
                     for piece in pieces(raw):
                         index.setdefault(piece[2], []).append(tok)
                         tok += 1
-            self._cache["folded"] = index
-        return index  # type: ignore[return-value]
+            self._folded = index
+        return self._folded
 
 
-def analyze_item(fields: Mapping[str, str]) -> Document:
-    """Analyze an item once (title, summary, content, author, category, feed, link; missing = empty)."""
-    return Document(tuple(fields.get(name) or "" for name in FIELDS))
+def _plain_text(value: str | Sequence[str] | None) -> str:
+    """A field value as plain text: several values (categories) are joined by commas."""
+    if not value:
+        return ""
+    return value if isinstance(value, str) else ", ".join(value)
+
+
+def analyze_item(fields: Mapping[str, str | Sequence[str]]) -> Document:
+    """Analyze an item once (title, summary, content, author, category, feed, link; missing = empty).
+
+    A field may hold several strings (the categories of an entry): they are joined with ", ".
+    """
+    return Document(tuple(_plain_text(fields.get(name)) for name in FIELDS))

@@ -63,6 +63,7 @@ class _Compiler:
                 self.aliases[stems] = [a for a in alts if a]
 
     def node(self, expr: Expr) -> Node:
+        """The evaluation node of a syntax tree node."""
         if isinstance(expr, Bool):
             children = tuple(self.node(e) for e in expr.items)
             if expr.op == "NOT":
@@ -102,6 +103,7 @@ def _regex(pattern: str, col: int) -> re.Pattern[str]:
 
 
 def _raise(col: int, message: str) -> re.Pattern[str]:
+    """Raise a QuerySyntaxError (typed to fit where a pattern is returned)."""
     raise QuerySyntaxError(col, message)
 
 

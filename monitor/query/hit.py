@@ -12,6 +12,7 @@ from monitor.records import Snippet
 ELLIPSIS = "…"
 _SENTENCE_END = re.compile(r"[.!?…](?=[\s\"'”’)\]]|$)|\n")
 _SNIPPET_FIELDS_NO_TERMS = (1, 2, 0)  # summary, content, title: what to quote when nothing matched
+_SNIPPET_FIELD_ORDER = (1, 2, 0, 3, 4, 5, 6)  # summary, content, title, then the others
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -25,7 +26,10 @@ class Term:
 
 
 class _Collector(Protocol):
-    def collect(self, doc: Document, out: list[tuple[int, int]]) -> None: ...
+    """A query node that can list the token ranges it matched."""
+
+    def collect(self, doc: Document, out: list[tuple[int, int]]) -> None:
+        """Append (first token, last token) ranges."""
 
 
 class Hit:
@@ -89,9 +93,11 @@ class Hit:
         return _window(doc.texts[field_id], spans, width)
 
     def _best_field(self) -> int | None:
-        """The field with the most distinct matched words (title, summary, content first on ties)."""
+        """The field with the most distinct matched words (summary, content, then title on ties:
+        the title is usually shown beside the snippet already)."""
         best: tuple[int, int] | None = None
-        for field_id, name in enumerate(FIELDS):
+        for field_id in _SNIPPET_FIELD_ORDER:
+            name = FIELDS[field_id]
             count = len({fold(t.text) for t in self.terms if t.field == name})
             if count and (best is None or count > best[0]):
                 best = (count, field_id)

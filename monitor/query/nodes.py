@@ -271,7 +271,7 @@ class OrNode:
             own = child.clauses(cost)
             if not own:
                 return []
-            union |= min(own, key=cost)
+            union |= min(own, key=lambda clause: cost(frozenset(clause)))
         return [frozenset(union)]
 
 

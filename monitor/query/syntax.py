@@ -163,7 +163,8 @@ def _lex_one(text: str, i: int, value: bool) -> tuple[Tok, int]:
 
 def lex(text: str) -> list[Tok]:
     """Split the query into tokens, ending with EOF."""
-    tokens, i = [], 0
+    tokens: list[Tok] = []
+    i = 0
     while i < len(text):
         if text[i].isspace():
             i += 1
@@ -178,17 +179,21 @@ class _Parser:
     """Recursive descent over the token list."""
 
     def __init__(self, tokens: list[Tok]) -> None:
-        self.tokens, self.pos, self.open_parens = tokens, 0, []
+        self.tokens, self.pos = tokens, 0
+        self.open_parens: list[Tok] = []
 
     def peek(self) -> Tok:
+        """The next token."""
         return self.tokens[self.pos]
 
     def take(self) -> Tok:
+        """Consume and return the next token."""
         tok = self.tokens[self.pos]
         self.pos += 1
         return tok
 
     def and_expr(self, field: str | None) -> Expr:
+        """Terms joined by AND or by juxtaposition, up to ')' or the end."""
         items = [self.or_expr(field)]
         while self.peek().kind not in ("EOF", "RPAREN"):
             if self.peek().kind == "AND":
@@ -197,6 +202,7 @@ class _Parser:
         return items[0] if len(items) == 1 else Bool("AND", tuple(items))
 
     def or_expr(self, field: str | None) -> Expr:
+        """Terms joined by OR."""
         items = [self.unary(field)]
         while self.peek().kind == "OR":
             self.take()
@@ -204,6 +210,7 @@ class _Parser:
         return items[0] if len(items) == 1 else Bool("OR", tuple(items))
 
     def unary(self, field: str | None) -> Expr:
+        """NOT, -, + or a primary."""
         kind = self.peek().kind
         if kind in ("NOT", "MINUS"):
             self.take()
@@ -214,6 +221,7 @@ class _Parser:
         return self.primary(field)
 
     def primary(self, field: str | None) -> Expr:
+        """A field, group, phrase, regex or word."""
         tok = self.take()
         if tok.kind == "FIELD":
             return self.primary(tok.text)
@@ -228,6 +236,7 @@ class _Parser:
         raise self.unexpected(tok)
 
     def group(self, opening: Tok, field: str | None) -> Expr:
+        """The inside of parentheses; error if the ')' is missing."""
         if self.peek().kind == "RPAREN":
             raise QuerySyntaxError(self.peek().col, f"expected {_WHAT} inside the parentheses")
         self.open_parens.append(opening)
@@ -239,6 +248,7 @@ class _Parser:
         return inner
 
     def unexpected(self, tok: Tok) -> QuerySyntaxError:
+        """The error for a token where a term was expected."""
         before = self.tokens[self.pos - 2] if self.pos >= 2 else None
         previous = "" if before is None else before.text + (":" if before.kind == "FIELD" else "")
         after = f" after '{previous}'" if previous else ""
