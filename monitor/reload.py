@@ -87,14 +87,15 @@ class Reloader:
             config = load_config(self.rules_dir, self.channels_file)  # templates are checked too
             active = Active.build(config)
         except ConfigErrors as exc:
-            return self._failed(exc.errors)
+            self._failed(exc.errors)
+            return None
         except ConfigError as exc:
-            return self._failed([exc])
+            self._failed([exc])
+            return None
         except Exception as exc:  # a channel that cannot be built: keep the last good one
-            reason = f"{type(exc).__name__}: {exc}"
-            return self._failed(
-                [ConfigError(str(self.channels_file), 1, 1, f"cannot build channels: {reason}")]
-            )
+            reason = f"cannot build channels: {type(exc).__name__}: {exc}"
+            self._failed([ConfigError(str(self.channels_file), 1, 1, reason)])
+            return None
         old = self.rt.config
         self.rt.active = active
         self._applied(old, config)

@@ -7,12 +7,11 @@ so the deliverer can always render it; they go at the first prune after it is se
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from monitor import events
 from monitor.models import Delivery, Event, Item, Match
@@ -22,37 +21,33 @@ BATCH = 500
 
 def prune(session: Session, before: datetime, batch: int = BATCH) -> dict[str, int]:
     """Delete old events, finished deliveries, unneeded matches and items; return counts per table."""
+    kept_matches = sa.select(col(Delivery.match_id))  # any delivery left is pending or recent
+    kept_items = sa.select(col(Match.item_id))
     return {
-        "event": _delete(session, Event, lambda: Event.at < before, batch),  # type: ignore[arg-type,operator]
+        "event": _delete(session, Event, col(Event.at) < before, batch),
         "delivery": _delete(
             session,
             Delivery,
-            lambda: sa.and_(Delivery.created_at < before, Delivery.status != "pending"),  # type: ignore[arg-type,operator]
+            sa.and_(col(Delivery.created_at) < before, col(Delivery.status) != "pending"),
             batch,
         ),
         "match": _delete(
-            session,
-            Match,
-            lambda: sa.and_(Match.created_at < before, Match.id.not_in(sa.select(Delivery.match_id))),  # type: ignore[arg-type,operator,union-attr,attr-defined]
-            batch,
+            session, Match, sa.and_(col(Match.created_at) < before, col(Match.id).not_in(kept_matches)), batch
         ),
         "item": _delete(
-            session,
-            Item,
-            lambda: sa.and_(Item.first_seen < before, Item.id.not_in(sa.select(Match.item_id))),  # type: ignore[arg-type,operator,union-attr,attr-defined]
-            batch,
+            session, Item, sa.and_(col(Item.first_seen) < before, col(Item.id).not_in(kept_items)), batch
         ),
     }
 
 
-def _delete(session: Session, model: Any, where: Callable[[], Any], batch: int) -> int:
+def _delete(session: Session, model: Any, where: sa.ColumnElement[bool], batch: int) -> int:
     """Delete matching rows `batch` at a time, committing each batch (writers are never held long)."""
     table = model.__table__
     pk = next(iter(table.primary_key.columns))
     total = 0
     while True:
-        ids = sa.select(pk).where(where()).limit(batch).scalar_subquery()
-        deleted = session.execute(sa.delete(table).where(pk.in_(ids))).rowcount
+        ids = sa.select(pk).where(where).limit(batch).scalar_subquery()
+        deleted: int = session.execute(sa.delete(table).where(pk.in_(ids))).rowcount  # type: ignore[attr-defined]
         session.commit()
         total += deleted
         if deleted < batch:
