@@ -68,7 +68,12 @@ def test_indexed_matcher_equals_evaluating_every_rule(
 @settings(max_examples=200, deadline=None)
 @given(queries, items)
 def test_terms_point_into_the_item_text(text: str, fields: dict[str, str]) -> None:
-    hit = compile_query(text).evaluate(analyze_item(fields))
+    doc = analyze_item(fields)
+    hit = compile_query(text).evaluate(doc)
     if hit is not None:
         for term in hit.terms:
             assert fields[term.field][term.start : term.end] == term.text
+        snippet = hit.snippet(doc, width=60)
+        assert len(snippet.text) <= 62
+        written = {t.text for t in hit.terms}
+        assert all(snippet.text[a:b] in written for a, b in snippet.spans)

@@ -89,7 +89,7 @@ class Hit:
                     return _window(doc.texts[fid], [], width)
             return Snippet("")
         name = FIELDS[field_id]
-        spans = [(t.start, t.end) for t in self.terms if t.field == name]
+        spans = [(t.start, t.end, fold(t.text)) for t in self.terms if t.field == name]
         return _window(doc.texts[field_id], spans, width)
 
     def _best_field(self) -> int | None:
@@ -117,10 +117,11 @@ def _terms(doc: Document, spans: list[tuple[int, int]]) -> tuple[Term, ...]:
     return tuple(terms)
 
 
-def _window(text: str, spans: list[tuple[int, int]], width: int) -> Snippet:
-    """Cut `text` to about `width` chars around the window holding the most spans."""
-    spans = sorted(set(spans))
-    start = _best_start(text, spans, width)
+def _window(text: str, terms: list[tuple[int, int, str]], width: int) -> Snippet:
+    """Cut `text` to about `width` chars around the window holding the most distinct terms."""
+    terms = sorted(set(terms))
+    spans = [(a, b) for a, b, _ in terms]
+    start = _best_start(text, terms, width)
     end = min(len(text), start + width)
     if end < len(text):
         cut = text.rfind(" ", start, end)
@@ -139,15 +140,23 @@ def _window(text: str, spans: list[tuple[int, int]], width: int) -> Snippet:
     return Snippet(lead + body + trail, inside)
 
 
-def _best_start(text: str, spans: list[tuple[int, int]], width: int) -> int:
-    """Where the snippet starts: a sentence start (or word start) before the best group of spans."""
-    if not spans:
+def _best_start(text: str, terms: list[tuple[int, int, str]], width: int) -> int:
+    """Where the snippet starts: a sentence start (or word start) before the group of terms with
+    the most distinct words within two thirds of the width (first such group on ties)."""
+    if not terms:
         return 0
-    best_count, best_first = 0, spans[0][0]
-    for i, (a, _) in enumerate(spans):
-        count = sum(1 for _, b in spans[i:] if b - a <= width * 2 // 3)
-        if count > best_count:
-            best_count, best_first = count, a
+    reach = width * 2 // 3
+    in_window: dict[str, int] = {}
+    best_count, best_first, j = 0, terms[0][0], 0
+    for i, (first, _, word) in enumerate(terms):  # sliding window terms[i:j]: within reach of `first`
+        while j < len(terms) and (j == i or terms[j][1] - first <= reach):
+            in_window[terms[j][2]] = in_window.get(terms[j][2], 0) + 1
+            j += 1
+        if len(in_window) > best_count:
+            best_count, best_first = len(in_window), first
+        in_window[word] -= 1
+        if not in_window[word]:
+            del in_window[word]
     sentence = _sentence_start(text, best_first, width // 3)
     if sentence is not None:
         return sentence
