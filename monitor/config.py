@@ -71,12 +71,11 @@ class RuleConfig:
 
     @property
     def fingerprint(self) -> str:
-        """Changes whenever what the rule matches or where it sends changes (drives lookback)."""
+        """Changes whenever what the rule matches (aliases too) or where it sends changes (drives lookback)."""
         import hashlib
 
-        text = "\x1f".join(
-            [self.match, ",".join(sorted(self.feeds)), ",".join(self.alert), self.digest or ""]
-        )
+        parts = [self.match, repr(self.query.aliases), ",".join(sorted(self.feeds)), ",".join(self.alert)]
+        text = "\x1f".join([*parts, self.digest or ""])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

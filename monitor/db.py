@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
 from monitor.errors import InstanceError
-from monitor.models import Delivery, Event, FeedState, Item, Match
+from monitor.models import Delivery, FeedState
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -165,29 +165,6 @@ def release_leases(session: Session) -> None:
         .values(lease_owner=None, lease_until=None)
     )
     session.commit()
-
-
-def prune(session: Session, before: datetime, batch: int = 1000) -> dict[str, int]:
-    """Delete items, matches, deliveries and events older than `before`, in small batches."""
-    counts: dict[str, int] = {}
-    for model, column in (
-        (Event, col(Event.at)),
-        (Delivery, col(Delivery.created_at)),
-        (Match, col(Match.created_at)),
-        (Item, col(Item.first_seen)),
-    ):
-        table = _table(model)
-        pk = next(iter(table.primary_key.columns))
-        total = 0
-        while True:
-            ids = sa.select(pk).where(column < before).limit(batch).scalar_subquery()
-            deleted: int = session.execute(sa.delete(table).where(pk.in_(ids))).rowcount  # type: ignore[attr-defined]
-            session.commit()
-            total += deleted
-            if deleted < batch:
-                break
-        counts[table.name] = total
-    return counts
 
 
 class InstanceLock:

@@ -17,7 +17,7 @@ from waiting import wait_until
 
 from monitor import db
 from monitor.errors import InstanceError
-from monitor.models import Delivery, Event, FeedState, Item, Match
+from monitor.models import Delivery, FeedState, Item, Match
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -186,22 +186,6 @@ def test_release_leases_frees_every_claim(engine: sa.Engine) -> None:
         db.release_leases(session)
         assert db.claim_due_feeds(session, ["a"], "new", T0, 10) == ["a"]
         assert len(db.claim_due_deliveries(session, ["hook"], "new", T0, 10)) == 1
-
-
-def test_prune_deletes_rows_older_than_the_cutoff(engine: sa.Engine) -> None:
-    old, new = T0 - timedelta(days=40), T0
-    insert(engine, Item, [item_row(n, first_seen=old) for n in range(5)] + [item_row(9, first_seen=new)])
-    insert(engine, Match, [match_row(1, created_at=old), match_row(9, created_at=new)])
-    insert(engine, Delivery, [delivery_row(1, created_at=old), delivery_row(9, created_at=new)])
-    with Session(engine) as session:
-        session.add_all([Event(at=old, kind="item"), Event(at=new, kind="item")])
-        session.commit()
-        counts = db.prune(session, T0 - timedelta(days=30), batch=2)
-        left = {
-            model.__name__: len(list(session.exec(select(model)))) for model in (Item, Match, Delivery, Event)
-        }
-    assert counts == {"event": 1, "delivery": 1, "match": 1, "item": 5}
-    assert left == {"Item": 1, "Match": 1, "Delivery": 1, "Event": 1}
 
 
 def test_a_second_lock_on_one_sqlite_file_names_postgresql(tmp_path: Path) -> None:
