@@ -48,6 +48,15 @@ def test_syntax_errors_name_the_column_and_what_is_expected(query: str, col: int
     assert "expected" in err.value.message or "unexpected" in err.value.message
 
 
+def test_absurd_nesting_is_a_syntax_error_not_a_crash() -> None:
+    with pytest.raises(QuerySyntaxError) as err:
+        compile_query("(" * 500 + "peace" + ")" * 500)
+    assert err.value.col == 101
+    with pytest.raises(QuerySyntaxError):
+        compile_query("NOT " * 500 + "peace")
+    assert compile_query("(" * 50 + "peace" + ")" * 50).text.count("(") == 50
+
+
 def test_seed_hit_records_terms_with_offsets_into_the_field() -> None:
     doc = seed_doc()
     hit = compile_query("Thursday UK military meeting").evaluate(doc)

@@ -22,6 +22,7 @@ from monitor.query.analyze import FIELDS
 
 _SPECIAL = set(' \t\r\n()":~^')
 _WHAT = "a word, phrase or group"
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ class _Parser:
     def __init__(self, tokens: list[Tok]) -> None:
         self.tokens, self.pos = tokens, 0
         self.open_parens: list[Tok] = []
+        self.depth = 0
 
     def peek(self) -> Tok:
         """The next token."""
@@ -212,13 +214,19 @@ class _Parser:
     def unary(self, field: str | None) -> Expr:
         """NOT, -, + or a primary."""
         kind = self.peek().kind
-        if kind in ("NOT", "MINUS"):
-            self.take()
-            return Bool("NOT", (self.unary(field),))
-        if kind == "PLUS":
-            self.take()
-            return self.unary(field)
+        if kind in ("NOT", "MINUS", "PLUS"):
+            tok = self.take()
+            self.nest(tok)
+            inner = self.unary(field)
+            self.depth -= 1
+            return inner if kind == "PLUS" else Bool("NOT", (inner,))
         return self.primary(field)
+
+    def nest(self, tok: Tok) -> None:
+        """Count one more level of nesting; refuse absurd depths (they would exhaust the stack)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QuerySyntaxError(tok.col, f"expected at most {MAX_DEPTH} nested groups or operators")
 
     def primary(self, field: str | None) -> Expr:
         """A field, group, phrase, regex or word."""
@@ -240,7 +248,9 @@ class _Parser:
         if self.peek().kind == "RPAREN":
             raise QuerySyntaxError(self.peek().col, f"expected {_WHAT} inside the parentheses")
         self.open_parens.append(opening)
+        self.nest(opening)
         inner = self.and_expr(field)
+        self.depth -= 1
         close = self.take()
         if close.kind != "RPAREN":
             raise QuerySyntaxError(close.col, f"expected ')' to close the '(' at column {opening.col}")
