@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,13 +28,14 @@ from monitor.fetch import fetch_iter, redact_url
 from monitor.match import changed_rules, lookback_matches, mark_applied, match_items
 from monitor.metrics import POLLS
 from monitor.models import Delivery, FeedState, Item, Match, utcnow
-from monitor.parsepool import parse_isolated
+from monitor.parsepool import submit
 from monitor.records import Entry, Fetched, FetchRequest, Parsed
 from monitor.route import route
 from monitor.runtime import Runtime
 
 log = logging.getLogger("monitor.pipeline")
 FIRST_POLL_WINDOW = timedelta(hours=24)
+Parsing = Callable[[], Parsed | ParseError]  # a parse running in a worker process: call to wait for it
 BATCH = 100
 
 
@@ -75,16 +78,45 @@ def poll_due(
         names = db.claim_due_feeds(session, config.feeds, rt.owner, now, limit)
         states = {s.name: s for s in session.exec(select(FeedState).where(FeedState.name.in_(names)))}  # type: ignore[attr-defined]
     requests = [FetchRequest(n, config.feeds[n].url, states[n].etag, states[n].last_modified) for n in names]
-    ingested = set()
-    for request, result in fetch_iter(requests, stop=stop):  # each feed ingested as soon as it is fetched
-        ingested.add(request.feed)
-        try:
-            ingest(rt, config.feeds[request.feed], result)
-        except Exception:  # one feed's surprise must not leave the others of the batch unpolled
-            log.exception("ingest of feed %s failed", request.feed)
+    ingested: set[str] = set()
+    work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None] = queue.Queue()
+    worker = threading.Thread(target=_ingest_all, args=(rt, work), name="ingest", daemon=True)
+    worker.start()
+    try:
+        for request, result in fetch_iter(requests, stop=stop):  # parsing starts the moment a body arrives
+            ingested.add(request.feed)
+            work.put(
+                (config.feeds[request.feed], result, start_parse(states[request.feed].body_hash, result))
+            )
+    finally:
+        work.put(None)
+        worker.join()
     if abandoned := [n for n in names if n not in ingested]:  # stopping: the next start polls them
         _release_feeds(rt, abandoned)
     return len(requests)
+
+
+def _ingest_all(
+    rt: Runtime, work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None]
+) -> None:
+    """Ingest fetched feeds in arrival order: waits on parses only, never on a slow fetch."""
+    while (job := work.get()) is not None:
+        feed, result, parsing = job
+        try:
+            ingest(rt, feed, result, parsing)
+        except Exception:  # one feed's surprise must not leave the others of the batch unpolled
+            log.exception("ingest of feed %s failed", feed.name)
+
+
+def start_parse(known_hash: str | None, result: Fetched | FetchError) -> Parsing | None:
+    """Hand changed bytes to a parse worker now (capped time and memory); None when nothing is new."""
+    if isinstance(result, FetchError) or result.body is None or _digest(result.body) == known_hash:
+        return None
+    return submit(result.body, result.final_url, result.content_type)
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
 
 
 def _release_feeds(rt: Runtime, names: list[str]) -> None:
@@ -97,14 +129,21 @@ def _release_feeds(rt: Runtime, names: list[str]) -> None:
         session.commit()
 
 
-def ingest(rt: Runtime, feed: FeedConfig, result: Fetched | FetchError) -> None:
-    """Everything one poll result changes, committed in one transaction."""
+def ingest(
+    rt: Runtime, feed: FeedConfig, result: Fetched | FetchError, parsing: Parsing | EllipsisType | None = ...
+) -> None:
+    """Everything one poll result changes, committed in one transaction.
+
+    `parsing` is the parse `start_parse` began (None: nothing new to parse); `...` starts it here.
+    """
     now = utcnow()
     with Session(rt.engine) as session:
         state = session.get(FeedState, feed.name) or FeedState(name=feed.name, url=feed.url)
         state.last_poll_at, state.lease_owner, state.lease_until = now, None, None
+        if isinstance(parsing, EllipsisType):
+            parsing = start_parse(state.body_hash, result)
         try:
-            parsed = _parse(state, result)
+            parsed = _parse(state, result, parsing)
         except (FetchError, ParseError) as exc:
             _failed(session, state, feed, exc, now)
             outcome = "failed"
@@ -116,17 +155,16 @@ def ingest(rt: Runtime, feed: FeedConfig, result: Fetched | FetchError) -> None:
     POLLS.labels(outcome=outcome).inc()
 
 
-def _parse(state: FeedState, result: Fetched | FetchError) -> Parsed | None:
+def _parse(state: FeedState, result: Fetched | FetchError, parsing: Parsing | None) -> Parsed | None:
     """The parsed feed, or None when nothing changed (304, or the same bytes as last time)."""
     if isinstance(result, FetchError):
         raise result
-    if result.body is None:
+    if parsing is None or result.body is None:
         return None
-    digest = hashlib.sha256(result.body).hexdigest()
-    if digest == state.body_hash:
-        return None
-    parsed = parse_isolated(result.body, result.final_url, result.content_type)  # capped time and memory
-    state.body_hash = digest
+    parsed = parsing()
+    if isinstance(parsed, ParseError):
+        raise parsed
+    state.body_hash = _digest(result.body)
     return parsed
 
 
