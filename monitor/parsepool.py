@@ -63,6 +63,11 @@ def submit(
     return lambda: _result(key, job, future, timeout, retry=True)
 
 
+def warm_up() -> None:
+    """Start the worker processes in the background now, so the first poll does not wait for them."""
+    submit(b"", "warm-up:")
+
+
 def parse_isolated(
     body: bytes, url: str, content_type: str | None = None, *, timeout: float = TIMEOUT, memory: int = MEMORY
 ) -> Parsed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,9 @@ class Reloader:
             return None
         old = self.rt.config
         self.rt.active = active
+        gc.unfreeze()  # let the replaced rules go, then keep the new ones out of later collections
+        gc.collect()
+        gc.freeze()
         self._applied(old, config)
         metrics.reloaded(True)
         return config
