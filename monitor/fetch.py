@@ -195,7 +195,7 @@ def _has_h2() -> bool:
 
 
 @cache
-def _ssl_context() -> object:
+def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()  # building one loads the CA bundle: share it between clients
 
 
@@ -322,10 +322,12 @@ async def _finish(
     shown, code = redact_url(req.url), resp.status_code
     etag = resp.headers.get("etag")
     modified = resp.headers.get("last-modified")
-    common = {"permanent_redirect": moved, "max_age": _max_age(resp.headers.get("cache-control"))}
+    max_age = _max_age(resp.headers.get("cache-control"))
     if code == 304:
         etag, modified = etag or req.etag, modified or req.last_modified
-        return Fetched(req.feed, req.url, url, 304, None, None, etag, modified, elapsed=elapsed, **common)
+        return Fetched(
+            req.feed, req.url, url, 304, None, None, etag, modified, moved, max_age, elapsed=elapsed
+        )
     if not 200 <= code < 300:
         retry = _retry_after(resp.headers.get("retry-after")) if code in (429, 503) else None
         reason = f"HTTP {code} {resp.reason_phrase}".rstrip()
@@ -335,7 +337,7 @@ async def _finish(
         raise FetchError(shown, f"response over {size_text(opts.max_bytes)}", status=code)
     body = await _read_body(shown, resp, opts.max_bytes)
     ctype = resp.headers.get("content-type")
-    return Fetched(req.feed, req.url, url, code, body, ctype, etag, modified, elapsed=elapsed, **common)
+    return Fetched(req.feed, req.url, url, code, body, ctype, etag, modified, moved, max_age, elapsed=elapsed)
 
 
 async def _read_body(shown: str, resp: httpx.Response, max_bytes: int) -> bytes:

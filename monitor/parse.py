@@ -19,7 +19,7 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 from xml.parsers import expat
 
@@ -270,7 +270,7 @@ def _entry(raw: Mapping[str, Any], base: str) -> Entry:
         content=content,
         author=html_to_text(str(raw.get("author") or ""), AUTHOR_MAX),
         categories=_categories(raw.get("tags") or []),
-        published=_published(dict.get(raw, "published_parsed") or dict.get(raw, "updated_parsed")),
+        published=_published(_plain_get(raw, "published_parsed") or _plain_get(raw, "updated_parsed")),
     )
 
 
@@ -303,12 +303,18 @@ def _categories(tags: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     return tuple(unique)[:CATEGORIES_MAX]
 
 
+def _plain_get(raw: Mapping[str, Any], key: str) -> Any:
+    """The key itself, without FeedParserDict's aliasing of one date field to another."""
+    return dict.get(cast(dict[str, Any], raw), key)
+
+
 def _published(parsed: Any) -> datetime | None:
     """A feedparser UTC time tuple as an aware datetime; None when absent, invalid or absurd."""
     if not parsed:
         return None
     try:
-        when = datetime(*parsed[:6], tzinfo=UTC)
+        year, month, day, hour, minute, second = parsed[:6]
+        when = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except (TypeError, ValueError):
         return None
     return when if EARLIEST <= when <= datetime.now(UTC) + timedelta(days=1) else None
