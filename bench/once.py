@@ -27,7 +27,7 @@ import feedparser
 import Stemmer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from match import DEFAULT_DATA, generate_rules, load_articles, out, vocabulary  # noqa: E402
+from match import DEFAULT_DATA, generate_rules, load_articles, out, vocabulary
 
 WORD = re.compile(r"\w+")
 
