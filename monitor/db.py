@@ -121,15 +121,19 @@ def claim_due_deliveries(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    claimed = list(session.exec(stmt))
-    for delivery in claimed:
+    return lease(session, list(session.exec(stmt)), owner, now)
+
+
+def lease(session: Session, deliveries: list[Delivery], owner: str, now: datetime) -> list[Delivery]:
+    """Give the selected (locked) deliveries to `owner` for LEASE, commit, and hand them back detached."""
+    for delivery in deliveries:
         delivery.lease_owner, delivery.lease_until = owner, now + LEASE
         session.add(delivery)
     session.commit()
-    for delivery in claimed:
+    for delivery in deliveries:
         session.refresh(delivery)
         session.expunge(delivery)
-    return claimed
+    return deliveries
 
 
 def renew_leases(

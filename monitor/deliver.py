@@ -183,14 +183,7 @@ def complete_groups(rt: Runtime, claimed: Sequence[Delivery]) -> list[Delivery]:
                 sa.or_(c.lease_until.is_(None), c.lease_until < now),
             )
             extra += session.exec(stmt.with_for_update(skip_locked=True))
-        for delivery in extra:
-            delivery.lease_owner, delivery.lease_until = rt.owner, now + db.LEASE
-            session.add(delivery)
-        session.commit()
-        for delivery in extra:
-            session.refresh(delivery)
-            session.expunge(delivery)
-    return extra
+        return db.lease(session, extra, rt.owner, now)
 
 
 def hold_channel(rt: Runtime, channel: str, until: datetime) -> None:
