@@ -84,17 +84,16 @@ def run(ctx: click.Context, once: bool) -> None:
 @click.pass_context
 def check(ctx: click.Context) -> None:
     """Validate rules and channels: errors as file:line:col: message; exit 1 on any error."""
-    from monitor.config import load_config
+    from monitor.config import check_config
 
     settings = _settings(ctx)
-    try:
-        config = load_config(settings.rules, settings.channels)
-    except ConfigErrors as exc:
-        _fail(f"{exc}\n{len(exc.errors)} error(s)")
+    config, errors, warnings = check_config(settings.rules, settings.channels)
+    for line in [*map(str, errors), *warnings]:
+        click.echo(line, err=bool(errors))
+    if errors or config is None:
+        _fail(f"{len(errors)} error(s)")
         return
-    for warning in config.warnings:
-        click.echo(warning)
-    examples = sum(len(getattr(r, "examples", ()) or ()) for r in config.rules.values())
+    examples = sum(len(r.examples) for r in config.rules.values())
     click.echo(
         f"ok: {len(config.feeds)} feeds, {len(config.rules)} rules, {len(config.channels)} channels"
         + (f", {examples} examples pass" if examples else "")
