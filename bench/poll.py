@@ -110,10 +110,10 @@ class Feeds:
 
     def answer(self, path: str, if_none_match: str | None) -> bytes:
         """The raw HTTP response to a GET of `path` (a feed, or /stats)."""
-        self.requests += 1
         if path == "/stats":
             body = json.dumps({"requests": self.requests, "changes": self.changes}).encode()
             return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        self.requests += 1
         index = _feed_index(path, self.shape.feeds)
         if index is None:
             return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
