@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import csv
 import json
+import logging
 import multiprocessing
 import os
 import random
@@ -38,7 +39,7 @@ import feedparser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor import db, parsepool, pipeline
+from monitor import db, events, parsepool, pipeline
 from monitor.config import load_config
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import fetch_iter
@@ -290,10 +291,26 @@ def main() -> None:
     args = _arguments()
     shape = Shape(args.feeds, args.items, args.hosts, args.delay)
     with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp, feed_server(shape) as urls:
-        lines, walls = _pipeline(Path(tmp), urls, args)
+        with daemon_logging(Path(tmp) / "monitor.log", args.log):
+            lines, walls = _pipeline(Path(tmp), urls, args)
         layer, etags = _fetch_layer(urls)
         lines += layer + _baseline(urls, etags, args.sample, walls)
     print("\n".join(lines))
+
+
+@contextmanager
+def daemon_logging(path: Path, level: str) -> Iterator[None]:
+    """Log as `monitor run` does (text lines, every event at INFO), into `path` instead of stderr."""
+    with path.open("w", encoding="utf-8") as file:
+        events.setup_logging("text", level)
+        root = logging.getLogger()
+        for handler in root.handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(file)
+        try:
+            yield
+        finally:
+            root.handlers.clear()
 
 
 def _pipeline(root: Path, urls: list[str], args: argparse.Namespace) -> tuple[list[str], tuple[float, float]]:
@@ -307,17 +324,18 @@ def _pipeline(root: Path, urls: list[str], args: argparse.Namespace) -> tuple[li
     _, same_wall, same_cpu = timed(lambda: pipeline.poll_due(rt, every_feed=True, limit=n))
     after = counts(root / "monitor.db")
     rt.engine.dispose()
+    log_lines = len((root / "monitor.log").read_bytes().splitlines())
     main_mb = peak_rss_kb(os.getpid()) / 1024
     workers = [peak_rss_kb(pid) / 1024 for pid in worker_pids()]
     return [
         f"feeds: {n} on {args.hosts} loopback hosts, {args.items} items each, server delay {args.delay * 1000:.0f} ms; "
-        f"{len(RULES)} dry-run rules, fresh SQLite",
+        f"{len(RULES)} dry-run rules, fresh SQLite, log level {args.log} to a file",
         f"pipeline, new cycle (poll_due: fetch, parse, store, match):  {new_wall:6.2f} s  "
         f"(main-process CPU {new_cpu:.2f} s; {stored['items']} items stored, {stored['matches']} matches, "
         f"{stored['failing']} feeds failing)",
         f"pipeline, unchanged cycle (poll_due, all 304):               {same_wall:6.2f} s  "
         f"({after['items'] - stored['items']} new items, {after['polls'] - stored['polls']} polls recorded, "
-        f"{after['failing']} failing)",
+        f"{after['failing']} failing; {log_lines} log lines in all)",
         f"CPU per unchanged feed, whole main process: {same_cpu / n * 1000:.2f} ms  (target < 5 ms; no parsing)",
         f"peak RSS (VmHWM) of the main process after both cycles: {main_mb:.0f} MB  (target < 200 MB)",
         f"peak RSS (VmHWM) of each parse worker: {', '.join(f'{mb:.0f}' for mb in workers)} MB",
@@ -358,6 +376,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--hosts", type=int, default=25, help="loopback addresses the feeds are spread over")
     parser.add_argument("--sample", type=int, default=50, help="feeds in the naive baseline loop")
     parser.add_argument("--delay", type=float, default=0.1, help="server answer delay, seconds")
+    parser.add_argument("--log", default="INFO", help="the pipeline's log level, as MONITOR_LOG_LEVEL")
     return parser.parse_args()
 
 
