@@ -49,6 +49,7 @@ class Sample:
     minute: float
     rss_mb: float
     tree_mb: float
+    pss_mb: float
     processes: int
     db_mb: float
     rows: dict[str, int]
@@ -108,6 +109,15 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def pss_kb(pid: int) -> int:
+    """A process's proportional set size in kB (pages shared with its forkserver siblings split)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            return next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+    except (OSError, StopIteration, ValueError):
+        return 0
+
+
 def db_mb(path: Path) -> float:
     """The SQLite file with its -wal and -shm, in MB."""
     files = (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
@@ -129,6 +139,7 @@ def take(daemon: subprocess.Popen[bytes], path: Path, receiver: Receiver, url: s
         minute=(time.monotonic() - began) / 60,
         rss_mb=peak_rss_kb(daemon.pid, "VmRSS") / 1024,
         tree_mb=sum(peak_rss_kb(p, "VmRSS") for p in tree) / 1024,
+        pss_mb=sum(pss_kb(p) for p in tree) / 1024,
         processes=len(tree),
         db_mb=db_mb(path),
         rows=counts(path),
@@ -228,8 +239,8 @@ def _next(samples: list[Sample], began: float, args: argparse.Namespace) -> floa
 
 def _progress(s: Sample) -> None:
     print(
-        f"[{s.minute:6.1f} min] daemon {s.rss_mb:5.0f} MB, with workers {s.tree_mb:5.0f} MB "
-        f"({s.processes} processes), db {s.db_mb:6.1f} MB, items {s.rows['items']}, "
+        f"[{s.minute:6.1f} min] daemon {s.rss_mb:5.0f} MB, with workers {s.tree_mb:5.0f} MB RSS, "
+        f"{s.pss_mb:5.0f} MB PSS ({s.processes} processes), db {s.db_mb:6.1f} MB, items {s.rows['items']}, "
         f"events {s.rows['events']}, polls {s.requests}, changes {s.changes}, alerts {s.alerts}",
         flush=True,
     )
@@ -241,7 +252,16 @@ def table(first: Sample, last: Sample) -> list[str]:
         ("minutes since the daemon started", f"{first.minute:.1f}", f"{last.minute:.1f}"),
         ("daemon RSS (MB)", f"{first.rss_mb:.0f}", f"{last.rss_mb:.0f}"),
         ("daemon + parse workers RSS (MB)", f"{first.tree_mb:.0f}", f"{last.tree_mb:.0f}"),
-        ("processes", str(first.processes), str(last.processes)),
+        (
+            "daemon + parse workers PSS (MB; shared pages counted once)",
+            f"{first.pss_mb:.0f}",
+            f"{last.pss_mb:.0f}",
+        ),
+        (
+            "processes (daemon, resource tracker, forkserver, workers)",
+            str(first.processes),
+            str(last.processes),
+        ),
         ("database + WAL (MB)", f"{first.db_mb:.1f}", f"{last.db_mb:.1f}"),
         ("items", str(first.rows["items"]), str(last.rows["items"])),
         ("matches", str(first.rows["matches"]), str(last.rows["matches"])),
@@ -268,7 +288,7 @@ def verdict(samples: list[Sample]) -> str:
     peak = max(s.tree_mb for s in samples)
     return (
         f"memory {word}: daemon + workers {first.tree_mb:.0f} -> {last.tree_mb:.0f} MB ({grew:+.0f} MB), "
-        f"peak {peak:.0f} MB, slope over the second half {slope}"
+        f"peak {peak:.0f} MB; PSS {first.pss_mb:.0f} -> {last.pss_mb:.0f} MB; slope over the second half {slope}"
     )
 
 
