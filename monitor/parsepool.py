@@ -155,6 +155,7 @@ def _start_worker(memory: int) -> None:
     if idle:
         resource.setrlimit(resource.RLIMIT_AS, (idle + memory, resource.RLIM_INFINITY))
     signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the daemon stops us
 
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
