@@ -127,3 +127,21 @@ def test_hostile_feed_text_cannot_ping_forge_links_or_add_headers(project) -> No
     message = mail.message
     assert message.get_all("Bcc") is None and mail.rcpt_tos == ["desk@example.org"]
     assert "\n" not in message["Subject"] and b"javascript:" not in mail.raw
+
+
+def test_sample_alerts_offline_even_beside_an_unreachable_feed(project) -> None:  # type: ignore[no-untyped-def]
+    project.copy_sample()
+    rules = project.root / "rules" / "watch.yaml"
+    rules.write_text(
+        rules.read_text().replace(
+            "feeds:\n",
+            "feeds:\n  - {name: unreachable, url: 'http://127.0.0.1:9/rss.xml', tags: [news]}\n",
+            1,
+        )
+    )
+    result = project.cli("run", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "[uk-military-meeting] UK PM says" in result.stdout
+    feeds = project.cli("feeds", "--json")
+    health = {row["name"]: row for row in map(json.loads, feeds.stdout.splitlines())}
+    assert health["unreachable"]["status"] == "failing" and health["sample"]["status"] == "ok"
