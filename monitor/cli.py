@@ -19,7 +19,9 @@ from monitor.errors import ConfigErrors, FetchError, InstanceError, ParseError, 
 from monitor.events import KINDS, setup_logging
 from monitor.settings import Settings
 
-out = Console(highlight=False, soft_wrap=True)
+out = Console(
+    highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160
+)  # pipes: no 80-column wrap
 
 
 def _settings(ctx: click.Context) -> Settings:
