@@ -1,7 +1,8 @@
 """The story on one page: poll = fetch, parse, dedup, match, route (one transaction); then deliver.
 
-poll_due(rt)   lease due feeds -> fetch_all -> for each feed: ingest()
-ingest()       parse -> Item rows (ON CONFLICT DO NOTHING) -> match new items -> Match rows
+poll_due(rt)   lease due feeds -> fetch_iter (many in flight) -> each body to a parse worker as it
+               arrives -> an ingest thread takes the feeds in arrival order: ingest()
+ingest()       parsed entries -> Item rows (ON CONFLICT DO NOTHING) -> match new items -> Match rows
                -> route -> Delivery rows (the outbox) -> events; all committed together
 lookback(rt)   new or changed rules run over the recent items, once
 deliver        see deliver.py: claim due deliveries, send, mark sent / retry / failed
