@@ -230,7 +230,12 @@ def soak(args: argparse.Namespace, root: Path) -> tuple[list[Sample], int, str]:
         code = daemon.returncode if not failed else (daemon.returncode or -1)
     log = (root / "daemon.log").read_text(errors="replace")
     errors = [line for line in log.splitlines() if "ERROR" in line or line.startswith("Traceback")]
-    return samples, code, f"{len(errors)} error lines" + (f", first: {errors[0][:200]}" if errors else "")
+    size = f"{len(log.encode()) / 2**20:.1f} MB, {len(log.splitlines())} lines, "
+    return (
+        samples,
+        code,
+        size + f"{len(errors)} error lines" + (f", first: {errors[0][:200]}" if errors else ""),
+    )
 
 
 def _next(samples: list[Sample], began: float, args: argparse.Namespace) -> float:
