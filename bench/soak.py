@@ -289,7 +289,7 @@ def verdict(samples: list[Sample]) -> str:
         per_hour = (half[-1].tree_mb - half[0].tree_mb) / (half[-1].minute - half[0].minute) * 60
         slope = f"{per_hour:+.1f} MB/hour"
     grew = last.tree_mb - first.tree_mb
-    word = "grew" if grew > max(10.0, 0.1 * first.tree_mb) else "did not grow"
+    word = "grew" if grew > 5.0 else "stayed flat (within 5 MB)"
     peak = max(s.tree_mb for s in samples)
     return (
         f"memory {word}: daemon + workers {first.tree_mb:.0f} -> {last.tree_mb:.0f} MB ({grew:+.0f} MB), "
