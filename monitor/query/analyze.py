@@ -35,7 +35,7 @@ _L = r"[^\W_]"  # a Unicode letter or digit
 _RAW_RE = re.compile(rf"{_L}+(?:[.,'’ʼ]{_L}+)*")  # a raw word; dots and commas are resolved below
 _SEP_RE = re.compile(r"[.,]")
 _APOS_TABLE = str.maketrans({"’": "'", "ʼ": "'"})
-_CACHE_LIMIT = 200_000
+_CACHE_LIMIT = 50_000  # about 20 MB: a long-running daemon fills it with names and numbers
 _SCANS_BEFORE_INDEX = 16  # stem lookups in one item before it builds a positions index
 
 Piece = tuple[int, int, str, str]  # start and end offsets inside the raw word, folded form, stem
