@@ -97,7 +97,7 @@ class Deliverer:
 
     def _pace(self, channel: str) -> None:
         sender = self.rt.active.channels.get(channel)
-        gap = getattr(getattr(sender, "options", None), "min_interval", 0.0) or 0.0
+        gap = float(_option(sender, "min_interval", 0.0) or 0.0)
         wait = self.last_send.get(channel, 0) + gap - time.monotonic()
         if wait > 0:
             time.sleep(wait)
@@ -208,8 +208,13 @@ def _columns() -> Any:
     return Delivery.__table__.c  # type: ignore[attr-defined]
 
 
+def _option(sender: object, name: str, default: Any) -> Any:
+    """A channel option every ChannelOptions has; a plugin without `options` gets the default."""
+    return getattr(getattr(sender, "options", None), name, default)
+
+
 def _max_attempts(sender: object) -> int:
-    return int(getattr(getattr(sender, "options", None), "max_attempts", 8))
+    return int(_option(sender, "max_attempts", 8))
 
 
 def build_alert(rt: Runtime, members: Sequence[Delivery]) -> Alert:
