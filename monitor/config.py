@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,7 +23,7 @@ from monitor.crontab import cron_trigger
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, ConfigErrors, QuerySyntaxError
 from monitor.examples import check_examples
-from monitor.query import Query, compile_query
+from monitor.query import Query, QueryCompiler
 from monitor.render import check_templates
 from monitor.rulesfile import Entry, Found, read_rules_file, rules_files
 from monitor.yamlnodes import (
@@ -69,7 +70,7 @@ class RuleConfig:
     where: Location | None = field(default=None, compare=False, repr=False)  # moving it is no change
     examples: tuple[str, ...] = field(default=(), compare=False)  # "match: \"text\"", each checked at load
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """Changes whenever what the rule matches (aliases too) or where it sends changes (drives lookback)."""
         import hashlib
@@ -134,7 +135,7 @@ def check_config(
 class _Context:
     """What a rule is checked against: aliases, feeds and tags, channels, timezone, default lookback."""
 
-    aliases: dict[str, tuple[str, ...]]
+    compiler: QueryCompiler  # the aliases applied
     feeds: dict[str, FeedConfig]
     channels: set[str] | None  # None: the channels file is unreadable, so names cannot be checked
     timezone: ZoneInfo | None
@@ -147,7 +148,9 @@ def _build(found: Found, channels: dict[str, LoadedChannel | None] | None, chann
     lookback = _setting_duration(found, "lookback", timedelta(hours=24))
     aliases = {word: alternatives for word, (alternatives, _, _) in found.aliases.items()}
     feeds = {name: _feed(entry) for name, entry in found.feeds.items()}
-    context = _Context(aliases, feeds, None if channels is None else set(channels), zone, lookback)
+    context = _Context(
+        QueryCompiler(aliases), feeds, None if channels is None else set(channels), zone, lookback
+    )
     rules = {name: _rule(entry, context) for name, entry in found.rules.items()}
     templates = channels_file.parent / "templates"
     return Config(
@@ -248,7 +251,7 @@ def _feed_url(src: Source, node: Node, what: str) -> str:
 def _rule(entry: Entry, context: _Context) -> RuleConfig | None:
     """One rule; None when its query does not compile (every other problem is reported too)."""
     src, fields, what = entry.src, entry.fields, f"rule '{entry.name}'"
-    query = _query(src, fields["match"][1], what, context.aliases) if "match" in fields else None
+    query = _query(src, fields["match"][1], what, context.compiler) if "match" in fields else None
     if "match" not in fields:
         src.error(
             entry.name_node, f"missing key 'match' in {what} (expected a query, e.g. 'ceasefire Ukraine')"
@@ -275,13 +278,13 @@ def _rule(entry: Entry, context: _Context) -> RuleConfig | None:
     )
 
 
-def _query(src: Source, node: Node, what: str, aliases: dict[str, tuple[str, ...]]) -> Query | None:
+def _query(src: Source, node: Node, what: str, compiler: QueryCompiler) -> Query | None:
     """Compile `match:`; a syntax error points into the query where the YAML allows it."""
     value = text(src, node, f"'match' in {what}")
     if value is None:
         return None
     try:
-        return compile_query(value, aliases)
+        return compiler.compile(value)
     except QuerySyntaxError as exc:
         single_line = node.start_mark.line == node.end_mark.line
         if is_plain(node) and single_line:

@@ -6,9 +6,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.errors import QuerySyntaxError
-from monitor.query import Hit, Matcher, Query, Term, analyze_item, compile_query
+from monitor.query import Hit, Matcher, Query, Term, analyze_item, compile_query, syntax
 from monitor.records import Snippet
 
 SEED = (Path(__file__).parent / "data" / "ukraine-coalition-article.txt").read_text(encoding="utf-8")
@@ -36,6 +38,7 @@ def seed_doc():  # type: ignore[no-untyped-def]
         ("peace -", 8, "right after '-'"),
         ("()", 2, "inside the parentheses"),
         ('x "a b"~z', 9, "a number after '~'"),
+        ("peace^.", 7, "a number after '^'"),
         ("&", 1, "letters or digits"),
         ("title:(a b", 11, "column 7"),
     ],
@@ -183,3 +186,17 @@ def test_a_regex_that_can_backtrack_exponentially_is_refused() -> None:
     with pytest.raises(QuerySyntaxError) as err:
         compile_query("peace /(a+)+b/")
     assert err.value.col == 8
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=" \t\na bUK'’.,-é\u00a0\x0b()\":~^\\/!+&|*?ANDORT", max_size=24))
+def test_the_plain_words_shortcut_parses_exactly_as_the_full_parser(text: str) -> None:
+    """Bare-word queries skip the lexer: the tree (or the error) must be the one the full parser gives."""
+
+    def outcome(parse_fn):  # type: ignore[no-untyped-def]
+        try:
+            return parse_fn(text)
+        except QuerySyntaxError as exc:
+            return (exc.col, exc.message)
+
+    assert outcome(syntax.parse) == outcome(syntax.parse_full)

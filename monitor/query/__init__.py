@@ -21,7 +21,7 @@ nodes (evaluation and presearch clauses), hit (Term, Hit, snippets), index (Matc
 from __future__ import annotations
 
 from monitor.query.analyze import FIELDS, Document, analyze_item
-from monitor.query.compile import Aliases, Query, compile_query
+from monitor.query.compile import Aliases, Query, QueryCompiler, compile_query
 from monitor.query.hit import Hit, Term
 from monitor.query.index import Matcher, stem_frequencies
 
@@ -32,6 +32,7 @@ __all__ = [
     "Hit",
     "Matcher",
     "Query",
+    "QueryCompiler",
     "Term",
     "analyze_item",
     "compile_query",

@@ -147,5 +147,15 @@ class Query:
 
 def compile_query(text: str, aliases: Aliases | None = None) -> Query:
     """Parse and compile a query; raise QuerySyntaxError(col, message) if it does not parse."""
-    root = _Compiler(aliases).node(parse(text))
-    return Query(text, _alias_key(aliases), root)
+    return QueryCompiler(aliases).compile(text)
+
+
+class QueryCompiler:
+    """Compiles many queries with one alias table (the table is analyzed once, not per query)."""
+
+    def __init__(self, aliases: Aliases | None = None) -> None:
+        self._key, self._compiler = _alias_key(aliases), _Compiler(aliases)
+
+    def compile(self, text: str) -> Query:
+        """Parse and compile a query; raise QuerySyntaxError(col, message) if it does not parse."""
+        return Query(text, self._key, self._compiler.node(parse(text)))

@@ -15,6 +15,7 @@ character. A boost `^N` is accepted and ignored. Fuzzy `word~N` and ranges are n
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from monitor.errors import QuerySyntaxError
@@ -23,6 +24,10 @@ from monitor.query.analyze import FIELDS
 _SPECIAL = set(' \t\r\n()":~^')
 _WHAT = "a word, phrase or group"
 MAX_DEPTH = 100
+# A query of bare words only (the usual rule): no operator, quote, field, group, escape or wildcard.
+_PLAIN_WORD = r"[^\s()\":~^\\/!+\-&|*?]+"
+_PLAIN_QUERY = re.compile(rf"[ \t\r\n]*{_PLAIN_WORD}(?:[ \t\r\n]+{_PLAIN_WORD})*[ \t\r\n]*")
+_PLAIN_WORDS = re.compile(_PLAIN_WORD)
 
 
 @dataclass(frozen=True)
@@ -90,14 +95,15 @@ def _read_until(text: str, i: int, close: str) -> tuple[str, int] | None:
     return None
 
 
+_NUMBERS = {"~": re.compile(r"\d+"), "^": re.compile(r"\d+(?:\.\d*)?|\.\d+")}
+
+
 def _number(text: str, i: int, after: str) -> tuple[int, int]:
-    """Read the digits after `~` or `^` at text[i-1]; error when there are none."""
-    j = i
-    while j < len(text) and (text[j].isdigit() or (after == "^" and text[j] == ".")):
-        j += 1
-    if j == i:
+    """Read the number after `~` (digits) or `^` (a decimal) at text[i-1]; error when there is none."""
+    found = _NUMBERS[after].match(text, i)
+    if found is None:
         raise QuerySyntaxError(i + 1, f"expected a number after '{after}'")
-    return int(float(text[i:j])), j
+    return int(float(found.group())), found.end()
 
 
 def _suffixes(text: str, i: int, allow_slop: bool) -> tuple[int, int]:
@@ -273,6 +279,22 @@ class _Parser:
 
 def parse(text: str) -> Expr:
     """Parse a query; raise QuerySyntaxError(col, message) saying what was expected where."""
+    plain = _plain_words(text)
+    return plain if plain is not None else parse_full(text)
+
+
+def _plain_words(text: str) -> Expr | None:
+    """The tree of a query of bare words (what `parse_full` gives, without the lexer's work), else None."""
+    if not _PLAIN_QUERY.fullmatch(text):
+        return None
+    words = [Word(m.group(), m.start() + 1, None) for m in _PLAIN_WORDS.finditer(text)]
+    if any(w.raw in ("AND", "OR", "NOT") for w in words):
+        return None
+    return words[0] if len(words) == 1 else Bool("AND", tuple(words))
+
+
+def parse_full(text: str) -> Expr:
+    """Parse any query with the lexer and the recursive-descent parser."""
     parser = _Parser(lex(text))
     expr = parser.and_expr(None)
     tok = parser.peek()
