@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from itertools import accumulate
+from typing import NamedTuple
 
 import Stemmer
 
@@ -33,6 +34,7 @@ PREFIX_MARK = "\x01"  # presearch keys for prefixes: mark + first PREFIX_KEY_LEN
 
 _L = r"[^\W_]"  # a Unicode letter or digit
 _RAW_RE = re.compile(rf"{_L}+(?:[.,'’ʼ]{_L}+)*")  # a raw word; dots and commas are resolved below
+_SPLIT_RE = re.compile(f"({_RAW_RE.pattern})")  # split(): separator, raw word, separator, ...
 _SEP_RE = re.compile(r"[.,]")
 _APOS_TABLE = str.maketrans({"’": "'", "ʼ": "'"})
 _CACHE_LIMIT = 50_000  # about 20 MB: a long-running daemon fills it with names and numbers
@@ -44,6 +46,7 @@ _stemmer = Stemmer.Stemmer("english")
 _pieces_cache: dict[str, tuple[Piece, ...]] = {}
 _single_stem: dict[str, str] = {}  # raw words that are one token -> stem (the hot path)
 _single_prefix: dict[str, str] = {}  # raw words that are one token -> prefix key
+_stem_objects: dict[str, str] = {}  # one str object per stem: set lookups then compare by identity
 
 
 def fold(word: str) -> str:
@@ -60,7 +63,8 @@ def fold(word: str) -> str:
 
 def stem(folded: str) -> str:
     """The Snowball English stem of a folded word (words of one or two letters are kept)."""
-    return _stemmer.stemWord(folded) if len(folded) > 2 else folded
+    stemmed = _stemmer.stemWord(folded) if len(folded) > 2 else folded
+    return _stem_objects.setdefault(stemmed, stemmed)
 
 
 def _piece(raw: str, start: int, end: int, folded: str | None = None) -> Piece:
@@ -92,6 +96,7 @@ def pieces(raw: str) -> tuple[Piece, ...]:
             _pieces_cache.clear()
             _single_stem.clear()
             _single_prefix.clear()
+            _stem_objects.clear()
         _pieces_cache[raw] = found
         if len(found) == 1:
             _single_stem[raw] = found[0][3]
@@ -99,8 +104,7 @@ def pieces(raw: str) -> tuple[Piece, ...]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """One word of a text: its offsets in the text, folded form and stem."""
 
     start: int
@@ -141,6 +145,8 @@ class Document:
     __slots__ = (
         "_field_stems",
         "_folded",
+        "_index_only",
+        "_parts",
         "_positions",
         "_prefix_keys",
         "_raws",
@@ -157,7 +163,9 @@ class Document:
 
     def __init__(self, texts: tuple[str, ...]) -> None:
         self.texts = texts
-        self._raws: list[list[str]] = [_RAW_RE.findall(text) if text else [] for text in texts]
+        # Per field: separators and raw words alternating (their lengths give every word's offsets).
+        self._parts: list[list[str]] = [_SPLIT_RE.split(text) if text else [""] for text in texts]
+        self._raws: list[list[str]] = [parts[1::2] for parts in self._parts]
         self._simple: list[bool] = []  # per field: every raw word is exactly one token
         self.tok_stem: list[str] = []
         self.tok_field: list[int] = []
@@ -173,10 +181,18 @@ class Document:
         self.keys: frozenset[str] = frozenset(self.tok_stem).union(("",))
         self._field_stems: dict[int, frozenset[str]] = {}
         self._positions: dict[int | None, dict[str, list[int]]] = {}
-        self._spans: dict[int, list[tuple[int, int]]] = {}
+        self._spans: dict[int, list[int] | list[tuple[int, int]]] = {}
         self._folded: dict[str, list[int]] | None = None
         self._prefix_keys: frozenset[str] | None = None
         self._scans = 0
+        self._index_only: Collection[str] | None = None
+
+    def index_only(self, stems: Collection[str]) -> None:
+        """Promise that positions will be asked for these stems (those of the rules that matched):
+        the positions index then holds only them, is cheap, and is built on first use. Another
+        stem is still found, by a scan."""
+        self._index_only = stems
+        self._positions.clear()
 
     def prefix_keys(self) -> frozenset[str]:
         """Presearch keys for prefix queries: the mark plus the first letters of every word."""
@@ -215,13 +231,28 @@ class Document:
         index = self._positions.get(scope)
         if index is None:
             self._scans += 1
-            if self._scans <= _SCANS_BEFORE_INDEX:
+            if self._index_only is None and self._scans <= _SCANS_BEFORE_INDEX:
                 return self._scan(stem, self._range(scope))
-            index = self._positions[scope] = {}
-            stems = self.tok_stem
-            for tok in self._range(scope):
-                index.setdefault(stems[tok], []).append(tok)
-        return index.get(stem, [])
+            index = self._positions[scope] = self._index(self._range(scope))
+        found = index.get(stem)
+        if found is None:
+            only = self._index_only
+            return [] if only is None or stem in only else self._scan(stem, self._range(scope))
+        return found
+
+    def _index(self, where: range) -> dict[str, list[int]]:
+        """Stem -> token numbers within a range (only the promised stems, if any)."""
+        index: dict[str, list[int]] = {}
+        only = self._index_only
+        for tok, stem_ in enumerate(self.tok_stem[where.start : where.stop], where.start):
+            if only is not None and stem_ not in only:
+                continue
+            found = index.get(stem_)
+            if found is None:
+                index[stem_] = [tok]
+            else:
+                found.append(tok)
+        return index
 
     def _scan(self, stem: str, where: range) -> list[int]:
         """The token numbers of a stem within a range, by repeated list.index."""
@@ -237,16 +268,32 @@ class Document:
 
     def span(self, tok: int) -> tuple[int, int]:
         """Token tok's (start, end) offsets in its field's text."""
-        field_id = self.tok_field[tok]
+        return self.offsets(tok, tok)
+
+    def offsets(self, first: int, last: int) -> tuple[int, int]:
+        """Where tokens first..last (of one field) start and end in their field's text."""
+        field_id = self.tok_field[first]
         spans = self._spans.get(field_id)
         if spans is None:
-            matches = _RAW_RE.finditer(self.texts[field_id])
-            if self._simple[field_id]:
-                spans = [m.span() for m in matches]
+            spans = self._spans[field_id] = self._field_spans(field_id)
+        lo = self.bounds[field_id][0]
+        if self._simple[field_id]:  # spans: every word's start and end offsets, alternating
+            return spans[2 * (first - lo)], spans[2 * (last - lo) + 1]  # type: ignore[return-value]
+        return spans[first - lo][0], spans[last - lo][1]  # type: ignore[index]
+
+    def _field_spans(self, field_id: int) -> list[int] | list[tuple[int, int]]:
+        """Offsets of a field's tokens, from the lengths of its separators and raw words."""
+        ends = list(accumulate(map(len, self._parts[field_id])))
+        if self._simple[field_id]:
+            return ends  # raw word k starts at ends[2k] and ends at ends[2k + 1]
+        spans: list[tuple[int, int]] = []
+        for k, found in enumerate(map(pieces, self._raws[field_id])):
+            start = ends[2 * k]
+            if len(found) == 1:
+                spans.append((start, ends[2 * k + 1]))
             else:
-                spans = [(m.start() + p[0], m.start() + p[1]) for m in matches for p in pieces(m.group())]
-            self._spans[field_id] = spans
-        return spans[tok - self.bounds[field_id][0]]
+                spans.extend((start + p[0], start + p[1]) for p in found)
+        return spans
 
     def folded_index(self) -> dict[str, list[int]]:
         """Folded word (as written, not stemmed) -> token numbers, all fields."""

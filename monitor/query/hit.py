@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from monitor.query.analyze import FIELDS, Document, fold
 from monitor.records import Snippet
@@ -15,8 +14,7 @@ _SNIPPET_FIELDS_NO_TERMS = (1, 2, 0)  # summary, content, title: what to quote w
 _SNIPPET_FIELD_ORDER = (1, 2, 0, 3, 4, 5, 6)  # summary, content, title, then the others
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Term:
+class Term(NamedTuple):
     """One matched term in an item: its field, the text as written, and char offsets in that field."""
 
     field: str
@@ -112,7 +110,7 @@ def _terms(doc: Document, spans: list[tuple[int, int]]) -> tuple[Term, ...]:
             continue  # inside a phrase already recorded
         reach = last
         field_id = doc.tok_field[first]
-        start, end = doc.span(first)[0], doc.span(last)[1]
+        start, end = doc.offsets(first, last)
         terms.append(Term(FIELDS[field_id], doc.texts[field_id][start:end], start, end))
     return tuple(terms)
 

@@ -57,6 +57,9 @@ class Node(Protocol):
     def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """A presearch condition: every clause must share a key with the document's keys."""
 
+    def all_stems(self) -> frozenset[str]:
+        """Every stem the node may look up the positions of."""
+
 
 def _in_scope(doc: Document, tokens: Sequence[int], scope: int | None) -> list[int]:
     """The tokens that lie in the scope (None: title, summary, content; else one field)."""
@@ -83,6 +86,10 @@ class WordsNode:
         """Every occurrence of the stems in scope."""
         for stem in self.stems:
             out.extend((t, t) for t in doc.occurrences(stem, self.scope))
+
+    def all_stems(self) -> frozenset[str]:
+        """The node's stems."""
+        return self.stems
 
     def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """Each stem (AND), or one clause of all of them (OR)."""
@@ -135,6 +142,10 @@ class PhraseNode:
     def collect(self, doc: Document, out: list[Span]) -> None:
         """Every occurrence: one range per exact phrase, one range per word for a proximity match."""
         out.extend(self._spans(doc, first_only=False))
+
+    def all_stems(self) -> frozenset[str]:
+        """The phrase's stems."""
+        return self.stem_set
 
     def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """Every word of the phrase is required."""
@@ -211,6 +222,10 @@ class PatternNode:
         """Every matching word in scope."""
         out.extend((t, t) for t in sorted(self._tokens(doc, first_only=False)))
 
+    def all_stems(self) -> frozenset[str]:
+        """None: a pattern reads folded words, not stem positions."""
+        return frozenset()
+
     def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """The prefix's first letters, when it has enough of them to be selective."""
         if len(self.prefix) >= PREFIX_KEY_LEN:
@@ -238,6 +253,10 @@ class AndNode:
         for child in self.children:
             child.collect(doc, out)
 
+    def all_stems(self) -> frozenset[str]:
+        """Every child's stems."""
+        return frozenset().union(*(child.all_stems() for child in self.children))
+
     def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """Every child's clauses (a negated child adds none)."""
         return [clause for child in self.children for clause in child.clauses(cost)]
@@ -264,6 +283,10 @@ class OrNode:
             if child.test(doc):
                 child.collect(doc, out)
 
+    def all_stems(self) -> frozenset[str]:
+        """Every child's stems."""
+        return frozenset().union(*(child.all_stems() for child in self.children))
+
     def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """One clause: the union of each child's cheapest clause (none if a child is unconstrained)."""
         union: set[str] = set()
@@ -289,6 +312,10 @@ class NotNode:
 
     def collect(self, doc: Document, out: list[Span]) -> None:
         """A negation matches no terms."""
+
+    def all_stems(self) -> frozenset[str]:
+        """The child's stems (a phrase inside NOT looks positions up to test)."""
+        return self.child.all_stems()
 
     def clauses(self, cost: ClauseCost = clause_cost) -> Clauses:
         """A negation can match any item."""
