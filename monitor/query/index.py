@@ -65,13 +65,16 @@ class Matcher:
         self._names = list(rules)
         self._roots = [rules[name].root for name in self._names]
         self._always: list[int] = []
-        self._postings: dict[str, dict[str, list[Posting]]] = {}
+        postings: dict[str, dict[str, list[Posting]]] = {}
         self._uses_prefixes = False  # some rule is posted under a prefix key
         for idx, root in enumerate(self._roots):
-            self._post(idx, root)
-        self._first_keys = frozenset(self._postings)
+            self._post(idx, root, postings)
+        self._first_keys = frozenset(postings)
+        self._stems = [root.all_stems() for root in self._roots]  # each rule's stems, for Hit.terms
+        # key1 -> (its key2s, key2 -> postings): an item's key2s are found by one set intersection.
+        self._pairs = {key1: (frozenset(sub), sub) for key1, sub in postings.items()}
 
-    def _post(self, idx: int, root: Node) -> None:
+    def _post(self, idx: int, root: Node, postings: dict[str, dict[str, list[Posting]]]) -> None:
         cost = self._cost
         clauses = sorted(set(root.clauses(cost)), key=lambda c: (cost(c), sorted(c)))
         if not clauses:
@@ -82,41 +85,43 @@ class Matcher:
         posting = (idx, _plain_words(root), root, len(first) * len(second) > 1)
         self._uses_prefixes |= any(k.startswith(PREFIX_MARK) for k in (*first, *second))
         for key1 in first:
-            sub = self._postings.setdefault(key1, {})
+            sub = postings.setdefault(key1, {})
             for key2 in second:
                 sub.setdefault(key2, []).append(posting)
 
     def __len__(self) -> int:
         return len(self._roots)
 
-    def _postings_for(self, doc: Document) -> list[list[Posting]]:
-        """The posting lists whose two keys are both in the item."""
-        keys, postings = doc.keys, self._postings
-        if self._uses_prefixes:
-            keys = keys | doc.prefix_keys()
-        subs = [postings[key1] for key1 in keys & self._first_keys]  # set & set walks the smaller one
-        return [sub[key2] for sub in subs for key2 in keys.intersection(sub)]
+    def _keys(self, doc: Document) -> frozenset[str]:
+        return doc.keys | doc.prefix_keys() if self._uses_prefixes else doc.keys
 
     def candidates(self, doc: Document) -> list[int]:
-        """Numbers of the rules that can match the item, in rule order."""
-        found = set(self._always)
-        for postings in self._postings_for(doc):
-            found.update(p[0] for p in postings)
+        """Numbers of the rules that can match the item (both keys of a posting in it), in rule order."""
+        keys, pairs, found = self._keys(doc), self._pairs, set(self._always)
+        for key1 in keys & self._first_keys:
+            key2s, sub = pairs[key1]
+            for key2 in key2s & keys:
+                found.update(p[0] for p in sub[key2])
         return sorted(found)
 
     def match(self, doc: Document) -> dict[str, Hit]:
         """Rule name -> Hit for every rule that matches the analyzed item (in rule order)."""
-        stems = doc.default_stems
-        matched = [(idx, self._roots[idx]) for idx in self._always if self._roots[idx].test(doc)]
+        stems, keys, pairs = doc.default_stems, self._keys(doc), self._pairs
+        roots = self._roots
+        matched = [idx for idx in self._always if roots[idx].test(doc)]
         seen: set[int] = set()
-        for postings in self._postings_for(doc):
-            for idx, plain, root, multi in postings:
-                if multi:
-                    if idx in seen:
-                        continue
-                    seen.add(idx)
-                if plain <= stems if plain is not None else root.test(doc):
-                    matched.append((idx, root))
-        matched.sort(key=lambda m: m[0])
+        for key1 in keys & self._first_keys:  # set & set walks the smaller one
+            key2s, sub = pairs[key1]
+            for key2 in key2s & keys:
+                for idx, plain, root, multi in sub[key2]:
+                    if multi:
+                        if idx in seen:
+                            continue
+                        seen.add(idx)
+                    if plain <= stems if plain is not None else root.test(doc):
+                        matched.append(idx)
+        matched.sort()
+        stems_of = self._stems
+        doc.index_only(frozenset().union(*(stems_of[idx] for idx in matched)))  # for Hit.terms
         names = self._names
-        return {names[idx]: Hit.of(doc, root) for idx, root in matched}
+        return {names[idx]: Hit.of(doc, roots[idx]) for idx in matched}
