@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable
+import threading
+import time
+from collections import Counter as Tally
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter
@@ -48,21 +52,82 @@ def record(session: Session | None, kind: str, message: str = "", **fields: Any)
 
 
 def record_all(session: Session, rows: Iterable[dict[str, Any]]) -> None:
-    """Insert prepared events in bulk with `session`'s transaction, and log each."""
+    """Insert prepared events in bulk with `session`'s transaction, and log each (in one write)."""
     batch = list(rows)
-    for row in batch:
-        emit(row)
-    if batch:
-        session.execute(sa.insert(Event), batch)
+    if not batch:
+        return
+    emit_all(batch)
+    session.connection().execute(sa.insert(Event), batch)
 
 
 def emit(row: dict[str, Any]) -> None:
     """One log line for an event, at WARNING for failures, else INFO."""
+    EVENTS.labels(kind=row["kind"]).inc()
+    _log(row)
+
+
+def emit_all(rows: list[dict[str, Any]]) -> None:
+    """The log lines of many events, written together."""
+    for kind, count in Tally(row["kind"] for row in rows).items():
+        EVENTS.labels(kind=kind).inc(count)
+    with _batched_lines():
+        for row in rows:
+            _log(row)
+
+
+def _log(row: dict[str, Any]) -> None:
     kind = row["kind"]
-    EVENTS.labels(kind=kind).inc()
     level = logging.WARNING if kind.endswith("_failed") else logging.INFO
-    extra = {k: row[k] for k in FIELDS if row.get(k)} | row["data"]
-    log.log(level, row["message"] or kind, extra={"event": kind, "fields": extra})
+    if log.isEnabledFor(level):
+        fields = {k: row[k] for k in FIELDS if row.get(k)} | row["data"]
+        # makeRecord and handle, as log.log does, minus looking up the caller's frame (never shown)
+        extra = {"event": kind, "fields": fields}
+        log.handle(
+            log.makeRecord(log.name, level, __file__, 0, row["message"] or kind, (), None, extra=extra)
+        )
+
+
+class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that, inside `batch()`, writes the thread's lines in one write at the end."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        pending: list[str] | None = getattr(self._local, "pending", None)
+        if pending is None:
+            super().emit(record)
+            return
+        try:
+            pending.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Collect this thread's lines, then write them at once."""
+        if getattr(self._local, "pending", None) is not None:  # already batching
+            yield
+            return
+        self._local.pending = []
+        try:
+            yield
+        finally:
+            lines, self._local.pending = self._local.pending, None
+            if lines:
+                with self.lock:  # type: ignore[union-attr]
+                    self.stream.write("\n".join(lines) + self.terminator)
+                    self.flush()
+
+
+@contextmanager
+def _batched_lines() -> Iterator[None]:
+    with ExitStack() as stack:
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, LineHandler):
+                stack.enter_context(handler.batch())
+        yield
 
 
 class TextFormatter(logging.Formatter):
@@ -72,7 +137,7 @@ class TextFormatter(logging.Formatter):
         kind = getattr(record, "event", "")
         fields = getattr(record, "fields", {})
         tail = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
-        head = f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} {record.levelname:<7} {kind or record.name}"
+        head = f"{_local_time(record.created)} {record.levelname:<7} {kind or record.name}"
         line = f"{head} {record.getMessage()}" + (f"  {tail}" if tail else "")
         return line + (("\n" + self.formatException(record.exc_info)) if record.exc_info else "")
 
@@ -95,13 +160,26 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(fmt: str = "text", level: str = "INFO") -> None:
     """Send log lines to stderr (alerts on the console channel go to stdout)."""
-    handler = logging.StreamHandler(sys.stderr)
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False  # never shown
+    handler = LineHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("apscheduler", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+_second: list[tuple[int, str]] = [(-1, "")]
+
+
+def _local_time(created: float) -> str:
+    """The local time of a record to the second (formatted once per second)."""
+    second = int(created)
+    cached = _second[0]
+    if cached[0] != second:
+        cached = _second[0] = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(second)))
+    return cached[1]
 
 
 def _short(value: Any) -> str:
