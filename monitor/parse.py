@@ -60,7 +60,7 @@ _BLOCK = frozenset({
     "blockquote", "pre", "section", "article", "header", "footer", "figure", "figcaption", "table",
 })
 # fmt: on
-_CONTROL = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 127, *range(128, 160)])
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1 controls but tab, CR, LF
 
 
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed:
@@ -132,7 +132,7 @@ def _skip_markup(markup: str, lt: int) -> tuple[int, str]:
 
 def clean_text(text: str, limit: int) -> str:
     """`text` without control characters, with whitespace collapsed, cut to `limit` characters."""
-    return " ".join(text[: limit * HTML_INPUT_FACTOR].translate(_CONTROL).split())[:limit].rstrip()
+    return " ".join(_CONTROL.sub("", text[: limit * HTML_INPUT_FACTOR]).split())[:limit].rstrip()
 
 
 def _widen_to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
