@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from monitor.config import Config, RuleConfig
 from monitor.models import Item, RuleState
-from monitor.query import FIELDS, Hit, Matcher, Term, analyze_item
+from monitor.query import FIELDS, Hit, Matcher, StemCounts, Term, analyze_item
 from monitor.records import Snippet
 
 
@@ -25,8 +25,11 @@ class Rules:
     matcher: Matcher
 
     @classmethod
-    def build(cls, config: Config) -> Rules:
-        return cls(config, Matcher({name: rule.query for name, rule in config.rules.items()}))
+    def build(cls, config: Config, learning: StemCounts | None = None) -> Rules:
+        """Index the rules; the matcher learns word frequencies into `learning` (a reload passes the
+        previous generation's, so nothing learned is lost)."""
+        queries = {name: rule.query for name, rule in config.rules.items()}
+        return cls(config, Matcher(queries, learning=learning or StemCounts()))
 
 
 def match_id(rule: str, item_id: str) -> str:

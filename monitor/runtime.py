@@ -28,12 +28,13 @@ class Active:
         return self.rules.config
 
     @classmethod
-    def build(cls, config: Config) -> Active:
+    def build(cls, config: Config, previous: Active | None = None) -> Active:
+        """The generation of `config`; `previous` hands over what its matcher learned."""
         channels = {
             name: make_channel(name, ch.type, ch.options, config.templates_dir)  # type: ignore[arg-type]
             for name, ch in config.channels.items()
         }
-        return cls(Rules.build(config), channels)
+        return cls(Rules.build(config, previous.rules.matcher.learning if previous else None), channels)
 
 
 @dataclass

@@ -5,7 +5,16 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.query import Hit, Matcher, Query, analyze_item, compile_query, stem_frequencies
+from monitor.query import (
+    Hit,
+    Matcher,
+    Query,
+    StemCounts,
+    analyze_item,
+    compile_query,
+    index,
+    stem_frequencies,
+)
 
 WORDS = ["peace", "deal", "Ukraine", "troops", "talks", "military", "meet", "UK", "sport", "NATO"]
 FORMS = [*WORDS, "meeting", "militaries", "Ukrainian", "deals", "U.K.", "NATO’s", "peaceful", "sports"]
@@ -58,7 +67,7 @@ def test_indexed_matcher_equals_evaluating_every_rule(
 ) -> None:
     rules = {f"r{i}": compile_query(t, ALIASES if alias else None) for i, t in enumerate(texts_)}
     frequencies = stem_frequencies(analyze_item(fields) for fields in docs[1:])
-    matchers = [Matcher(rules), Matcher(rules, frequencies)]
+    matchers = [Matcher(rules), Matcher(rules, frequencies), Matcher(rules, learning=StemCounts())]
     for fields in docs:
         expected = every_rule(rules, fields)
         for matcher in matchers:
@@ -77,3 +86,41 @@ def test_terms_point_into_the_item_text(text: str, fields: dict[str, str]) -> No
         assert len(snippet.text) <= 62
         written = {t.text for t in hit.terms}
         assert all(snippet.text[a:b] in written for a, b in snippet.spans)
+
+
+def test_a_learning_matcher_posts_rules_under_the_words_it_found_rare_and_still_matches_the_same() -> None:
+    """A long word the heuristic takes for rare ("international") is common in these items; "zinc" is rare.
+    After 256 items the matcher re-posts the rule under its two rarest words: an item without "zinc"
+    is no longer a candidate. Every item's result equals evaluating every rule, before and after, and a new matcher
+    given the same counts (a reload) starts from what was learned."""
+    rules = {
+        "metal": compile_query("international trade zinc"),
+        "talks": compile_query('"peace talks" OR ceasefire'),
+        "other": compile_query("-sport"),
+    }
+    learning = StemCounts()
+    matcher = Matcher(rules, learning=learning)
+    common = {"title": "International news", "content": "An international meeting on trade"}
+    assert matcher.candidates(analyze_item(common)) == [0, 2]  # heuristic: under "international", "trade"
+    for n in range(300):
+        fields = {
+            "title": f"Story {n}",
+            "content": "International peace talks" + (" on zinc" if n % 50 == 0 else ""),
+        }
+        assert matcher.match(analyze_item(fields)) == every_rule(rules, fields)
+    assert learning.items == 300
+    assert matcher.candidates(analyze_item(common)) == [2]  # learned: under "trade", "zinc"
+    zinc = {"title": "Zinc", "content": "international trade in zinc"}
+    assert list(matcher.match(analyze_item(zinc))) == ["metal", "other"]
+    reloaded = Matcher(rules, learning=learning)
+    assert reloaded.candidates(analyze_item(common)) == [2]
+
+
+def test_stem_counts_forget_words_seen_once_when_full(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(index, "_MAX_STEMS", 50)
+    counts = StemCounts()
+    for n in range(30):
+        counts.add(analyze_item({"title": f"peace talks number{n}"}))
+    frequencies = counts.frequencies()
+    assert frequencies["peac"] == 1.0 and frequencies["talk"] == 1.0
+    assert len(frequencies) <= 52  # one-off numbers were dropped; unknown stems count as rare

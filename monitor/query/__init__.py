@@ -23,7 +23,7 @@ from __future__ import annotations
 from monitor.query.analyze import FIELDS, Document, analyze_item
 from monitor.query.compile import Aliases, Query, QueryCompiler, compile_query
 from monitor.query.hit import Hit, Term
-from monitor.query.index import Matcher, stem_frequencies
+from monitor.query.index import Matcher, StemCounts, stem_frequencies
 
 __all__ = [
     "FIELDS",
@@ -33,6 +33,7 @@ __all__ = [
     "Matcher",
     "Query",
     "QueryCompiler",
+    "StemCounts",
     "Term",
     "analyze_item",
     "compile_query",

@@ -7,10 +7,16 @@ For an item, the candidates are the rules whose key1 and key2 are both among the
 Rules with no clause (only negative, regex or short-prefix terms) are always checked. Candidates
 are then evaluated exactly, so the result is what evaluating every rule returns. A rule that is
 only words joined by AND (the usual rule) is evaluated as one subset test of its stems.
+
+A rule's cheapest clause is its rarest word. A daemon's matcher learns how rare each word is from
+the items it matches (StemCounts) and posts its rules again as it learns; before its first 256
+items, and without learning, a heuristic guesses (common English words are frequent, longer words
+rarer). Whatever the postings, the result is the same; only the speed differs.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
@@ -21,6 +27,8 @@ from monitor.query.nodes import Node, WordsNode, clause_cost
 
 _PREFIX_COST = 0.5  # a 3-letter prefix, when stem frequencies are known: assume it is common
 _MAX_PAIRS = 64  # more key1 x key2 postings than this for one rule: post under key1 only
+_MAX_STEMS = 200_000  # stems counted by StemCounts before those seen once are dropped
+LEARN_AT = (256, 1024, 4096, 16_384, 65_536)  # items counted when a learning Matcher posts its rules again
 
 # A posting: (rule number, stems of a plain AND-of-words rule or None, the rule's root node,
 # whether the rule is posted more than once and so must be deduplicated).
@@ -38,13 +46,38 @@ def _cost_function(frequencies: Mapping[str, float] | None) -> Callable[[frozens
 
 def stem_frequencies(docs: Iterable[Document]) -> dict[str, float]:
     """The share of the items holding each stem (for `Matcher(rules, frequencies=...)`)."""
-    counts: Counter[str] = Counter()
-    total = 0
+    counts = StemCounts()
     for doc in docs:
-        counts.update(doc.keys)
-        total += 1
-    counts.pop("", None)
-    return {stem: n / total for stem, n in counts.items()}
+        counts.add(doc)
+    return counts.frequencies()
+
+
+class StemCounts:
+    """How many of the items seen so far hold each stem: the document frequencies a Matcher learns.
+
+    Thread-safe. Stems seen in one item only are dropped now and then (names, numbers): a stem
+    the counts do not hold is a rare one, which is what an unknown stem is taken to be.
+    """
+
+    def __init__(self) -> None:
+        self.items = 0
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, doc: Document) -> int:
+        """Count one item's stems; return how many items have been counted."""
+        with self._lock:
+            self._counts.update(doc.keys)
+            self.items += 1
+            if len(self._counts) > _MAX_STEMS:
+                self._counts = Counter({k: n for k, n in self._counts.items() if n > 1})
+            return self.items
+
+    def frequencies(self) -> dict[str, float]:
+        """Stem -> share of the items holding it (empty before the first item)."""
+        with self._lock:
+            total = self.items
+            return {stem: n / total for stem, n in self._counts.items() if stem}
 
 
 def _plain_words(root: Node) -> frozenset[str] | None:
@@ -54,51 +87,81 @@ def _plain_words(root: Node) -> frozenset[str] | None:
     return None
 
 
-class Matcher:
-    """Match an item against many rules at once, through the term index."""
+class _Index:
+    """The postings of one set of rules under one cost function (replaced whole when re-posted)."""
 
-    def __init__(self, rules: Mapping[str, Query], frequencies: Mapping[str, float] | None = None) -> None:
-        """Index the rules. `frequencies` (stem -> share of items holding it, see `stem_frequencies`)
-        lets the index post each rule under its rarest words; without it, a heuristic guesses.
-        """
-        self._cost = _cost_function(frequencies)
-        self._names = list(rules)
-        self._roots = [rules[name].root for name in self._names]
-        self._always: list[int] = []
+    def __init__(self, roots: list[Node], cost: Callable[[frozenset[str]], float]) -> None:
+        self.always: list[int] = []
         postings: dict[str, dict[str, list[Posting]]] = {}
-        self._uses_prefixes = False  # some rule is posted under a prefix key
-        for idx, root in enumerate(self._roots):
-            self._post(idx, root, postings)
-        self._first_keys = frozenset(postings)
-        self._stems = [root.all_stems() for root in self._roots]  # each rule's stems, for Hit.terms
+        self.uses_prefixes = False  # some rule is posted under a prefix key
+        for idx, root in enumerate(roots):
+            self._post(idx, root, cost, postings)
+        self.first_keys = frozenset(postings)
         # key1 -> (its key2s, key2 -> postings): an item's key2s are found by one set intersection.
-        self._pairs = {key1: (frozenset(sub), sub) for key1, sub in postings.items()}
+        self.pairs = {key1: (frozenset(sub), sub) for key1, sub in postings.items()}
 
-    def _post(self, idx: int, root: Node, postings: dict[str, dict[str, list[Posting]]]) -> None:
-        cost = self._cost
+    def _post(
+        self,
+        idx: int,
+        root: Node,
+        cost: Callable[[frozenset[str]], float],
+        postings: dict[str, dict[str, list[Posting]]],
+    ) -> None:
         clauses = sorted(set(root.clauses(cost)), key=lambda c: (cost(c), sorted(c)))
         if not clauses:
-            self._always.append(idx)
+            self.always.append(idx)
             return
         first = clauses[0]
         second = clauses[1] if len(clauses) > 1 and len(first) * len(clauses[1]) <= _MAX_PAIRS else {""}
         posting = (idx, _plain_words(root), root, len(first) * len(second) > 1)
-        self._uses_prefixes |= any(k.startswith(PREFIX_MARK) for k in (*first, *second))
+        self.uses_prefixes |= any(k.startswith(PREFIX_MARK) for k in (*first, *second))
         for key1 in first:
             sub = postings.setdefault(key1, {})
             for key2 in second:
                 sub.setdefault(key2, []).append(posting)
 
+
+class Matcher:
+    """Match an item against many rules at once, through the term index."""
+
+    def __init__(
+        self,
+        rules: Mapping[str, Query],
+        frequencies: Mapping[str, float] | None = None,
+        *,
+        learning: StemCounts | None = None,
+    ) -> None:
+        """Index the rules, each under its rarest words: by `frequencies` (stem -> share of items
+        holding it, see `stem_frequencies`) when given, else by what `learning` has counted once it
+        has seen enough items, else by a heuristic guess.
+
+        With `learning`, every matched item is counted in it, and the rules are posted again on
+        what it learned when it reaches 256, 1,024, 4,096, 16,384 and 65,536 items; pass the
+        previous matcher's `learning` to a new one (a reload) to keep what it learned.
+        """
+        self._names = list(rules)
+        self._roots = [rules[name].root for name in self._names]
+        self._stems = [root.all_stems() for root in self._roots]  # each rule's stems, for Hit.terms
+        self.learning = learning
+        if frequencies is None and learning is not None and learning.items >= LEARN_AT[0]:
+            frequencies = learning.frequencies()
+        self._index = _Index(self._roots, _cost_function(frequencies))
+
+    def _learn(self, doc: Document) -> None:
+        """Count the item; post the rules again when the counts reach the next step."""
+        assert self.learning is not None
+        if self.learning.add(doc) in LEARN_AT:
+            self._index = _Index(self._roots, _cost_function(self.learning.frequencies()))
+
     def __len__(self) -> int:
         return len(self._roots)
 
-    def _keys(self, doc: Document) -> frozenset[str]:
-        return doc.keys | doc.prefix_keys() if self._uses_prefixes else doc.keys
-
     def candidates(self, doc: Document) -> list[int]:
         """Numbers of the rules that can match the item (both keys of a posting in it), in rule order."""
-        keys, pairs, found = self._keys(doc), self._pairs, set(self._always)
-        for key1 in keys & self._first_keys:
+        index = self._index
+        keys = doc.keys | doc.prefix_keys() if index.uses_prefixes else doc.keys
+        pairs, found = index.pairs, set(index.always)
+        for key1 in keys & index.first_keys:
             key2s, sub = pairs[key1]
             for key2 in key2s & keys:
                 found.update(p[0] for p in sub[key2])
@@ -106,11 +169,14 @@ class Matcher:
 
     def match(self, doc: Document) -> dict[str, Hit]:
         """Rule name -> Hit for every rule that matches the analyzed item (in rule order)."""
-        stems, keys, pairs = doc.default_stems, self._keys(doc), self._pairs
-        roots = self._roots
-        matched = [idx for idx in self._always if roots[idx].test(doc)]
+        if self.learning is not None and self.learning.items < LEARN_AT[-1]:
+            self._learn(doc)
+        index, roots, stems = self._index, self._roots, doc.default_stems
+        keys = doc.keys | doc.prefix_keys() if index.uses_prefixes else doc.keys
+        pairs = index.pairs
+        matched = [idx for idx in index.always if roots[idx].test(doc)]
         seen: set[int] = set()
-        for key1 in keys & self._first_keys:  # set & set walks the smaller one
+        for key1 in keys & index.first_keys:  # set & set walks the smaller one
             key2s, sub = pairs[key1]
             for key2 in key2s & keys:
                 for idx, plain, root, multi in sub[key2]:
