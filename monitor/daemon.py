@@ -16,6 +16,7 @@ from monitor import db, parsepool, pipeline, retention
 from monitor.config import load_config
 from monitor.deliver import Deliverer
 from monitor.models import utcnow
+from monitor.query import StemCounts
 from monitor.reload import Reloader
 from monitor.runtime import Active, Runtime
 from monitor.settings import Settings
@@ -24,8 +25,12 @@ from monitor.web import serve
 log = logging.getLogger("monitor.daemon")
 
 
-def start(settings: Settings) -> tuple[Runtime, db.InstanceLock]:
-    """Open the database (one instance per SQLite file), load the rules, catch up on lookback."""
+def start(settings: Settings, *, learn: bool = True) -> tuple[Runtime, db.InstanceLock]:
+    """Open the database (one instance per SQLite file), load the rules, catch up on lookback.
+
+    `learn`: the matcher learns word frequencies from the items it matches and files its rules
+    again as it learns; a single poll (--once) would pay for the re-filing and never gain from it.
+    """
     # Rules, their index and the parsed items are many small long-lived objects: collect young
     # objects less often, and keep the loaded rules out of every later collection (gc.freeze).
     gc.set_threshold(50_000, 50, 100)
@@ -35,7 +40,7 @@ def start(settings: Settings) -> tuple[Runtime, db.InstanceLock]:
     lock = db.InstanceLock(engine)
     lock.acquire()
     db.upgrade(engine)
-    rt = Runtime(engine, Active.build(config))
+    rt = Runtime(engine, Active.build(config, StemCounts() if learn else None))
     gc.freeze()
     if db.is_sqlite(engine):
         with Session(engine) as session:
@@ -49,7 +54,7 @@ def start(settings: Settings) -> tuple[Runtime, db.InstanceLock]:
 
 def run_once(settings: Settings) -> int:
     """Poll every feed once, deliver what is due, exit 0 (even if some feeds failed)."""
-    rt, lock = start(settings)
+    rt, lock = start(settings, learn=False)
     try:
         pipeline.poll_due(rt, every_feed=True, limit=max(len(rt.config.feeds), 1))
         deliverer = Deliverer(rt)

@@ -26,10 +26,10 @@ class Rules:
 
     @classmethod
     def build(cls, config: Config, learning: StemCounts | None = None) -> Rules:
-        """Index the rules; the matcher learns word frequencies into `learning` (a reload passes the
-        previous generation's, so nothing learned is lost)."""
+        """Index the rules; with `learning`, the matcher learns word frequencies into it (a reload
+        passes the previous generation's, so nothing learned is lost)."""
         queries = {name: rule.query for name, rule in config.rules.items()}
-        return cls(config, Matcher(queries, learning=learning or StemCounts()))
+        return cls(config, Matcher(queries, learning=learning))
 
 
 def match_id(rule: str, item_id: str) -> str:

@@ -86,7 +86,7 @@ class Reloader:
         self.seen = current
         try:
             config = load_config(self.rules_dir, self.channels_file)  # templates are checked too
-            active = Active.build(config, previous=self.rt.active)
+            active = Active.build(config, self.rt.active.rules.matcher.learning)
         except ConfigErrors as exc:
             self._failed(exc.errors)
             return None

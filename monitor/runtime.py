@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from monitor.channels import make_channel
 from monitor.config import Config
 from monitor.match import Rules
+from monitor.query import StemCounts
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,14 @@ class Active:
         return self.rules.config
 
     @classmethod
-    def build(cls, config: Config, previous: Active | None = None) -> Active:
-        """The generation of `config`; `previous` hands over what its matcher learned."""
+    def build(cls, config: Config, learning: StemCounts | None = None) -> Active:
+        """The generation of `config`; its matcher learns word frequencies into `learning`, if given
+        (a reload passes the previous generation's)."""
         channels = {
             name: make_channel(name, ch.type, ch.options, config.templates_dir)  # type: ignore[arg-type]
             for name, ch in config.channels.items()
         }
-        return cls(Rules.build(config, previous.rules.matcher.learning if previous else None), channels)
+        return cls(Rules.build(config, learning), channels)
 
 
 @dataclass

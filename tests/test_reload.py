@@ -15,6 +15,7 @@ from monitor import db, metrics, pipeline
 from monitor.config import load_config
 from monitor.daemon import _reload
 from monitor.models import Event, FeedState, utcnow
+from monitor.query import StemCounts
 from monitor.reload import Reloader
 from monitor.runtime import Active, Runtime
 
@@ -46,7 +47,7 @@ class Setup:
         self.channels.write_text(CHANNELS)
         engine = db.make_engine(f"sqlite:///{root / 'monitor.db'}")
         db.upgrade(engine)
-        self.rt = Runtime(engine, Active.build(load_config(self.rules, self.channels)))
+        self.rt = Runtime(engine, Active.build(load_config(self.rules, self.channels), StemCounts()))
         pipeline.sync_feeds(engine, self.rt.config)
         self.reloader = Reloader(self.rt, self.rules, self.channels)
 
