@@ -146,7 +146,6 @@ class Document:
         "_field_stems",
         "_folded",
         "_index_only",
-        "_parts",
         "_positions",
         "_prefix_keys",
         "_raws",
@@ -163,9 +162,7 @@ class Document:
 
     def __init__(self, texts: tuple[str, ...]) -> None:
         self.texts = texts
-        # Per field: separators and raw words alternating (their lengths give every word's offsets).
-        self._parts: list[list[str]] = [_SPLIT_RE.split(text) if text else [""] for text in texts]
-        self._raws: list[list[str]] = [parts[1::2] for parts in self._parts]
+        self._raws: list[list[str]] = [_RAW_RE.findall(text) if text else [] for text in texts]
         self._simple: list[bool] = []  # per field: every raw word is exactly one token
         self.tok_stem: list[str] = []
         self.tok_field: list[int] = []
@@ -282,8 +279,9 @@ class Document:
         return spans[first - lo][0], spans[last - lo][1]  # type: ignore[index]
 
     def _field_spans(self, field_id: int) -> list[int] | list[tuple[int, int]]:
-        """Offsets of a field's tokens, from the lengths of its separators and raw words."""
-        ends = list(accumulate(map(len, self._parts[field_id])))
+        """Offsets of a field's tokens, from the lengths of its separators and raw words (only items
+        that matched get here: most items are analyzed, found to match nothing, and dropped)."""
+        ends = list(accumulate(map(len, _SPLIT_RE.split(self.texts[field_id]))))
         if self._simple[field_id]:
             return ends  # raw word k starts at ends[2k] and ends at ends[2k + 1]
         spans: list[tuple[int, int]] = []
