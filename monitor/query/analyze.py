@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
-from itertools import accumulate
+from itertools import accumulate, chain
 from typing import NamedTuple
 
 import Stemmer
@@ -33,7 +33,7 @@ PREFIX_KEY_LEN = 3
 PREFIX_MARK = "\x01"  # presearch keys for prefixes: mark + first PREFIX_KEY_LEN folded letters
 
 _L = r"[^\W_]"  # a Unicode letter or digit
-_RAW_RE = re.compile(rf"{_L}+(?:[.,'’ʼ]{_L}+)*")  # a raw word; dots and commas are resolved below
+_RAW_RE = re.compile(rf"{_L}++(?:[.,'’ʼ]{_L}++)*+")  # a raw word; dots and commas are resolved below
 _SPLIT_RE = re.compile(f"({_RAW_RE.pattern})")  # split(): separator, raw word, separator, ...
 _SEP_RE = re.compile(r"[.,]")
 _APOS_TABLE = str.maketrans({"’": "'", "ʼ": "'"})
@@ -175,7 +175,7 @@ class Document:
             self.tok_field.extend([field_id] * len(stems))
         self.default_stems = frozenset(self.tok_stem[: self.bounds[max(DEFAULT_FIELDS)][1]])
         # Presearch keys: every stem, and "" (the key of rules posted under one clause).
-        self.keys: frozenset[str] = frozenset(self.tok_stem).union(("",))
+        self.keys: frozenset[str] = frozenset(chain(self.tok_stem, ("",)))
         self._field_stems: dict[int, frozenset[str]] = {}
         self._positions: dict[int | None, dict[str, list[int]]] = {}
         self._spans: dict[int, list[int] | list[tuple[int, int]]] = {}
@@ -197,10 +197,11 @@ class Document:
             keys: set[str | None] = set()
             for raws in self._raws:
                 keys.update(map(_single_prefix.get, raws))
-            keys.discard(None)
-            rare = {r for raws in self._raws for r in raws if r not in _single_prefix}
-            keys.update(PREFIX_MARK + p[2][:PREFIX_KEY_LEN] for r in rare for p in pieces(r))
-            self._prefix_keys = frozenset(k for k in keys if k is not None)
+            if None in keys:  # a word of several tokens, or one the caches dropped: the slow way
+                keys.discard(None)
+                rare = {r for raws in self._raws for r in raws if r not in _single_prefix}
+                keys.update(PREFIX_MARK + p[2][:PREFIX_KEY_LEN] for r in rare for p in pieces(r))
+            self._prefix_keys = frozenset(keys)  # type: ignore[arg-type]
         return self._prefix_keys
 
     def _range(self, scope: int | None) -> range:
