@@ -9,6 +9,7 @@ Keys are short hex digests (SHA-256, cut to 16 hex digits = 64 bits), stable acr
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -28,6 +29,7 @@ TRACKING_PARAMS = frozenset(
 # fmt: on
 TRACKING_PREFIXES = ("utm_", "at_", "pk_", "mtm_", "hsa_")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+_ASCII_NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
 def item_id(feed: str, entry: Entry) -> str:
@@ -87,6 +89,9 @@ def story_keys(entry: Entry) -> tuple[str | None, str]:
 
 
 def _fold(text: str) -> str:
+    """Case, accents and punctuation folded away: words of letters and digits joined by one space."""
+    if text.isascii():  # the same result, without the per-character loop
+        return " ".join(_ASCII_NON_ALNUM.sub(" ", text.lower()).split())
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     kept = (c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
     return " ".join("".join(kept).split())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor import dedup
 from monitor.dedup import item_id, link_key, story_keys, title_key
 from monitor.records import Entry
 
@@ -91,3 +94,10 @@ def test_title_key_is_total_and_ignores_surrounding_space(title: str) -> None:
 def test_link_key_never_raises(link: str) -> None:
     key = link_key(link)
     assert key is None or isinstance(key, str)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=120))
+def test_title_folding_of_ascii_text_takes_a_shortcut_with_the_same_result(title: str) -> None:
+    decomposed = unicodedata.normalize("NFKD", title.casefold())
+    kept = (c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
+    assert dedup._fold(title) == " ".join("".join(kept).split())
