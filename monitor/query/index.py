@@ -55,8 +55,8 @@ def stem_frequencies(docs: Iterable[Document]) -> dict[str, float]:
 class StemCounts:
     """How many of the items seen so far hold each stem: the document frequencies a Matcher learns.
 
-    Thread-safe. Stems seen in one item only are dropped now and then (names, numbers): a stem
-    the counts do not hold is a rare one, which is what an unknown stem is taken to be.
+    Thread-safe. At 200,000 stems the rarest (seen in one item, then two, ...) are dropped until half
+    are left: a stem the counts do not hold is a rare one, which is what an unknown stem is taken to be.
     """
 
     def __init__(self) -> None:
@@ -70,8 +70,15 @@ class StemCounts:
             self._counts.update(doc.keys)
             self.items += 1
             if len(self._counts) > _MAX_STEMS:
-                self._counts = Counter({k: n for k, n in self._counts.items() if n > 1})
+                self._prune()
             return self.items
+
+    def _prune(self) -> None:
+        """Drop the rarest stems (seen once, then twice, ...) until half the cap is left."""
+        floor = 1
+        while len(self._counts) > _MAX_STEMS // 2:
+            self._counts = Counter({k: n for k, n in self._counts.items() if n > floor})
+            floor += 1
 
     def frequencies(self) -> dict[str, float]:
         """Stem -> share of the items holding it (empty before the first item)."""
