@@ -75,20 +75,7 @@ def serve_hostile(server: FeedServer) -> dict[str, str]:
         "malformed",
         "latin1",
     )
-    paths = (
-        "e500",
-        "e404",
-        "hang",
-        "drip",
-        "loop-a",
-        "huge",
-        "bomb",
-        "entities",
-        "author",
-        "malformed",
-        "latin1",
-    )
-    return {name: f"/{path}.xml" for name, path in zip(names, paths, strict=True)}
+    return {name: "/loop-a.xml" if name == "loop" else f"/{name}.xml" for name in names}
 
 
 def peak_mb(pid: int) -> float:
