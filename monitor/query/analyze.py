@@ -188,8 +188,10 @@ class Document:
         """Promise that positions will be asked for these stems (those of the rules that matched):
         the positions index then holds only them, is cheap, and is built on first use. Another
         stem is still found, by a scan."""
+        if self._index_only is None and self._positions:
+            return  # a full index is built already: it serves every stem
         self._index_only = stems
-        self._positions.clear()
+        self._positions.clear()  # an index of other promised stems would miss some of these
 
     def prefix_keys(self) -> frozenset[str]:
         """Presearch keys for prefix queries: the mark plus the first letters of every word."""
@@ -263,10 +265,6 @@ class Document:
                 return found
             found.append(lo)
             lo += 1
-
-    def span(self, tok: int) -> tuple[int, int]:
-        """Token tok's (start, end) offsets in its field's text."""
-        return self.offsets(tok, tok)
 
     def offsets(self, first: int, last: int) -> tuple[int, int]:
         """Where tokens first..last (of one field) start and end in their field's text."""
