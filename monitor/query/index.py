@@ -168,7 +168,7 @@ class Matcher:
         index = self._index
         keys = doc.keys | doc.prefix_keys() if index.uses_prefixes else doc.keys
         pairs, found = index.pairs, set(index.always)
-        for key1 in keys & index.first_keys:
+        for key1 in keys & index.first_keys:  # as in `match` (inline there: a shared helper cost 6%)
             key2s, sub = pairs[key1]
             for key2 in key2s & keys:
                 found.update(p[0] for p in sub[key2])
@@ -193,6 +193,8 @@ class Matcher:
                         seen.add(idx)
                     if plain <= stems if plain is not None else root.test(doc):
                         matched.append(idx)
+        if not matched:
+            return {}
         matched.sort()
         stems_of = self._stems
         doc.index_only(frozenset().union(*(stems_of[idx] for idx in matched)))  # for Hit.terms
