@@ -51,16 +51,21 @@ def _stems_node(stems: tuple[str, ...], slop: int, scope: int | None) -> Node:
     return word(stems[0], scope) if len(stems) == 1 else PhraseNode(stems, slop, scope)
 
 
-class _Compiler:
-    """Compiles one syntax tree with one alias table."""
+class QueryCompiler:
+    """Compiles many queries with one alias table (the table is analyzed once, not per query)."""
 
-    def __init__(self, aliases: Aliases | None) -> None:
+    def __init__(self, aliases: Aliases | None = None) -> None:
+        self._key = _alias_key(aliases)
         self.aliases: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
         for key, alternatives in (aliases or {}).items():
             stems = tuple(t.stem for t in tokenize(key))
             if stems:
                 alts = [tuple(t.stem for t in tokenize(a)) for a in alternatives]
                 self.aliases[stems] = [a for a in alts if a]
+
+    def compile(self, text: str) -> Query:
+        """Parse and compile a query; raise QuerySyntaxError(col, message) if it does not parse."""
+        return Query(text, self._key, self.node(parse(text)))
 
     def node(self, expr: Expr) -> Node:
         """The evaluation node of a syntax tree node."""
@@ -148,14 +153,3 @@ class Query:
 def compile_query(text: str, aliases: Aliases | None = None) -> Query:
     """Parse and compile a query; raise QuerySyntaxError(col, message) if it does not parse."""
     return QueryCompiler(aliases).compile(text)
-
-
-class QueryCompiler:
-    """Compiles many queries with one alias table (the table is analyzed once, not per query)."""
-
-    def __init__(self, aliases: Aliases | None = None) -> None:
-        self._key, self._compiler = _alias_key(aliases), _Compiler(aliases)
-
-    def compile(self, text: str) -> Query:
-        """Parse and compile a query; raise QuerySyntaxError(col, message) if it does not parse."""
-        return Query(text, self._key, self._compiler.node(parse(text)))
