@@ -37,11 +37,16 @@ def safe_link(url: str | None) -> str | None:
     """The URL when it is an absolute http(s) URL with a host and no space or control character, else None."""
     if not url or _SPACES.search(url) or _CONTROL.search(url) or "\x1b" in url:
         return None
+    return url if is_web_url(url) else None
+
+
+def is_web_url(url: str) -> bool:
+    """Whether `url` is an absolute http(s) URL with a host."""
     try:
         parts = urlsplit(url)
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
     except ValueError:
-        return None
-    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+        return False
 
 
 def clean_snippet(snippet: Snippet, limit: int = 2000) -> Snippet:

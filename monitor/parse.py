@@ -20,12 +20,13 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 from xml.parsers import expat
 
 import feedparser
 
 from monitor.errors import ParseError
+from monitor.escaping import is_web_url
 from monitor.records import Entry, Parsed
 
 TITLE_MAX = 1024
@@ -288,12 +289,9 @@ def safe_link(link: object, base: str) -> str | None:
         return None
     try:
         absolute = urljoin(base, link.strip()) if base.startswith(("http://", "https://")) else link.strip()
-        parts = urlsplit(absolute)
-        if parts.scheme.lower() in ("http", "https") and parts.hostname:
-            return absolute
     except ValueError:
-        pass
-    return None
+        return None
+    return absolute if is_web_url(absolute) else None
 
 
 def _categories(tags: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
