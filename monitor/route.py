@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from tzlocal import get_localzone
 
 from monitor.config import Config, RuleConfig
-from monitor.crontab import cron_trigger
+from monitor.config.crontab import cron_trigger
 
 
 def delivery_id(match_id: str, channel: str) -> str:

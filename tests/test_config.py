@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.config import Config, check_config, load_config
-from monitor.durations import format_duration, parse_duration
+from monitor.config.durations import format_duration, parse_duration
 from monitor.errors import ConfigErrors, QuerySyntaxError
 from monitor.query import compile_query
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.crontab import cron_trigger
+from monitor.config.crontab import cron_trigger
 
 LONDON = ZoneInfo("Europe/London")
 WEDNESDAY = datetime(2026, 11, 25, 9, 0, tzinfo=LONDON)

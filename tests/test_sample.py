@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.sample import SAMPLE, write_sample
+from monitor.cli.sample import SAMPLE, write_sample
 
 REPO = Path(__file__).resolve().parents[1]
 

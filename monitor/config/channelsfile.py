@@ -14,7 +14,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from monitor.channels import available_types, channel_class
 from monitor.channels.base import ChannelOptions
-from monitor.yamlnodes import STR, Report, Source, compose_file, is_null, mapping, position, text
+from monitor.config.yamlnodes import STR, Report, Source, compose_file, is_null, mapping, position, text
 
 MAX_DEPTH = 10
 _VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -18,15 +18,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel
 from yaml.nodes import Node
 
-from monitor.channelsfile import LoadedChannel, load_channels
-from monitor.crontab import cron_trigger
-from monitor.durations import parse_duration
+from monitor.config.channelsfile import LoadedChannel, load_channels
+from monitor.config.crontab import cron_trigger
+from monitor.config.durations import parse_duration
 from monitor.errors import ConfigError, ConfigErrors, QuerySyntaxError
-from monitor.examples import check_examples
+from monitor.config.examples import check_examples
 from monitor.query import Query, QueryCompiler
 from monitor.render import check_templates
-from monitor.rulesfile import Entry, Found, read_rules_file, rules_files
-from monitor.yamlnodes import (
+from monitor.config.rulesfile import Entry, Found, read_rules_file, rules_files
+from monitor.config.yamlnodes import (
     Report,
     Source,
     boolean,

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Column, Table
 from rich.text import Text
 
-from monitor.durations import parse_duration
+from monitor.config.durations import parse_duration
 from monitor.errors import ConfigErrors, FetchError, InstanceError, ParseError, QuerySyntaxError
 from monitor.events import KINDS, setup_logging
 from monitor.settings import Settings
@@ -112,7 +112,7 @@ def check(ctx: click.Context) -> None:
 @click.pass_context
 def try_(ctx: click.Context, query: str, feed: str | None, since: timedelta, as_json: bool) -> None:
     """Run QUERY against stored items or a feed's current items; show hits with terms highlighted."""
-    from monitor import trial
+    from monitor.cli import trial
     from monitor.query import compile_query
 
     settings = _settings(ctx)
@@ -180,7 +180,7 @@ def _when(value: datetime | None) -> str:
 @click.pass_context
 def feeds(ctx: click.Context, as_json: bool) -> None:
     """Each feed's health: last poll, status, items, errors, next poll."""
-    from monitor.report import feed_health
+    from monitor.cli.report import feed_health
 
     settings = _settings(ctx)
     rows = feed_health(_engine(settings), _config_or_none(settings))
@@ -214,7 +214,7 @@ def events(
     ctx: click.Context, since: timedelta | None, kind: str | None, limit: int | None, as_json: bool
 ) -> None:
     """The event log, oldest first."""
-    from monitor.report import list_events
+    from monitor.cli.report import list_events
 
     for row in list_events(_engine(_settings(ctx)), since, kind, limit):
         if as_json:
@@ -232,7 +232,7 @@ def deliveries(ctx: click.Context, failed: bool, as_json: bool) -> None:
     """Alert deliveries (newest first); `deliveries retry` re-sends failed ones."""
     if ctx.invoked_subcommand:
         return
-    from monitor.report import list_deliveries
+    from monitor.cli.report import list_deliveries
 
     rows = list_deliveries(_engine(_settings(ctx)), failed)
     if as_json:
@@ -307,7 +307,7 @@ def alerts_test(ctx: click.Context, channel: str) -> None:
 @click.argument("directory", default=".", type=click.Path(path_type=Path))
 def init(directory: Path) -> None:
     """Write the sample rules/, alerts/ and examples/ into DIRECTORY; never overwrites a file."""
-    from monitor.sample import write_sample
+    from monitor.cli.sample import write_sample
 
     for path, written in write_sample(directory):
         click.echo(f"{'wrote' if written else 'kept '} {path}")
