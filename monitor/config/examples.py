@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from yaml.nodes import MappingNode, Node
 
-from monitor.query import Query, analyze_item
 from monitor.config.yamlnodes import Source, is_null, items, mapping, text
+from monitor.query import Query, analyze_item
 
 EXAMPLE_FIELDS = ("title", "summary", "content", "author", "category", "feed", "link")
 

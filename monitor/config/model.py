@@ -21,10 +21,7 @@ from yaml.nodes import Node
 from monitor.config.channelsfile import LoadedChannel, load_channels
 from monitor.config.crontab import cron_trigger
 from monitor.config.durations import parse_duration
-from monitor.errors import ConfigError, ConfigErrors, QuerySyntaxError
 from monitor.config.examples import check_examples
-from monitor.query import Query, QueryCompiler
-from monitor.render import check_templates
 from monitor.config.rulesfile import Entry, Found, read_rules_file, rules_files
 from monitor.config.yamlnodes import (
     Report,
@@ -36,6 +33,9 @@ from monitor.config.yamlnodes import (
     text,
     text_list,
 )
+from monitor.errors import ConfigError, ConfigErrors, QuerySyntaxError
+from monitor.query import Query, QueryCompiler
+from monitor.render import check_templates
 
 
 @dataclass(frozen=True)

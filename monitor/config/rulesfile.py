@@ -7,8 +7,18 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from monitor.config.yamlnodes import (
+    Fields,
+    Report,
+    Source,
+    compose_file,
+    is_null,
+    items,
+    mapping,
+    text,
+    text_list,
+)
 from monitor.errors import ConfigError
-from monitor.config.yamlnodes import Fields, Report, Source, compose_file, is_null, items, mapping, text, text_list
 
 TOP_KEYS = ("feeds", "rules", "aliases", "timezone", "lookback", "retention")
 FEED_KEYS = ("name", "url", "every", "tags", "backfill")
