@@ -12,7 +12,7 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
-from monitor import db, parsepool, pipeline, retention
+from monitor import db, opendb, parsepool, pipeline, retention
 from monitor.config import load_config
 from monitor.deliver import Deliverer
 from monitor.models import utcnow
@@ -20,7 +20,7 @@ from monitor.query import StemCounts
 from monitor.reload import Reloader
 from monitor.runtime import Active, Runtime
 from monitor.settings import Settings
-from monitor.web import serve
+from monitor.web import listen, serve
 
 log = logging.getLogger("monitor.daemon")
 
@@ -36,10 +36,10 @@ def start(settings: Settings, *, learn: bool = True) -> tuple[Runtime, db.Instan
     gc.set_threshold(50_000, 50, 100)
     parsepool.warm_up()  # the parse workers start while the rules load
     config = load_config(settings.rules, settings.channels)
-    engine = db.make_engine(settings.db)
+    engine = opendb.engine_for(settings.db)
     lock = db.InstanceLock(engine)
     lock.acquire()
-    db.upgrade(engine)
+    opendb.upgrade(engine)
     rt = Runtime(engine, Active.build(config, StemCounts() if learn else None))
     gc.freeze()
     if db.is_sqlite(engine):
@@ -67,7 +67,13 @@ def run_once(settings: Settings) -> int:
 
 def run_forever(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT, then finish in-flight work and exit 0."""
-    rt, lock = start(settings)
+    bound = listen(settings.http_address) if settings.http_address else None  # a busy port fails first
+    try:
+        rt, lock = start(settings)
+    except BaseException:
+        if bound:
+            bound.server_close()
+        raise
     deliverer = Deliverer(rt)
     reloader = Reloader(rt, settings.rules, settings.channels)
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "misfire_grace_time": 30})
@@ -80,9 +86,7 @@ def run_forever(settings: Settings) -> int:
     scheduler.add_job(_reload, "interval", seconds=1, args=[rt, reloader], id="reload", max_instances=1)
     scheduler.add_job(_prune, "interval", hours=1, args=[rt], id="prune", next_run_time=utcnow())
     _on_signals(stop)
-    server = (
-        serve(settings.http_address, rt.engine, lambda: scheduler.running) if settings.http_address else None
-    )
+    server = serve(bound, rt.engine, lambda: scheduler.running) if bound else None
     scheduler.start()
     log.info(
         "monitor running: %d feeds, %d rules, %d channels",

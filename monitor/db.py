@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
-from monitor.errors import InstanceError
+from monitor.errors import InstanceError, SettingError
 from monitor.models import Delivery, FeedState
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def make_engine(url: str) -> sa.Engine:
     try:
         return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     except (sa.exc.ArgumentError, ModuleNotFoundError) as exc:
-        raise InstanceError(f"cannot use MONITOR_DB: {exc.__class__.__name__}: {exc}") from None
+        raise SettingError(f"cannot use MONITOR_DB: {exc.__class__.__name__}") from None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -178,7 +178,8 @@ class InstanceLock:
         self.path: Path | None = None
         self._handle: IO[str] | None = None
         if is_sqlite(engine) and engine.url.database not in (None, "", ":memory:"):
-            self.path = Path(str(engine.url.database) + ".lock")
+            # The resolved file: a symlink or another spelling of the path takes the same lock.
+            self.path = Path(str(Path(engine.url.database).resolve()) + ".lock")
 
     def acquire(self) -> None:
         if self.path is None:

@@ -312,8 +312,8 @@ def _fields(row: Delivery) -> dict[str, object]:
     return {"rule": row.rule, "channel": row.channel, "delivery_id": row.id, "attempts": row.attempts}
 
 
-def retry_failed(engine: sa.Engine, ids: Sequence[str] | None) -> int:
-    """Make failed deliveries pending again (all of them when `ids` is None); return how many."""
+def retry_failed(engine: sa.Engine, ids: Sequence[str] | None) -> list[str]:
+    """Make failed deliveries pending again (all of them when `ids` is None); return their ids."""
     now = utcnow()
     with Session(engine) as session:
         stmt = select(Delivery).where(Delivery.status == "failed")
@@ -324,7 +324,7 @@ def retry_failed(engine: sa.Engine, ids: Sequence[str] | None) -> int:
             row.status, row.attempts, row.next_attempt_at = "pending", 0, now
             session.add(row)
         session.commit()
-    return len(rows)
+    return [row.id for row in rows]
 
 
 def send_test(config: Config, channel: str) -> None:

@@ -9,7 +9,9 @@
     ├── DeliveryError        a channel could not send an alert
     │   ├── RetryLater       transient: try again after `after` seconds (None: use backoff)
     │   └── Rejected         permanent: the delivery is failed at once
-    └── InstanceError        a second instance on one SQLite file, or a bad database URL
+    ├── InstanceError        a second instance on one SQLite file
+    └── SettingError         a setting that cannot be used: MONITOR_HTTP busy or invalid, MONITOR_DB
+                             unreachable or malformed, a bad MONITOR_LOG_LEVEL (one line, no secret)
 
 Normal outcomes (304 Not Modified, no match, nothing due) are values, never exceptions.
 """
@@ -82,4 +84,8 @@ class Rejected(DeliveryError):
 
 
 class InstanceError(MonitorError):
-    """The database cannot be used as asked (a second instance on one SQLite file, a bad URL)."""
+    """A second `monitor run` on one SQLite file."""
+
+
+class SettingError(MonitorError):
+    """A setting (environment variable or CLI option) that cannot be used; the message names it."""

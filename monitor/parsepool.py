@@ -4,7 +4,8 @@ feedparser is pure Python (about 0.5 ms per item here), so a batch of changed fe
 process uses one core. `parse_all` spreads the batch over a pool of worker processes (started through a
 fork server, so it is safe from a threaded daemon). Each worker parses under an alarm (`timeout`) and an
 address-space limit (`memory` above its idle size), so a hostile feed costs at most that, and a worker
-that dies anyway is replaced and only its own feed fails.
+that dies anyway is replaced and only its own feed fails. Workers end when the daemon ends, however it
+ends (see `lifeline`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from types import FrameType
 
+from monitor import lifeline
 from monitor.errors import ParseError
 from monitor.parse import parse_feed
 from monitor.records import Parsed
@@ -129,7 +131,10 @@ def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["monitor.parse"])
             _pools[key] = cf.ProcessPoolExecutor(
-                max_workers=key[0], mp_context=context, initializer=_start_worker, initargs=(key[1],)
+                max_workers=key[0],
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(key[1], os.getpid()),
             )
         return _pools[key]
 
@@ -149,8 +154,10 @@ class _Alarm(Exception):
     """Raised inside a worker when its parse runs out of time."""
 
 
-def _start_worker(memory: int) -> None:
-    """Worker set-up: the address-space cap, and SIGALRM as an exception."""
+def _start_worker(memory: int, daemon: int) -> None:
+    """Worker set-up: end with the daemon (pid `daemon`), the address-space cap, SIGALRM as an exception."""
+    lifeline.die_with_parent()
+    lifeline.exit_when_gone(daemon)  # before measuring the idle size: its thread's stack counts too
     idle = _virtual_size()
     if idle:
         resource.setrlimit(resource.RLIMIT_AS, (idle + memory, resource.RLIM_INFINITY))

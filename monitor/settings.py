@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from monitor.errors import SettingError
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -21,6 +25,13 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
 
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+        return value.upper()
+
     @field_validator("http")
     @classmethod
     def _host_port(cls, value: str) -> str:
@@ -30,6 +41,18 @@ class Settings(BaseSettings):
         if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"expected host:port (like 127.0.0.1:8080) or 'off', got {value!r}")
         return value
+
+    @classmethod
+    def load(cls, **options: object) -> Settings:
+        """The settings, or a SettingError naming each bad one in a line (MONITOR_HTTP: expected ...)."""
+        try:
+            return cls(**options)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            lines = []
+            for problem in exc.errors(include_url=False):
+                name = f"MONITOR_{str(problem['loc'][0]).upper()}" if problem["loc"] else "a setting"
+                lines.append(f"{name}: {str(problem['msg']).removeprefix('Value error, ')}")
+            raise SettingError("\n".join(lines)) from None
 
     @property
     def http_address(self) -> tuple[str, int] | None:

@@ -8,6 +8,8 @@ deliveries by channel and status), so every instance reports the same truth.
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlmodel import Session, select
 
+from monitor.errors import SettingError
 from monitor.events import REGISTRY
 from monitor.models import Delivery, FeedState
 
@@ -79,8 +82,34 @@ class DatabaseCollector(Collector):
         yield from (feeds, failures, last_ok, last_poll, items, deliveries)
 
 
-def serve(address: tuple[str, int], engine: sa.Engine, is_running: Callable[[], bool]) -> ThreadingHTTPServer:
-    """Start the HTTP server in a daemon thread; the caller shuts it down."""
+def listen(address: tuple[str, int]) -> ThreadingHTTPServer:
+    """Bind MONITOR_HTTP now, before anything else starts; SettingError (one line naming it) if it cannot."""
+    where = f"{address[0]}:{address[1]}"
+    try:
+        server = ThreadingHTTPServer(address, BaseHTTPRequestHandler)
+    except socket.gaierror:
+        raise SettingError(f"MONITOR_HTTP {where}: unknown host (expected host:port, or 'off')") from None
+    except (OSError, OverflowError) as exc:
+        raise SettingError(f"MONITOR_HTTP {where}: {_bind_problem(exc)}") from None
+    server.daemon_threads = True
+    return server
+
+
+def _bind_problem(exc: Exception) -> str:
+    code = getattr(exc, "errno", None)
+    if code == errno.EADDRINUSE:
+        return "the address is already in use (another program listens there); choose a free port, or 'off'"
+    if code == errno.EADDRNOTAVAIL:
+        return "not an address of this machine (use 127.0.0.1:PORT, 0.0.0.0:PORT or 'off')"
+    if code == errno.EACCES:
+        return "permission denied (ports under 1024 need privileges; choose a port over 1023)"
+    return f"cannot listen there ({getattr(exc, 'strerror', None) or exc})"
+
+
+def serve(
+    server: ThreadingHTTPServer, engine: sa.Engine, is_running: Callable[[], bool]
+) -> ThreadingHTTPServer:
+    """Answer /healthz and /metrics on a bound server (see `listen`) from a daemon thread."""
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(engine))
 
@@ -105,8 +134,7 @@ def serve(address: tuple[str, int], engine: sa.Engine, is_running: Callable[[], 
         def log_message(self, format: str, *args: object) -> None:  # quiet: scrapes are not events
             return
 
-    server = ThreadingHTTPServer(address, Handler)
-    server.daemon_threads = True
+    server.RequestHandlerClass = Handler
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server
 

@@ -20,7 +20,7 @@ from waiting import wait_until
 
 from monitor import db
 from monitor.models import Delivery, FeedState, utcnow
-from monitor.web import serve
+from monitor.web import listen, serve
 
 
 def free_port() -> int:
@@ -43,7 +43,7 @@ class Web:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.running = True
-        self.server = serve(("127.0.0.1", 0), engine, lambda: self.running)
+        self.server = serve(listen(("127.0.0.1", 0)), engine, lambda: self.running)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def get(self, path: str) -> httpx.Response:

@@ -7,7 +7,7 @@ import sys
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -15,7 +15,14 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from monitor.config.durations import parse_duration
-from monitor.errors import ConfigErrors, FetchError, InstanceError, ParseError, QuerySyntaxError
+from monitor.errors import (
+    ConfigErrors,
+    FetchError,
+    InstanceError,
+    ParseError,
+    QuerySyntaxError,
+    SettingError,
+)
 from monitor.events import KINDS, setup_logging
 from monitor.settings import Settings
 
@@ -49,19 +56,20 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 @click.option(
     "--log-format", envvar="MONITOR_LOG_FORMAT", type=click.Choice(["text", "json"]), help="Log lines."
 )
+@click.option("--log-level", envvar="MONITOR_LOG_LEVEL", help="DEBUG, INFO (default), WARNING or ERROR.")
 @click.version_option(package_name="monitor")
 @click.pass_context
 def main(ctx: click.Context, **options: Any) -> None:
     """Watch RSS/Atom feeds, match rules, send alerts."""
     try:
-        settings = Settings(**{k: v for k, v in options.items() if v is not None})
-    except ValueError as exc:
-        raise click.UsageError(f"bad setting: {exc}") from None
+        settings = Settings.load(**{k: v for k, v in options.items() if v is not None})
+    except SettingError as exc:
+        _fail("\n".join(f"monitor: {line}" for line in str(exc).splitlines()), 2)
     setup_logging(settings.log_format, settings.log_level)
     ctx.obj = settings
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(code)
 
@@ -79,6 +87,8 @@ def run(ctx: click.Context, once: bool) -> None:
         _fail(f"{exc}\nmonitor: {len(exc.errors)} error(s) in the configuration; not starting")
     except InstanceError as exc:
         _fail(f"monitor: {exc}")
+    except SettingError as exc:
+        _fail(f"monitor: {exc}", 2)
     sys.exit(code)
 
 
@@ -163,12 +173,14 @@ def _config_or_none(settings: Settings) -> Any:
         return None
 
 
-def _engine(settings: Settings) -> Any:
-    from monitor import db
+def _engine(settings: Settings, *, create: bool = False) -> Any:
+    """The database with its schema at head; a read-only command never creates it (see opendb)."""
+    from monitor.opendb import open_database
 
-    engine = db.make_engine(settings.db)
-    db.upgrade(engine)
-    return engine
+    try:
+        return open_database(settings.db, create=create, rules=settings.rules)
+    except SettingError as exc:
+        _fail(f"monitor: {exc}", 2)
 
 
 def _when(value: datetime | None) -> str:
@@ -268,8 +280,11 @@ def deliveries_retry(ctx: click.Context, ids: tuple[str, ...], all_: bool) -> No
 
     if not ids and not all_:
         raise click.UsageError("name delivery ids, or use --all")
-    count = retry_failed(_engine(_settings(ctx)), None if all_ else ids)
-    click.echo(f"{count} deliveries queued for retry")
+    retried = retry_failed(_engine(_settings(ctx)), None if all_ else ids)
+    click.echo(f"{len(retried)} deliveries queued for retry")
+    missing = [] if all_ else [i for i in dict.fromkeys(ids) if i not in set(retried)]
+    if missing:
+        _fail(f"monitor: no failed delivery with id {', '.join(missing)} (see `monitor deliveries --failed`)")
 
 
 @main.group()
@@ -322,5 +337,5 @@ def db_group() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Create or upgrade the database schema in place."""
-    _engine(_settings(ctx))
+    _engine(_settings(ctx), create=True)
     click.echo("database schema is up to date")
