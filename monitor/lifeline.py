@@ -1,15 +1,16 @@
 """Child processes that end when the daemon ends, however it ends (`kill -9` included).
 
 A parse worker is a grandchild of the daemon (the daemon -> multiprocessing's fork server -> the
-worker), so nothing in the kernel ties it to the daemon by default: after a `kill -9` the workers,
-the fork server (which lives while a worker holds its pipe) and the resource tracker would run for
-good. Each worker therefore:
+worker), so nothing ties it to the daemon by default: after a `kill -9` the workers, the fork server
+(which lives while a worker holds its pipe) and the resource tracker would run for good. So:
 
-- asks the kernel for SIGKILL when its parent (the fork server) dies (`PR_SET_PDEATHSIG`, Linux), and
-- watches the daemon itself from a thread: a pidfd, which becomes readable when that process exits
-  (Linux 5.3+, and it cannot be fooled by a reused pid), else a check every second.
-
-When the workers are gone, the fork server and the resource tracker see their pipes close and exit.
+- the fork server watches the daemon from a thread (`exit_when_gone`): a pidfd, which becomes
+  readable when that process exits (Linux 5.3+; it cannot be fooled by a reused pid), else a check
+  every second; it exits at once when the daemon is gone (`monitor.forkserverwatch` arms this);
+- each worker asks the kernel for SIGKILL when its parent, the fork server, dies
+  (`die_with_parent`: `PR_SET_PDEATHSIG`). A worker runs no thread of its own: with a second thread,
+  glibc's malloc under the worker's address-space cap crawls instead of failing fast;
+- the resource tracker exits by itself once every process holding its pipe is gone.
 """
 
 from __future__ import annotations
@@ -23,20 +24,32 @@ import threading
 import time
 
 PR_SET_PDEATHSIG = 1
+M_ARENA_MAX = -8
 POLL_SECONDS = 1.0
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> bool:
     """Have the kernel send `sig` to this process when its parent exits; False where unsupported."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        return bool(libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0)
+        return bool(_libc().prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0)
     except (OSError, AttributeError):  # not Linux, or no prctl
         return False
 
 
 def exit_when_gone(pid: int) -> None:
-    """End this process (exit status 1) as soon as process `pid` has exited; returns at once."""
+    """End this process (exit status 1) as soon as process `pid` has exited; returns at once.
+
+    The watching thread shares the main malloc arena (`M_ARENA_MAX` 1): an arena of its own would be
+    inherited by every process forked from here and let a parse worker run past its memory cap.
+    """
+    try:
+        _libc().mallopt(M_ARENA_MAX, 1)
+    except (OSError, AttributeError):  # not glibc
+        pass
     threading.Thread(target=_watch, args=(pid,), name=f"lifeline-{pid}", daemon=True).start()
 
 

@@ -129,12 +129,12 @@ def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
     with _lock:
         if key not in _pools:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["monitor.parse"])
+            context.set_forkserver_preload(["monitor.parse", "monitor.forkserverwatch"])
             _pools[key] = cf.ProcessPoolExecutor(
                 max_workers=key[0],
                 mp_context=context,
                 initializer=_start_worker,
-                initargs=(key[1], os.getpid()),
+                initargs=(key[1],),
             )
         return _pools[key]
 
@@ -154,10 +154,9 @@ class _Alarm(Exception):
     """Raised inside a worker when its parse runs out of time."""
 
 
-def _start_worker(memory: int, daemon: int) -> None:
-    """Worker set-up: end with the daemon (pid `daemon`), the address-space cap, SIGALRM as an exception."""
-    lifeline.die_with_parent()
-    lifeline.exit_when_gone(daemon)  # before measuring the idle size: its thread's stack counts too
+def _start_worker(memory: int) -> None:
+    """Worker set-up: SIGKILL when the fork server ends, the address-space cap, SIGALRM as an exception."""
+    lifeline.die_with_parent()  # the fork server exits when the daemon does (monitor.forkserverwatch)
     idle = _virtual_size()
     if idle:
         resource.setrlimit(resource.RLIMIT_AS, (idle + memory, resource.RLIM_INFINITY))
