@@ -15,6 +15,7 @@ worker), so nothing ties it to the daemon by default: after a `kill -9` the work
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -46,10 +47,8 @@ def exit_when_gone(pid: int) -> None:
     The watching thread shares the main malloc arena (`M_ARENA_MAX` 1): an arena of its own would be
     inherited by every process forked from here and let a parse worker run past its memory cap.
     """
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: no arenas to share
         _libc().mallopt(M_ARENA_MAX, 1)
-    except (OSError, AttributeError):  # not glibc
-        pass
     threading.Thread(target=_watch, args=(pid,), name=f"lifeline-{pid}", daemon=True).start()
 
 
