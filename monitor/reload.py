@@ -11,13 +11,15 @@ from sqlmodel import Session
 
 from monitor import events, metrics
 from monitor.config import Config, load_config
+from monitor.config.files import Unreadable, read_bytes
+from monitor.config.rulesfile import candidate_files
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.runtime import Active, Runtime
 
 
 def watched_files(rules_dir: Path, channels_file: Path) -> list[Path]:
     """Every file whose edit changes the configuration."""
-    files = [*sorted(rules_dir.glob("*.yaml")), channels_file]
+    files = [*candidate_files(rules_dir), channels_file]
     templates = channels_file.parent / "templates"
     if templates.is_dir():
         files += sorted(p for p in templates.rglob("*") if p.is_file())
@@ -30,9 +32,9 @@ def fingerprint(files: list[Path]) -> str:
     for path in files:
         digest.update(str(path).encode() + b"\0")
         try:
-            digest.update(path.read_bytes())
-        except OSError:
-            digest.update(b"<missing>")
+            digest.update(read_bytes(path))  # never blocks on a pipe nor reads a device for ever
+        except Unreadable as exc:
+            digest.update(f"<{exc.reason}>".encode())
     return digest.hexdigest()
 
 

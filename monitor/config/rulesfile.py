@@ -7,6 +7,7 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from monitor.config import files
 from monitor.config.yamlnodes import (
     Fields,
     Report,
@@ -47,18 +48,31 @@ class Found:
 
 
 def rules_files(rules_dir: Path, report: Report) -> list[Path]:
-    """The `*.yaml` files of the rules folder, sorted; a missing folder is an error."""
+    """The `*.yaml` and `*.yml` files of the rules folder, sorted; a missing folder is an error.
+
+    Special files (a named pipe, a device, a folder, a symlink to nothing) are skipped with a
+    warning naming them: reading a pipe would block, and a device could be read for ever.
+    """
     if not rules_dir.is_dir():
         report.errors.append(
             ConfigError(str(rules_dir), 1, 1, "rules folder not found (expected a folder of *.yaml files)")
         )
         return []
-    found = sorted(rules_dir.glob("*.yaml"))
-    for ignored in sorted(rules_dir.glob("*.yml")):
-        report.warnings.append((str(ignored), 1, 1, "ignored: rules files must end in .yaml"))
+    found = []
+    for path in candidate_files(rules_dir):
+        reason = files.skip_reason(path)
+        if reason:
+            report.warnings.append((str(path), 1, 1, f"skipped: {reason}"))
+        else:
+            found.append(path)
     if not found:
         report.warnings.append((str(rules_dir), 1, 1, "no rules files (*.yaml) in this folder"))
     return found
+
+
+def candidate_files(rules_dir: Path) -> list[Path]:
+    """Every `*.yaml` and `*.yml` name in the rules folder, sorted (the reload watches these too)."""
+    return sorted({*rules_dir.glob("*.yaml"), *rules_dir.glob("*.yml")})
 
 
 def read_rules_file(path: Path, found: Found, report: Report) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from monitor.config import files, yamlshape
 from monitor.errors import ConfigError
 
 STR, NULL, BOOL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"
@@ -52,33 +53,51 @@ def position(node: Node) -> tuple[int, int]:
 
 
 def compose_file(path: Path, src: Source) -> Node | None:
-    """Read and compose one YAML file; a syntax error becomes one error at the parser's mark."""
+    """Read and compose one YAML file; any problem becomes one error at its file:line:col.
+
+    Only a regular file of at most 10 MB is read (see `files`); nesting and aliases are bounded
+    before any node is built (see `yamlshape`); a syntax error is reported where it starts.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        src.report.errors.append(ConfigError(src.file, 1, 1, f"cannot read the file: {_reason(exc)}"))
+        text = files.read_bytes(path).decode("utf-8")
+    except files.Unreadable as exc:
+        src.report.errors.append(ConfigError(src.file, 1, 1, f"cannot read the file: {exc.reason}"))
+        return None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        src.report.errors.append(ConfigError(src.file, line, 1, "cannot read the file: not UTF-8 text"))
+        return None
+    try:
+        shape = yamlshape.check_events(yaml.parse(text, Loader=_FAST_LOADER))
+    except yaml.YAMLError:
+        _syntax_error(text, src)  # parse again with the pure-Python parser: clearer messages
+        return None
+    if shape is not None:
+        src.report.errors.append(
+            ConfigError(src.file, shape.line, shape.col, f"invalid YAML: {shape.message}")
+        )
         return None
     try:
         return yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.YAMLError:
-        pass  # parse again with the pure-Python parser: same positions, clearer messages
+        _syntax_error(text, src)
+        return None
+
+
+def _syntax_error(text: str, src: Source) -> None:
+    """Report the problem of `text` (which libyaml refused) in plain words, where its author must look."""
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        # The pure-Python parser, events first: deep nesting is found before the composer recurses.
+        shape = yamlshape.check_events(yaml.parse(text, Loader=yaml.SafeLoader))
+        if shape is None:
+            yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        detail = exc.problem or "syntax error"
-        if exc.context:
-            detail += f" ({exc.context})"
-        src.report.errors.append(ConfigError(src.file, line, col, f"invalid YAML: {detail}"))
+        shape = yamlshape.explain(exc, text)
     except yaml.YAMLError as exc:
-        src.report.errors.append(ConfigError(src.file, 1, 1, f"invalid YAML: {exc}"))
-    return None
-
-
-def _reason(exc: Exception) -> str:
-    """A short reason without the path (the path is already in the error's location)."""
-    return getattr(exc, "strerror", None) or type(exc).__name__
+        shape = yamlshape.Problem(1, 1, str(exc))
+    if shape is None:
+        shape = yamlshape.Problem(1, 1, "the YAML parser refused this file")
+    src.report.errors.append(ConfigError(src.file, shape.line, shape.col, f"invalid YAML: {shape.message}"))
 
 
 def is_plain(node: Node) -> bool:
