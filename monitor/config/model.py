@@ -55,7 +55,13 @@ class FeedConfig:
     every: timedelta = timedelta(minutes=10)
     tags: tuple[str, ...] = ()
     backfill: bool = False
+    fulltext: bool = False  # fetch each new item's article page and match its main text too
     where: Location | None = field(default=None, compare=False, repr=False)  # moving it is no change
+
+    @property
+    def local(self) -> bool:
+        """A feed read from a file: only such a feed may link to article pages that are local files."""
+        return self.url.startswith("file://") or self.url.startswith("/")
 
 
 @dataclass(frozen=True)
@@ -219,8 +225,10 @@ def _feed(entry: Entry) -> FeedConfig:
             src.warn(fields["every"][1], f"{what} is polled every {every.total_seconds():g}s, under 1m")
     tags = text_list(src, fields["tags"][1], f"'tags' in {what}") if "tags" in fields else []
     backfill = boolean(src, fields["backfill"][1], f"'backfill' in {what}") if "backfill" in fields else False
+    fulltext = boolean(src, fields["fulltext"][1], f"'fulltext' in {what}") if "fulltext" in fields else False
     where = Location(src.file, *position(entry.name_node))
-    return FeedConfig(entry.name, url, every, tuple(tag for tag, _ in tags or []), bool(backfill), where)
+    tag_names = tuple(tag for tag, _ in tags or [])
+    return FeedConfig(entry.name, url, every, tag_names, bool(backfill), bool(fulltext), where)
 
 
 def _feed_url(src: Source, node: Node, what: str) -> str:

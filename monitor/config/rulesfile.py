@@ -21,7 +21,7 @@ from monitor.config.yamlnodes import (
 from monitor.errors import ConfigError
 
 TOP_KEYS = ("feeds", "rules", "aliases", "timezone", "lookback", "retention")
-FEED_KEYS = ("name", "url", "every", "tags", "backfill")
+FEED_KEYS = ("name", "url", "every", "tags", "backfill", "fulltext")
 RULE_KEYS = ("name", "match", "feeds", "alert", "digest", "lookback", "examples")
 SETTINGS = ("timezone", "lookback", "retention")
 
