@@ -12,11 +12,17 @@ that does not say it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+from feeds import It, rss
+from feedserver import FeedServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,3 +105,44 @@ def text_article(path: Path) -> tuple[str, list[str]]:
     """A plain-text story (its first line the title, then one paragraph a line), like the seed."""
     title, *lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return title, lines
+
+
+class Counting:
+    """Counts the requests a site answers at once, per test (the highest count is `peak`)."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.now -= 1
+
+
+def serve_article(
+    server: FeedServer, path: str, page: bytes, *, delay: float = 0.0, counting: Counting | None = None
+) -> None:
+    """Serve an HTML page at `path` (after `delay` seconds), counted by `counting` while it is answered."""
+
+    def handle(h: Any) -> None:
+        with counting or contextlib.nullcontext():
+            if delay and server.stopping.wait(delay):
+                return
+            h.reply(200, page, {"Content-Type": "text/html; charset=utf-8"})
+
+    server.route(path, handle)
+
+
+def summary_feed(server: FeedServer, stories: Sequence[tuple[str, str, Sequence[str]]]) -> bytes:
+    """An RSS feed whose items (title, page path, paragraphs) hold only their first sentence."""
+    items = [
+        It(title, text=sentences(paras[0])[0] if sentences(paras[0]) else paras[0], link=server.url(path))
+        for title, path, paras in stories
+    ]
+    return rss(*items, title="headlines")
