@@ -110,7 +110,9 @@ def bench_extraction(count: int) -> None:
     built = build_pages(count)
     stories, pages = [p for p, _ in built], [page for _, page in built]
     print(f"extraction: {len(pages)} BBC stories in site boilerplate (cut to 1, 2, 3 or all paragraphs)")
-    print(f"  {'library':<22} {"sentences recovered":>20} {'boilerplate kept':>17} {'pages/s':>8} {'CPU/page':>9} {'peak RSS':>9}")
+    print(
+        f"  {'library':<22} {'sentences recovered':>20} {'boilerplate kept':>17} {'pages/s':>8} {'CPU/page':>9} {'peak RSS':>9}"
+    )
     context = multiprocessing.get_context("spawn")
     for name in EXTRACTORS:
         mine, theirs = context.Pipe(duplex=False)
