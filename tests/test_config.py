@@ -304,7 +304,8 @@ def test_the_fingerprint_changes_with_what_the_rule_does(tmp_path: Path) -> None
         return load(tmp_path, {"rules/watch.yaml": f"rules:\n  - {rule}\n"}).rules["x"].fingerprint
 
     base = fingerprint("{name: x, match: ukraine}")
-    assert fingerprint("{name: x, match: ukraine, lookback: 2h}") == base
+    assert fingerprint("{name: x, match: ukraine, lookback: 2h}") != base  # a wider window runs again
+    assert fingerprint("{name: x, match: ukraine, examples: {match: [Ukraine]}}") == base  # matches the same
     assert fingerprint("{name: x, match: russia}") != base
     assert fingerprint("{name: x, match: ukraine, alert: [console]}") != base
 
