@@ -169,13 +169,15 @@ class _Words:
         item = entries[index] if isinstance(entries, list) and index < len(entries) else None
         name = item.get("name") if isinstance(item, dict) else None
         entry_kind = _ENTRIES[key][0]
-        return f"{entry_kind} '{name}'" if isinstance(name, str) and name else f"a {entry_kind}"
+        return f"{entry_kind} '{name}'" if isinstance(name, str) and name.strip() else f"a {entry_kind}"
 
     def what(self, loc: Loc) -> str:
         if not loc:
             return "the rules file"
         top, rest = str(loc[0]), loc[1:]
         if top in _ENTRIES and rest and isinstance(rest[0], int):
+            if rest[1:] == ("name",):
+                return f"the name of a {_ENTRIES[top][0]}"
             entry = self._entry(top, rest[0])
             return self._inside(entry, rest[1:])
         if top == "aliases" and rest:
