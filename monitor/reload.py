@@ -51,8 +51,10 @@ class Diff:
         return bool(self.added or self.changed or self.removed)
 
     def describe(self, what: str) -> str:
-        changed = tuple(f"{name} ({', '.join(self.fields[name])})" if self.fields.get(name) else name
-                        for name in self.changed)  # fmt: skip
+        changed = [
+            f"{name} ({', '.join(self.fields[name])})" if name in self.fields else name
+            for name in self.changed
+        ]
         parts = [
             f"{label} {', '.join(names)}"
             for label, names in (("added", self.added), ("changed", changed), ("removed", self.removed))

@@ -67,8 +67,8 @@ def changed_fields(old: Any, new: Any) -> tuple[str, ...]:
             continue
         inner_before, inner_after = before.get(name), after.get(name)
         if name == "options" and isinstance(inner_before, dict) and isinstance(inner_after, dict):
-            names += [key for key in dict.fromkeys([*inner_before, *inner_after])
-                      if inner_before.get(key) != inner_after.get(key)]  # fmt: skip
+            keys = dict.fromkeys([*inner_before, *inner_after])
+            names += [key for key in keys if inner_before.get(key) != inner_after.get(key)]
         else:
             names.append(name)
     return tuple(names)

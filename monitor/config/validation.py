@@ -43,8 +43,8 @@ def plain(node: Node, shape: Shape, loc: Loc = ()) -> Any:
     """
     shape.budget -= 1
     if isinstance(node, MappingNode | SequenceNode) and (len(loc) > MAX_DEPTH or shape.budget < 0):
-        shape.problems.append((loc, node, f"{{what}} is nested too deeply (more than {MAX_DEPTH} levels, "
-                                          "or too many YAML aliases; a recursive alias?)"))  # fmt: skip
+        why = f"more than {MAX_DEPTH} levels, or too many YAML aliases; a recursive alias?"
+        shape.problems.append((loc, node, f"{{what}} is nested too deeply ({why})"))
         return None
     if isinstance(node, SequenceNode):
         return [plain(item, shape, (*loc, index)) for index, item in enumerate(node.value)]
