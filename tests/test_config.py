@@ -306,7 +306,8 @@ def test_the_fingerprint_changes_with_what_the_rule_does(tmp_path: Path) -> None
         return load(tmp_path, {"rules/watch.yaml": f"rules:\n  - {rule}\n"}).rules["x"].fingerprint
 
     base = fingerprint("{name: x, match: ukraine}")
-    assert fingerprint("{name: x, match: ukraine, lookback: 2h}") == base
+    assert fingerprint("{name: x, match: ukraine, lookback: 2h}") != base  # a wider window runs again
+    assert fingerprint("{name: x, match: ukraine, examples: {match: [Ukraine]}}") == base  # matches the same
     assert fingerprint("{name: x, match: russia}") != base
     assert fingerprint("{name: x, match: ukraine, alert: [console]}") != base
 
@@ -413,3 +414,19 @@ def test_any_yaml_gives_errors_never_a_crash(tmp_path: Path, rules: Any, channel
     for error in errors:
         lines = Path(error.file).read_text().splitlines() if Path(error.file).is_file() else [""]
         assert 1 <= error.line <= len(lines) + 1 and error.col >= 1
+
+
+def test_enabled_is_declared_on_feeds_and_rules_and_defaults_to_true(tmp_path: Path) -> None:
+    rules = (
+        "feeds:\n  - {name: a, url: https://example.org/a}\n  - {name: b, url: https://example.org/b, enabled: off}\n"
+        "rules:\n  - {name: x, match: ukraine}\n  - {name: y, match: ukraine, enabled: false}\n"
+    )
+    config = load(tmp_path, {"rules/watch.yaml": rules})
+    assert config.feeds["a"].enabled and not config.feeds["b"].enabled
+    assert config.rules["x"].enabled and not config.rules["y"].enabled
+
+
+def test_a_recursive_yaml_alias_in_a_rules_file_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    found = errors_of(tmp_path, {"rules/watch.yaml": "aliases: &a\n  UK: [*a]\n"})
+    assert any("nested too deeply" in message for message in found)
+    assert found[0].startswith("rules/watch.yaml:")

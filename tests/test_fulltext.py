@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -301,8 +302,8 @@ def test_an_http_feed_never_makes_the_daemon_read_local_files(
 
 def test_only_a_local_feed_may_name_local_article_files(tmp_path: Path) -> None:
     page = str(tmp_path / "a.html")
-    local = FeedConfig("l", str(tmp_path / "feed.xml"), fulltext=True)
-    remote = FeedConfig("r", "https://news.example/rss", fulltext=True)
+    local = FeedConfig("l", str(tmp_path / "feed.xml"), timedelta(minutes=10), (), False, True, True)
+    remote = FeedConfig("r", "https://news.example/rss", timedelta(minutes=10), (), False, True, True)
     assert fulltext.fetchable(local, page) == (page, None)
     assert fulltext.fetchable(local, "file://" + page) == ("file://" + page, None)
     assert fulltext.fetchable(remote, page)[0] is None
