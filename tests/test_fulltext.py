@@ -21,6 +21,7 @@ from newssite import (
     serve_article,
     summary_feed,
 )
+from pg import fresh_database
 from sqlmodel import Session, select
 from waiting import wait_until
 
@@ -60,19 +61,20 @@ rules:
 class Site:
     """A project whose rules watch a loopback news site, and the pipeline run in-process."""
 
-    def __init__(self, project: Project, server: FeedServer, extra: str = "") -> None:
+    def __init__(self, project: Project, server: FeedServer, extra: str = "", url: str | None = None) -> None:
         self.project, self.server = project, server
         project.write("rules/watch.yaml", RULES.format(feed=server.url("/rss"), extra=extra))
         project.write("alerts/channels.yaml", "channels: {}\n")
-        self.engine = db.make_engine(project.env["MONITOR_DB"])
+        self.engine = db.make_engine(url or project.env["MONITOR_DB"])
         self.rt = self.restart()
 
     def restart(self) -> Runtime:
         """What `monitor run` does at start: load the rules, upgrade, drop this file's leases."""
         config = load_config(self.project.root / "rules", self.project.root / "alerts" / "channels.yaml")
         db.upgrade(self.engine)
-        with Session(self.engine) as session:
-            db.release_leases(session)
+        if db.is_sqlite(self.engine):
+            with Session(self.engine) as session:
+                db.release_leases(session)
         pipeline.sync_feeds(self.engine, config)
         self.rt = Runtime(self.engine, Active.build(config))
         return self.rt
@@ -381,3 +383,24 @@ def test_feed_polls_do_not_wait_for_article_pages(project: Project, server: Feed
             server.close()
     finally:
         other.close()
+
+
+@pytest.mark.postgres
+def test_two_instances_reading_at_once_fetch_each_page_once(project: Project, server: FeedServer) -> None:
+    counting = Counting()
+    items = [It(f"Troops story {i}", text="First.", link=server.url(f"/p/{i}")) for i in range(12)]
+    for i in range(12):
+        serve_article(server, f"/p/{i}", article_page(f"Story {i}", FILM), delay=0.1, counting=counting)
+    server.feed("/rss", rss(*items))
+    with fresh_database() as url:
+        site = Site(project, server, url=url)
+        site.poll()
+        other = Runtime(site.engine, site.rt.active)  # a second instance: another owner, the same database
+        readers = [threading.Thread(target=ArticleFetcher(rt).run_until_idle) for rt in (site.rt, other)]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(timeout=60)
+        assert all(len(server.requests(f"/p/{i}")) == 1 for i in range(12))
+        assert len(site.matches("troops")) == 12
+        site.engine.dispose()
