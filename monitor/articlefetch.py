@@ -142,14 +142,20 @@ class ArticleFetcher:
         renewed = time.monotonic()
         try:
             while not self._stop.is_set():
-                claimed = await asyncio.to_thread(self._claim)
+                try:
+                    claimed = await asyncio.to_thread(self._claim)
+                    if time.monotonic() - renewed > RENEW_EVERY:
+                        renewed = time.monotonic()
+                        await asyncio.to_thread(self._renew)
+                except Exception:  # a database hiccup: try again in a second, the items stay pending
+                    log.exception("claiming pending articles failed")
+                    claimed = []
+                    if until_idle and not self._busy:
+                        return
                 for job in claimed:
                     self._busy[job.item_id] = asyncio.create_task(self._one(reader, job))
                 if until_idle and not self._busy and not claimed:
                     return
-                if time.monotonic() - renewed > RENEW_EVERY:
-                    renewed = time.monotonic()
-                    await asyncio.to_thread(self._renew)
                 await self._nap(until_idle)
         finally:
             for task in self._busy.values():
