@@ -221,9 +221,18 @@ def test_each_page_is_fetched_once_also_across_a_restart(project: Project, serve
     site.poll()  # the same items again: not new, nothing planned
     site.read_articles()
     site.restart()
+    site.poll()  # unchanged
+    site.read_articles()
+    stories = [
+        ("Troops story added later", "/world/later", FILM),
+        (SEED_TITLE, "/world/coalition", [SEED_FIRST]),
+        ("Bank voted 8-1 for no rate change", "/business/rates", BANK),
+    ]
+    server.feed("/rss", summary_feed(server, stories))  # changed: one new item, two re-polled ones
+    serve_article(server, "/world/later", article_page(stories[0][0], FILM))
     site.poll()
     site.read_articles()
-    for path in ("/world/coalition", "/business/rates", "/culture/film"):
+    for path in ("/world/coalition", "/business/rates", "/culture/film", "/world/later"):
         assert len(server.requests(path)) == 1, path
     assert site.matches("meeting") == [SEED_TITLE]
     seed = site.item(SEED_TITLE)
