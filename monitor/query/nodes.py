@@ -7,11 +7,11 @@ successful `test` and appends (first_token, last_token) ranges of what matched.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from monitor.query.analyze import DEFAULT_FIELDS, PREFIX_KEY_LEN, PREFIX_MARK, Document
+from monitor.query.wordregex import WordPattern
 
 Span = tuple[int, int]
 MAX_PATTERN_WORD = 64  # longer words are never tested against a regex or wildcard (hostile input)
@@ -199,7 +199,7 @@ class PatternNode:
 
     __slots__ = ("prefix", "regex", "scope")
 
-    def __init__(self, prefix: str, regex: re.Pattern[str] | None, scope: int | None) -> None:
+    def __init__(self, prefix: str, regex: WordPattern | None, scope: int | None) -> None:
         self.prefix, self.regex, self.scope = prefix, regex, scope
 
     def _tokens(self, doc: Document, first_only: bool) -> list[int]:
