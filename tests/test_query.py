@@ -15,7 +15,6 @@ from monitor.errors import QuerySyntaxError
 from monitor.query import Hit, Matcher, Query, Term, analyze_item, compile_query, syntax
 from monitor.records import Snippet
 
-
 SEED = (Path(__file__).parent / "data" / "ukraine-coalition-article.txt").read_text(encoding="utf-8")
 SEED_TITLE, _, SEED_CONTENT = SEED.partition("\n")
 
@@ -185,7 +184,14 @@ def test_very_long_and_hostile_text_is_handled() -> None:
     assert compile_query("/a+b/").evaluate(doc) is None
 
 
-HOSTILE_REGEXES = ["/(a|aa)+/", "/(a|a)+/", "/((a+))+/", "/(?:a|a)*c/", "/.*a.*a.*a.*a.*a.*a.*a.*c/", "/(a+)+b/"]
+HOSTILE_REGEXES = [
+    "/(a|aa)+/",
+    "/(a|a)+/",
+    "/((a+))+/",
+    "/(?:a|a)*c/",
+    "/.*a.*a.*a.*a.*a.*a.*a.*c/",
+    "/(a+)+b/",
+]
 HOSTILE_WILDCARDS = ["a*a*a*a*a*a*a*a*a*c", "*a*a*a*a*a*a*a*a*c"]
 
 
