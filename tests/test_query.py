@@ -264,3 +264,16 @@ def test_the_plain_words_shortcut_parses_exactly_as_the_full_parser(text: str) -
             return (exc.col, exc.message)
 
     assert outcome(syntax.parse) == outcome(syntax.parse_full)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abcé'’-. ", min_size=1, max_size=12), min_size=1, max_size=8),
+    st.sampled_from(["/a+b?/", "/^ab$/", "/[^a]+/", "/(?s).*c/", "/\\Aab/", "/(?i)AB|c/", "a*b", "?b*"]),
+)
+def test_a_regex_tests_all_words_at_once_as_it_would_word_by_word(words: list[str], query: str) -> None:
+    """The one-pass test over a document's words never misses a word that matches whole."""
+    doc = analyze_item({"title": " ".join(words)})
+    node = compile_query(query).root
+    regex = node.regex  # type: ignore[attr-defined]
+    assert node.test(doc) == any(regex.fullmatch(w) for w in doc.folded_index())

@@ -215,7 +215,9 @@ class PatternNode:
         return found
 
     def test(self, doc: Document) -> bool:
-        """Whether a word in scope matches."""
+        """Whether a word in scope matches (most items have none: one RE2 pass over all words says so)."""
+        if self.regex is not None and not self.regex.anywhere(doc.folded_lines()):
+            return False
         return bool(self._tokens(doc, first_only=True))
 
     def collect(self, doc: Document, out: list[Span]) -> None:
