@@ -19,6 +19,7 @@ import pytest
 from conftest import Project
 from feeds import It, rss
 from feedserver import FeedServer
+from pydantic import BaseModel, SecretStr
 from receivers import HttpReceiver, Reply
 
 from monitor import scrub
@@ -28,6 +29,7 @@ SLACK_PATH = f"/services/T0SECRET1/B0SECRET2/{SLACK_TOKEN}"
 HOOK_SECRET = "p@ss/w0rd+Secret!42"
 API_TOKEN = "tok_Bearer_S3cret_value_9876"
 FEED_USER, FEED_PASSWORD, FEED_TOKEN = "reader", "Pa55w0rd_feed", "FeedTok3n_abcdef123"
+SESSION = "SessTok_redirected_42"  # in the URL a feed redirects to: never in the configuration
 # The receiver's answer starts with this much text, so a cut at 200 characters falls inside the token.
 SLACK_PADDING = "no_service " + "." * 146
 
@@ -44,6 +46,7 @@ def forbidden() -> list[str]:
         API_TOKEN,
         FEED_PASSWORD,
         FEED_TOKEN,
+        SESSION,
         basic,
     ]
 
@@ -66,12 +69,17 @@ def configure(
     private = f"/private.xml?token={FEED_TOKEN}"
     login = f"<html><body>Session expired for {private}. <a href='/login?next={quote(private)}'>Log in</a>"
     server.status(private, 200, body=login.encode(), headers={"Content-Type": "text/html"})
+    server.redirect("/moved.xml", f"/login?session={SESSION}")
+    server.status(
+        f"/login?session={SESSION}", 200, body=b"<html>log in", headers={"Content-Type": "text/html"}
+    )
     feed_url = server.url(private).replace("http://", f"http://{FEED_USER}:{FEED_PASSWORD}@")
     project.write(
         "rules/watch.yaml",
         "feeds:\n"
         f'  - {{name: world, url: "{server.url("/world.xml")}", backfill: true}}\n'
         f'  - {{name: private, url: "{feed_url}", backfill: true}}\n'
+        f'  - {{name: moved, url: "{server.url("/moved.xml")}", backfill: true}}\n'
         "rules:\n  - {name: r, match: troops, alert: [slack, hook, auth]}\n",
     )
     project.write(
@@ -147,3 +155,20 @@ def test_each_encoding_of_a_secret_is_removed_and_ordinary_words_are_kept() -> N
     ):
         assert scrub.scrub(f"error: {shown} (end)") != f"error: {shown} (end)", shown
     assert scrub.scrub("HTTP 404 no_service json") == "HTTP 404 no_service json"
+
+
+def test_the_secret_options_of_any_channel_type_are_found() -> None:
+    """A plugin channel (apprise, say) marks its secret options SecretStr, at any depth: all are taken."""
+
+    class Inner(BaseModel):
+        token: SecretStr
+
+    class PluginOptions(BaseModel):
+        urls: list[SecretStr]
+        extra: dict[str, Inner]
+        title: str = "not a secret"
+
+    options = PluginOptions(
+        urls=[SecretStr("tgram://bot123/chat")], extra={"a": Inner(token=SecretStr("t0k3n"))}
+    )
+    assert scrub.option_secrets(options) == {"tgram://bot123/chat", "t0k3n"}
