@@ -69,8 +69,15 @@ def compile_word_pattern(pattern: str, col: int, *, ignore_case: bool = True) ->
     except re2.error as exc:
         message, offset = _explain(pattern, exc)
         raise QuerySyntaxError(col + offset, message) from None
-    per_line = None if _NOT_PER_LINE.search(pattern) else re2.compile(f"(?m)^(?:{pattern})$", options)
-    return WordPattern(whole, per_line)
+    return WordPattern(whole, None if _NOT_PER_LINE.search(pattern) else _per_line(pattern, options))
+
+
+def _per_line(pattern: str, options: re2.Options) -> Any | None:
+    """`pattern` matching whole lines of a text (None if that form does not compile: words one by one)."""
+    try:
+        return re2.compile(f"(?m)^(?:{pattern})$", options)
+    except re2.error:
+        return None
 
 
 def _explain(pattern: str, exc: Exception) -> tuple[str, int]:
