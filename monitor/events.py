@@ -24,6 +24,7 @@ KINDS = (
     "fetch",
     "fetch_failed",
     "item",
+    "article_failed",
     "match",
     "delivery",
     "delivery_failed",
