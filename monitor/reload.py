@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlmodel import Session
 
 from monitor import events, metrics
 from monitor.config import Config, load_config
+from monitor.config.compare import changed_fields
 from monitor.config.files import Unreadable, read_bytes
 from monitor.config.rulesfile import candidate_files
 from monitor.errors import ConfigError, ConfigErrors
@@ -40,36 +42,38 @@ def fingerprint(files: list[Path]) -> str:
 
 @dataclass(frozen=True)
 class Diff:
-    """What a reload changed, by name."""
+    """What a reload changed, by name; for each changed one, which of its fields."""
 
     added: tuple[str, ...]
     changed: tuple[str, ...]
     removed: tuple[str, ...]
+    fields: dict[str, tuple[str, ...]] = field(default_factory=dict)  # changed name -> its changed fields
 
     def __bool__(self) -> bool:
         return bool(self.added or self.changed or self.removed)
 
     def describe(self, what: str) -> str:
+        changed = [
+            f"{name} ({', '.join(self.fields[name])})" if name in self.fields else name
+            for name in self.changed
+        ]
         parts = [
             f"{label} {', '.join(names)}"
-            for label, names in (("added", self.added), ("changed", self.changed), ("removed", self.removed))
+            for label, names in (("added", self.added), ("changed", changed), ("removed", self.removed))
             if names
         ]
         return f"{what}: " + "; ".join(parts) if parts else ""
 
 
-def diff(old: dict[str, object], new: dict[str, object]) -> Diff:
-    """Names added, changed (by fingerprint, else by value) and removed between two configurations."""
+def diff(old: Mapping[str, object], new: Mapping[str, object]) -> Diff:
+    """Names added, changed (any field that compares, see config.compare) and removed between two configurations."""
+    fields = {name: changed_fields(old[name], new[name]) for name in sorted(set(new) & set(old))}
     return Diff(
         added=tuple(sorted(set(new) - set(old))),
-        changed=tuple(sorted(k for k in set(new) & set(old) if _key(new[k]) != _key(old[k]))),
+        changed=tuple(name for name, changed in fields.items() if changed),
         removed=tuple(sorted(set(old) - set(new))),
+        fields={name: changed for name, changed in fields.items() if changed},
     )
-
-
-def _key(value: object) -> object:
-    fingerprint_ = getattr(value, "fingerprint", None)
-    return fingerprint_ if fingerprint_ is not None else repr(value)
 
 
 class Reloader:
@@ -125,8 +129,11 @@ class Reloader:
             session.commit()
 
     def _applied(self, old: Config, new: Config) -> None:
-        rules, feeds = diff(old.rules, new.rules), diff(old.feeds, new.feeds)  # type: ignore[arg-type]
-        channels = diff(old.channels, new.channels)  # type: ignore[arg-type]
+        rules, feeds, channels = (
+            diff(old.rules, new.rules),
+            diff(old.feeds, new.feeds),
+            diff(old.channels, new.channels),
+        )
         summary = "; ".join(
             d.describe(w) for d, w in ((rules, "rules"), (feeds, "feeds"), (channels, "channels")) if d
         )
@@ -144,6 +151,10 @@ class Reloader:
                 channels_added=list(channels.added),
                 channels_changed=list(channels.changed),
                 channels_removed=list(channels.removed),
+                fields_changed={
+                    kind: {name: list(names) for name, names in d.fields.items()}
+                    for kind, d in (("rules", rules), ("feeds", feeds), ("channels", channels))
+                },
             )
             for warning in new.warnings:
                 events.record(session, "reload", warning)

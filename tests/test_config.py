@@ -54,7 +54,9 @@ def test_the_sample_loads_with_no_error_or_warning() -> None:
     assert Path(sample.url) == REPO / "examples" / "feeds" / "sample.xml"
     assert sample.backfill and sample.tags == ("news", "uk") and sample.every == timedelta(minutes=1)
     assert set(config.rules) == {"uk-military-meeting", "peacekeepers", "trial"}
-    assert config.rules["uk-military-meeting"].feeds == {"sample"}
+    headlines = config.feeds["sample-headlines"]
+    assert headlines.fulltext and headlines.local and not sample.fulltext
+    assert config.rules["uk-military-meeting"].feeds == {"sample", "sample-headlines"}
     assert config.rules["uk-military-meeting"].alert == ("console",)
     assert config.rules["trial"].alert == ()  # a dry run
     assert config.rules["peacekeepers"].digest == "0 8 * * *"
@@ -106,6 +108,18 @@ def test_a_query_error_in_a_quoted_query_names_the_query_column(tmp_path: Path) 
     assert found[0].startswith(
         f"rules/watch.yaml:3:12: invalid query in rule 'x' at column {col} of the query: "
     )
+
+
+def test_check_refuses_a_backreference_and_an_overlong_query_naming_the_column(tmp_path: Path) -> None:
+    huge = "/" + "(a|b)" * 20_000 + "/"  # 100 KB: the old nested-repetition check took a minute on it
+    rules = f"rules:\n  - name: back\n    match: 'peace /(a)\\1/'\n  - name: huge\n    match: '{huge}'\n"
+    found = errors_of(tmp_path, {"rules/watch.yaml": rules})
+    assert found[0].startswith(
+        "rules/watch.yaml:3:12: invalid query in rule 'back' at column 11 of the query: "
+    )
+    assert "backreferences and lookaround are not supported" in found[0]
+    assert found[1].startswith("rules/watch.yaml:5:12: invalid query in rule 'huge' at column 10001")
+    assert "at most 10000 characters" in found[1]
 
 
 def test_examples_that_hold_pass(tmp_path: Path) -> None:
@@ -304,7 +318,8 @@ def test_the_fingerprint_changes_with_what_the_rule_does(tmp_path: Path) -> None
         return load(tmp_path, {"rules/watch.yaml": f"rules:\n  - {rule}\n"}).rules["x"].fingerprint
 
     base = fingerprint("{name: x, match: ukraine}")
-    assert fingerprint("{name: x, match: ukraine, lookback: 2h}") == base
+    assert fingerprint("{name: x, match: ukraine, lookback: 2h}") != base  # a wider window runs again
+    assert fingerprint("{name: x, match: ukraine, examples: {match: [Ukraine]}}") == base  # matches the same
     assert fingerprint("{name: x, match: russia}") != base
     assert fingerprint("{name: x, match: ukraine, alert: [console]}") != base
 
@@ -411,3 +426,19 @@ def test_any_yaml_gives_errors_never_a_crash(tmp_path: Path, rules: Any, channel
     for error in errors:
         lines = Path(error.file).read_text().splitlines() if Path(error.file).is_file() else [""]
         assert 1 <= error.line <= len(lines) + 1 and error.col >= 1
+
+
+def test_enabled_is_declared_on_feeds_and_rules_and_defaults_to_true(tmp_path: Path) -> None:
+    rules = (
+        "feeds:\n  - {name: a, url: https://example.org/a}\n  - {name: b, url: https://example.org/b, enabled: off}\n"
+        "rules:\n  - {name: x, match: ukraine}\n  - {name: y, match: ukraine, enabled: false}\n"
+    )
+    config = load(tmp_path, {"rules/watch.yaml": rules})
+    assert config.feeds["a"].enabled and not config.feeds["b"].enabled
+    assert config.rules["x"].enabled and not config.rules["y"].enabled
+
+
+def test_a_recursive_yaml_alias_in_a_rules_file_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    found = errors_of(tmp_path, {"rules/watch.yaml": "aliases: &a\n  UK: [*a]\n"})
+    assert any("nested too deeply" in message for message in found)
+    assert found[0].startswith("rules/watch.yaml:")

@@ -19,7 +19,7 @@ from waiting import wait_until
 from monitor import db, pipeline
 from monitor.config import load_config
 from monitor.daemon import _reload
-from monitor.models import Item, Match, utcnow
+from monitor.models import Event, Item, Match, utcnow
 from monitor.reload import Reloader
 from monitor.runtime import Active, Runtime
 
@@ -165,3 +165,32 @@ def test_lookback_runs_a_new_or_changed_rule_over_its_window_once(tmp_path: Path
     assert matched("talks") == ["Ceasefire signed"]  # a changed rule runs again, and alerts nothing twice
     with Session(engine) as session:
         assert len(list(session.exec(select(Match)))) == 3
+
+
+def test_an_edit_of_only_a_rules_lookback_is_a_change_and_runs_the_wider_lookback(tmp_path: Path) -> None:
+    rules_dir, channels = tmp_path / "rules", tmp_path / "channels.yaml"
+    rules_dir.mkdir()
+    channels.write_text("channels: {}\n")
+    head = "feeds:\n  - {name: world, url: 'http://127.0.0.1:9/w.xml'}\nrules:\n"
+    (rules_dir / "watch.yaml").write_text(head + "  - {name: talks, match: ceasefire}\n")
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+    db.upgrade(engine)
+    rt = Runtime(engine, Active.build(load_config(rules_dir, channels)))
+    pipeline.sync_feeds(engine, rt.config)
+    now = utcnow()
+    with Session(engine) as session:
+        db.insert_ignore(session, Item, [
+            {"id": "old", "feed": "world", "title": "Ceasefire proposed", "first_seen": now - timedelta(hours=30),
+             "published": None, "title_key": "old", "categories": []},
+        ])  # fmt: skip
+        session.commit()
+    pipeline.lookback(rt)
+    reloader = Reloader(rt, rules_dir, channels)
+    with Session(engine) as session:
+        assert list(session.exec(select(Match))) == []  # 30 h ago: outside the default 24 h
+    (rules_dir / "watch.yaml").write_text(head + "  - {name: talks, match: ceasefire, lookback: 2d}\n")
+    _reload(rt, reloader)
+    with Session(engine) as session:
+        (event,) = session.exec(select(Event).where(Event.kind == "reload"))
+        assert event.data["rules_changed"] == ["talks"]
+        assert [m.item_id for m in session.exec(select(Match))] == ["old"]  # the 2-day lookback ran

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from pydantic import BaseModel, SecretStr
 from sqlmodel import Session, select
 
 from monitor import db, metrics, pipeline
 from monitor.config import load_config
+from monitor.config.channelsfile import options_model
+from monitor.config.schema import FeedSpec, RuleSpec
 from monitor.daemon import _reload
 from monitor.models import Event, FeedState, utcnow
 from monitor.query import StemCounts
@@ -185,3 +188,86 @@ def test_an_interval_edit_reschedules_that_feed_only(setup: Setup) -> None:
     assert after["world"] > before["world"] + timedelta(minutes=40)  # about an hour after the last poll
     (event,) = setup.events("reload")
     assert event.data["feeds_changed"] == ["world"] and event.data["rules_changed"] == []
+
+
+# Each field of a feed, a rule and a webhook channel's options, changed in turn: the reload names the
+# entry and the field. The fields come from the models, so a new option is covered the day it is added
+# (and this test asks for a second value when its type does not give one).
+BASE_FEED = {"name": "world", "url": "http://127.0.0.1:9/world.xml", "every": "10m"}
+BASE_RULE = {"name": "ceasefire", "match": "ceasefire", "alert": "[console]"}
+BASE_OPTIONS = {"url": "'https://example.org/hook'"}
+OTHER_VALUES = {  # a second valid value for the fields whose type does not suggest one
+    "url": "http://127.0.0.1:9/other.xml",
+    "tags": "[news]",
+    "match": "ceasefire OR truce",
+    "feeds": "[local]",
+    "alert": "[]",
+    "digest": "'0 8 * * *'",
+    "examples": "{match: [Ceasefire agreed]}",
+}
+OTHER_OPTIONS = {"secret": "'whsec_YW5vdGhlci1zZWNyZXQtdmFsdWUh'"}  # a webhook's signing secret has a format
+
+
+def _other_value(model: type[BaseModel], name: str, options: bool = False) -> str:
+    """A valid value of the field, different from the base and from the default."""
+    info = model.model_fields[name]
+    others = OTHER_OPTIONS if options else OTHER_VALUES
+    if name in others:
+        return others[name]
+    if info.annotation is bool:
+        return "false" if info.default else "true"
+    if info.annotation in (timedelta, timedelta | None):
+        return "7m"
+    if info.annotation in (int, float):
+        return str(info.default + 1)
+    if info.annotation in (SecretStr, SecretStr | None):
+        return "'https://example.org/another-secret'"
+    if info.annotation == dict[str, str]:
+        return "{X-Test: 'yes'}"
+    pytest.fail(f"no second value for {model.__name__}.{name}: add one to OTHER_VALUES")
+
+
+def _flow(fields: dict[str, str]) -> str:
+    return "{" + ", ".join(f"{key}: {value}" for key, value in fields.items()) + "}"
+
+
+def _files(feed: dict[str, str], rule: dict[str, str], options: dict[str, str]) -> tuple[str, str]:
+    rules = f"feeds:\n  - {_flow(feed)}\n  - {{name: local, url: http://127.0.0.1:9/l.xml}}\nrules:\n  - {_flow(rule)}\n"
+    return (
+        rules,
+        f"channels:\n  console: {{type: console}}\n  hook: {_flow({'type': 'webhook', **options})}\n",
+    )
+
+
+@pytest.mark.parametrize("kind", ["feeds", "rules", "channels"])
+def test_every_field_edited_alone_is_named_by_the_reload(setup: Setup, kind: str) -> None:
+    model: type[BaseModel] = {"feeds": FeedSpec, "rules": RuleSpec, "channels": options_model("webhook")}[
+        kind
+    ]
+    entry = {"feeds": "world", "rules": "ceasefire", "channels": "hook"}[kind]
+    base = [BASE_FEED, BASE_RULE, BASE_OPTIONS]
+    index = ["feeds", "rules", "channels"].index(kind)
+
+    def apply(texts: tuple[str, str]) -> Event:
+        setup.write("rules/watch.yaml", texts[0])
+        setup.channels.write_text(texts[1])
+        assert setup.reloader.tick() is not None, setup.events("reload_failed")[-1].message
+        return setup.events("reload")[-1]
+
+    apply(_files(*base))
+    names = [name for name in model.model_fields if name != "name"]
+    assert len(names) >= 4
+    for name in names:
+        edited = [dict(part) for part in base]
+        edited[index][name] = _other_value(model, name, options=kind == "channels")
+        event = apply(_files(*edited))
+        assert event.data[f"{kind}_changed"] == [entry], name
+        assert name in event.data["fields_changed"][kind][entry]  # beside what it implies (match: query)
+        assert f"{kind}: changed {entry} (" in event.message and name in event.message
+        assert "another-secret" not in event.message and "YW5vdGhl" not in event.message  # named, not shown
+        apply(_files(*base))
+    if kind != "channels":
+        edited = [dict(part) for part in base]
+        edited[index]["name"] = "renamed"
+        event = apply(_files(*edited))
+        assert event.data[f"{kind}_added"] == ["renamed"] and event.data[f"{kind}_removed"] == [entry]

@@ -14,9 +14,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from monitor.channels import available_types, channel_class
 from monitor.channels.base import ChannelOptions
+from monitor.config.validation import MAX_DEPTH, locate, problems
 from monitor.config.yamlnodes import STR, Report, Source, compose_file, is_null, mapping, position, text
 
-MAX_DEPTH = 10
 _VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -27,6 +27,7 @@ class LoadedChannel(NamedTuple):
     options: BaseModel
     line: int
     col: int
+    secrets: tuple[str, ...] = ()  # the `${VAR}` values substituted into its options
 
 
 def default_channels() -> dict[str, LoadedChannel | None]:
@@ -94,9 +95,9 @@ def _channel(src: Source, name: str, key: Node, node: Node, env: Mapping[str, st
     try:
         options = model.model_validate(raw)
     except ValidationError as exc:
-        _report_validation(src, exc, key, fields, what, model, secrets + _strings(list(raw.values())))
+        _report_validation(src, exc, key, node, what, model, secrets + _strings(list(raw.values())))
         return None
-    return LoadedChannel(type_name, options, *position(key))
+    return LoadedChannel(type_name, options, *position(key), tuple(secrets))
 
 
 def _value(
@@ -159,41 +160,23 @@ def _report_validation(
     src: Source,
     exc: ValidationError,
     key: Node,
-    fields: Mapping[str, tuple[Node, Node]],
+    node: Node,
     what: str,
     model: type[ChannelOptions],
     secrets: list[str],
 ) -> None:
-    """Map pydantic's errors to the offending key's file:line:col, with no option values in them."""
-    for problem in exc.errors(include_input=False, include_url=False):
-        loc = problem["loc"]
-        option = str(loc[0]) if loc else ""
-        node = _locate(fields[option][0], fields[option][1], loc[1:]) if option in fields else key
-        if problem["type"] == "missing":
+    """Map pydantic's errors to the offending option's file:line:col, with no option values in them."""
+    for problem in problems(exc, node):
+        option = str(problem.loc[0]) if problem.loc else ""
+        at = problem.key if problem.loc and locate(node, problem.loc[:1])[2] else key
+        if problem.type == "missing":
             message = f"missing option '{option}' in {what}"
-        elif problem["type"] == "extra_forbidden":
+        elif problem.type == "extra_forbidden":
             expected = ", ".join(_option_names(model))
             message = f"unknown option '{option}' in {what} (expected one of: {expected})"
         else:
-            detail = str(problem["msg"]).removeprefix("Value error, ")
-            message = f"option '{option}' in {what}: {_redact(detail, secrets)}"
-        src.error(node, message)
-
-
-def _locate(key: Node, value: Node, rest: tuple[Any, ...]) -> Node:
-    """The node deepest along pydantic's loc (an item of a list, a key of a mapping)."""
-    node = key
-    for step in rest:
-        if isinstance(value, SequenceNode) and isinstance(step, int) and step < len(value.value):
-            node = value = value.value[step]
-        elif isinstance(value, MappingNode):
-            pairs = [(k, v) for k, v in value.value if isinstance(k, ScalarNode) and k.value == str(step)]
-            if not pairs:
-                break
-            node, value = pairs[0]
-        else:
-            break
-    return node
+            message = f"option '{option}' in {what}: {_redact(problem.detail, secrets)}"
+        src.error(at, message)
 
 
 def _option_names(model: type[ChannelOptions]) -> list[str]:

@@ -152,32 +152,3 @@ def text(src: Source, node: Node, what: str) -> str | None:
         src.error(node, f"expected a non-empty string for {what}")
         return None
     return str(node.value)
-
-
-def boolean(src: Source, node: Node, what: str) -> bool | None:
-    """true or false."""
-    if isinstance(node, ScalarNode) and node.tag == BOOL:
-        return node.value.lower() in ("true", "yes", "on", "y")
-    src.error(node, f"expected true or false for {what}, got {kind(node)}")
-    return None
-
-
-def items(src: Source, node: Node, what: str) -> list[Node] | None:
-    """The nodes of a list (null is an empty list); anything else is an error."""
-    if is_null(node):
-        return []
-    if not isinstance(node, SequenceNode):
-        src.error(node, f"expected a list for {what}, got {kind(node)} (write [a, b] or one '- item' a line)")
-        return None
-    return list(node.value)
-
-
-def text_list(src: Source, node: Node, what: str) -> list[tuple[str, Node]] | None:
-    """A list of strings with their nodes; None when the value is not a list of strings."""
-    nodes = items(src, node, what)
-    if nodes is None:
-        return None
-    values = [(text(src, item, what), item) for item in nodes]
-    if any(value is None for value, _ in values):
-        return None
-    return [(value, item) for value, item in values if value is not None]
