@@ -112,7 +112,8 @@ def test_a_content_change_is_seen_even_when_the_modification_time_is_not(setup: 
 
 
 BAD_EDITS = [
-    ("rules/watch.yaml", RULES.replace("match: ceasefire", "match: [ceasefire"), "rules/watch.yaml", 12),
+    # an unclosed bracket: reported where it opens, not where the parser gave up
+    ("rules/watch.yaml", RULES.replace("match: ceasefire", "match: [ceasefire"), "rules/watch.yaml", 11),
     (
         "rules/watch.yaml",
         RULES.replace("    match: ceasefire", "    match: ceasefire\n    colour: red"),
