@@ -322,11 +322,12 @@ def retry_failed(engine: sa.Engine, ids: Sequence[str] | None) -> list[str]:
         if ids is not None:
             stmt = stmt.where(Delivery.id.in_(list(ids)))  # type: ignore[attr-defined]
         rows = list(session.exec(stmt))
+        retried = [row.id for row in rows]
         for row in rows:
             row.status, row.attempts, row.next_attempt_at = "pending", 0, now
             session.add(row)
         session.commit()
-    return [row.id for row in rows]
+    return retried
 
 
 def send_test(config: Config, channel: str) -> None:

@@ -83,6 +83,8 @@ def test_gone_fails_at_once_is_listed_and_retried_by_command(project: Project, h
     assert project.cli("deliveries", "retry").returncode == 2  # neither ids nor --all
     retried = project.cli("deliveries", "retry", row.id)
     assert retried.returncode == 0 and "1 deliveries queued" in retried.stdout
+    again = project.cli("deliveries", "retry", row.id)  # pending now, not failed: nothing to retry
+    assert again.returncode == 1 and f"no failed delivery with id {row.id}" in again.stderr
     rig.deliver_until(lambda: rig.status() == {"sent"})
     assert [r.headers["webhook-id"] for r in hook.requests] == [row.id, row.id]
     rig.close()

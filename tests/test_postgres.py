@@ -176,11 +176,13 @@ def test_a_lease_renewed_in_time_is_never_taken(engine: sa.Engine) -> None:
     assert set(renewed).isdisjoint(taken) and set(renewed) | set(taken) == set(ids)
 
 
-def test_the_compose_file_runs_two_instances_on_postgresql() -> None:
+def test_the_compose_file_runs_two_instances_on_postgresql(tmp_path: Path) -> None:
     compose = shutil.which("docker-compose")
     if compose is None:
         pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
-    done = subprocess.run([compose, "config"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    shutil.copy(REPO / "docker-compose.yml", tmp_path / "docker-compose.yml")
+    shutil.copy(REPO / ".env.example", tmp_path / ".env")  # the README's first step: cp .env.example .env
+    done = subprocess.run([compose, "config"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     services = yaml.safe_load(done.stdout)["services"]
 
