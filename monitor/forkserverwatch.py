@@ -1,6 +1,8 @@
 """Imported by multiprocessing's fork server only (parsepool preloads it): the fork server exits with the daemon.
 
-Importing this module ties the importing process's life to its parent's; nothing else imports it.
+Importing this module ties the importing process's life to the process named by `lifeline.OWNER` (an
+environment variable parsepool sets before the fork server starts), else its parent; nothing else
+imports it. (The daemon may be pid 1, in a container: the owner is named, not guessed.)
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import os
 
 from monitor import lifeline
 
-if os.getppid() == 1:  # the daemon is already gone (we were re-parented to init)
+owner = int(os.environ.get(lifeline.OWNER) or os.getppid())
+if os.getppid() != owner:  # the daemon died before we got here: we were re-parented already
     os._exit(1)
-lifeline.exit_when_gone(os.getppid())
+lifeline.exit_when_gone(owner)

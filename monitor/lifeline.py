@@ -6,7 +6,8 @@ worker), so nothing ties it to the daemon by default: after a `kill -9` the work
 
 - the fork server watches the daemon from a thread (`exit_when_gone`): a pidfd, which becomes
   readable when that process exits (Linux 5.3+; it cannot be fooled by a reused pid), else a check
-  every second; it exits at once when the daemon is gone (`monitor.forkserverwatch` arms this);
+  every second; when the daemon is gone it kills its own children (a worker still starting up has
+  not set its death signal yet) and exits (`monitor.forkserverwatch` arms this);
 - each worker asks the kernel for SIGKILL when its parent, the fork server, dies
   (`die_with_parent`: `PR_SET_PDEATHSIG`). A worker runs no thread of its own: with a second thread,
   glibc's malloc under the worker's address-space cap crawls instead of failing fast;
@@ -24,6 +25,7 @@ import signal
 import threading
 import time
 
+OWNER = "MONITOR_FORKSERVER_OWNER"  # the pid the fork server watches (set before it starts)
 PR_SET_PDEATHSIG = 1
 M_ARENA_MAX = -8
 POLL_SECONDS = 1.0
@@ -62,7 +64,24 @@ def _watch(pid: int) -> None:
     else:
         while _alive(pid):
             time.sleep(POLL_SECONDS)
+    _kill_children()  # a worker still starting up has not asked for PR_SET_PDEATHSIG yet
     os._exit(1)  # no cleanup to run: the daemon that asked for this work is gone
+
+
+def _kill_children() -> None:
+    """SIGKILL every process whose parent is this one (read from /proc; nothing where there is none)."""
+    me = os.getpid()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                    ppid = int(stat.read().rsplit(b")", 1)[1].split()[1])
+                if ppid == me:
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (OSError, ValueError, IndexError):
+                continue
 
 
 def _alive(pid: int) -> bool:

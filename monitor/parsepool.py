@@ -145,6 +145,7 @@ def _result(
 def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
     with _lock:
         if key not in _pools:
+            os.environ[lifeline.OWNER] = str(os.getpid())  # whom the fork server watches (forkserverwatch)
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["monitor.parse", "monitor.forkserverwatch"])
             _pools[key] = cf.ProcessPoolExecutor(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -219,3 +220,19 @@ def test_a_lower_case_log_level_is_accepted(project: Project) -> None:
     project.copy_sample()
     project.env["MONITOR_LOG_LEVEL"] = "warning"
     assert project.cli("check").returncode == 0
+
+
+@pytest.mark.slow
+def test_the_parse_workers_run_when_the_daemon_is_pid_1_as_in_a_container(project: Project) -> None:
+    """The fork server watches the daemon by its pid, so a daemon at pid 1 (docker) is not taken for dead."""
+    unshare = shutil.which("unshare")
+    probe = subprocess.run([unshare or "unshare", "--pid", "--fork", "true"], capture_output=True)
+    if unshare is None or probe.returncode != 0:
+        pytest.skip("cannot make a pid namespace here (unshare --pid needs root)")
+    project.copy_sample()
+    command = [unshare, "--pid", "--fork", "--mount-proc", *MONITOR, "run", "--once"]
+    result = subprocess.run(
+        command, cwd=project.root, env=project.env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "uk-military-meeting" in result.stdout and "crashed" not in result.stderr, result.stderr
