@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from alertdata import alert, hostile, item
 from receivers import HANG, HttpReceiver, Received, Reply
 
 from monitor.channels import make_channel
-from monitor.channels.http import retry_after
 from monitor.channels.webhook import sign
 from monitor.errors import Rejected, RetryLater
 
@@ -184,23 +182,3 @@ def test_documented_schema_lists_every_field(http_receiver: HttpReceiver) -> Non
     body = http_receiver.wait_for(1)[0].json()
     for name in [*body, *body["item"]]:
         assert f"| `{name}` |" in doc, name
-
-
-@pytest.mark.parametrize(
-    ("header", "seconds"),
-    [
-        ("2", 2.0),
-        ("0", 0.0),
-        ("Wed, 25 Nov 2026 03:01:00 GMT", 60.0),
-        ("Wed, 25 Nov 2026 02:00:00 GMT", 0.0),
-        ("999999999", 86400.0),
-        ("soon", None),
-        ("-5", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_retry_after_parsing(header: str | None, seconds: float | None) -> None:
-    """Retry-After as seconds or an HTTP date; nonsense is ignored, and a day is the most a server gets."""
-    now = datetime(2026, 11, 25, 3, 0, tzinfo=UTC).timestamp()
-    assert retry_after(header, now) == seconds
