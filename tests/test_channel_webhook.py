@@ -14,6 +14,7 @@ import pytest
 from alertdata import alert, hostile, item
 from receivers import HANG, HttpReceiver, Received, Reply
 
+from monitor import USER_AGENT, __version__
 from monitor.channels import make_channel
 from monitor.channels.webhook import sign
 from monitor.errors import Rejected, RetryLater
@@ -67,6 +68,7 @@ def test_posts_versioned_signed_json(http_receiver: HttpReceiver) -> None:
     assert request.path == "/hook?token=SECRETTOKEN"
     assert request.headers["content-type"] == "application/json" and request.headers["x-team"] == "news"
     assert request.headers["webhook-id"] == "dlv-42"
+    assert request.headers["user-agent"] == USER_AGENT and f"/{__version__} " in USER_AGENT
     assert reference_verify(SECRET, request)
     body = request.json()
     assert {k: body[k] for k in ("type", "version", "id", "rule", "kind")} == {

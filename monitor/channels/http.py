@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from monitor import escaping
+from monitor import USER_AGENT, escaping
 from monitor.errors import Rejected, RetryLater
 from monitor.retryafter import retry_after
 
-USER_AGENT = "monitor/0.1 (+alerts)"
 TRANSIENT = frozenset({408, 409, 425, 429})
 
 
