@@ -15,10 +15,10 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from monitor import textfold
 from monitor.errors import QuerySyntaxError
 from monitor.query.analyze import FIELDS, Document, tokenize
 from monitor.query.hit import Hit
@@ -30,12 +30,6 @@ _WILDCARD = re.compile(r"(?<!\\)[*?]")
 _PLAIN_PREFIX = re.compile(r"[^\W_]+")
 # A quantified group holding a quantifier, like (a+)+: catastrophic backtracking on hostile words.
 _NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
-
-
-def _fold_literal(text: str) -> str:
-    """Case- and accent-fold a literal piece of a wildcard or regex (no possessive stripping)."""
-    folded = unicodedata.normalize("NFKD", text.replace("’", "'").casefold())
-    return "".join(ch for ch in folded if not unicodedata.combining(ch))
 
 
 def _analyze(text: str, col: int) -> tuple[str, ...]:
@@ -102,7 +96,7 @@ def _regex(pattern: str, col: int) -> re.Pattern[str]:
             "expected a regular expression without a repeated group that repeats (it can take exponential time)",
         )
     try:
-        return re.compile(_fold_literal(pattern), re.IGNORECASE)
+        return re.compile(textfold.fold(pattern), re.IGNORECASE)
     except re.error as e:
         return _raise(col + 1 + (e.pos or 0), f"expected a valid regular expression: {e.msg}")
 
@@ -115,7 +109,7 @@ def _raise(col: int, message: str) -> re.Pattern[str]:
 def _wildcard(raw: str, col: int, scope: int | None) -> Node:
     """`ukrain*` as a prefix node; other `*` / `?` patterns as a whole-word pattern."""
     pieces = _WILDCARD.split(raw)
-    literals = [_fold_literal(p.replace("\\", "")) for p in pieces]
+    literals = [textfold.fold(p.replace("\\", "")) for p in pieces]
     if not any(_PLAIN_PREFIX.search(p) for p in literals):
         raise QuerySyntaxError(col, f"expected letters or digits in the wildcard '{raw}'")
     prefix = literals[0]
