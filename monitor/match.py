@@ -36,14 +36,14 @@ def match_id(rule: str, item_id: str) -> str:
     return hashlib.sha256(f"{rule}\x1f{item_id}".encode()).hexdigest()[:24]
 
 
-def document_fields(item: Mapping[str, Any]) -> dict[str, str]:
+def document_fields(item: Mapping[str, Any]) -> dict[str, str | Sequence[str]]:
     """The searchable fields of a stored item (a row dict)."""
     return {
         "title": item.get("title") or "",
         "summary": item.get("summary") or "",
         "content": item.get("content") or "",
         "author": item.get("author") or "",
-        "category": " ".join(item.get("categories") or ()),
+        "category": item.get("categories") or (),  # analyze_item joins them
         "feed": item.get("feed") or "",
         "link": item.get("link") or "",
     }

@@ -303,15 +303,19 @@ class Document:
 
 
 def _plain_text(value: str | Sequence[str] | None) -> str:
-    """A field value as plain text: several values (categories) are joined by commas."""
+    """A field value as plain text: several values (categories) are joined by spaces.
+
+    Spaces, not commas: match offsets stored in the database point into this text, and they
+    were computed on space-joined categories (matching is the same either way).
+    """
     if not value:
         return ""
-    return value if isinstance(value, str) else ", ".join(value)
+    return value if isinstance(value, str) else " ".join(value)
 
 
 def analyze_item(fields: Mapping[str, str | Sequence[str]]) -> Document:
     """Analyze an item once (title, summary, content, author, category, feed, link; missing = empty).
 
-    A field may hold several strings (the categories of an entry): they are joined with ", ".
+    A field may hold several strings (the categories of an entry): they are joined with spaces.
     """
     return Document(tuple(_plain_text(fields.get(name)) for name in FIELDS))
