@@ -180,7 +180,7 @@ def complete_groups(rt: Runtime, claimed: Sequence[Delivery]) -> list[Delivery]:
                 c.status == "pending",
                 c.next_attempt_at <= now,
                 c.id.not_in(have),
-                sa.or_(c.lease_until.is_(None), c.lease_until < now),
+                db.lease_free(c.lease_until, now),
             )
             extra += session.exec(stmt.with_for_update(skip_locked=True))
         return db.lease(session, extra, rt.owner, now)
