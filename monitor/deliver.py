@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from monitor import db, events, schedule
+from monitor.channels.base import DEFAULT_OPTIONS
 from monitor.config import Config
 from monitor.errors import Rejected, RetryLater
 from monitor.match import snippet
@@ -97,7 +98,7 @@ class Deliverer:
 
     def _pace(self, channel: str) -> None:
         sender = self.rt.active.channels.get(channel)
-        gap = float(_option(sender, "min_interval", 0.0) or 0.0)
+        gap = float(_option(sender, "min_interval") or 0.0)
         wait = self.last_send.get(channel, 0) + gap - time.monotonic()
         if wait > 0:
             time.sleep(wait)
@@ -208,13 +209,13 @@ def _columns() -> Any:
     return Delivery.__table__.c  # type: ignore[attr-defined]
 
 
-def _option(sender: object, name: str, default: Any) -> Any:
-    """A channel option every ChannelOptions has; a plugin without `options` gets the default."""
-    return getattr(getattr(sender, "options", None), name, default)
+def _option(sender: object, name: str) -> Any:
+    """A channel option every ChannelOptions has; a plugin without `options` gets ChannelOptions' default."""
+    return getattr(getattr(sender, "options", None), name, getattr(DEFAULT_OPTIONS, name))
 
 
 def _max_attempts(sender: object) -> int:
-    return int(_option(sender, "max_attempts", 8))
+    return int(_option(sender, "max_attempts"))
 
 
 def build_alert(rt: Runtime, members: Sequence[Delivery]) -> Alert:
@@ -275,7 +276,7 @@ def _outcome(
     error: str | None = None,
     after: float | None = None,
     final: bool = False,
-    max_attempts: int = 8,
+    max_attempts: int = DEFAULT_OPTIONS.max_attempts,
 ) -> None:
     """Mark each member sent, pending again (with backoff) or failed, and record an event each."""
     now, delay = utcnow(), timedelta(seconds=after or 0)
