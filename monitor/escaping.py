@@ -18,14 +18,14 @@ _MRKDWN = str.maketrans({"*": "∗", "_": "ˍ", "~": "∼", "`": "ˋ"})
 _ZWSP, _ZWJ = "\u200b", "\u200d"
 
 
-def clean_text(text: str) -> str:
+def strip_controls(text: str) -> str:
     """Drop ANSI escapes, control and bidi-override characters; keep newlines and tabs."""
     return _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
 
 
 def clean_line(text: str, limit: int = 1000) -> str:
     """Clean text for a one-line field: whitespace runs (newlines too) become one space; capped at `limit`."""
-    return truncate(_SPACES.sub(" ", clean_text(text)).strip(), limit)
+    return truncate(_SPACES.sub(" ", strip_controls(text)).strip(), limit)
 
 
 def truncate(text: str, limit: int) -> str:
@@ -33,7 +33,7 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + "…"
 
 
-def safe_link(url: str | None) -> str | None:
+def checked_link(url: str | None) -> str | None:
     """The URL when it is an absolute http(s) URL with a host and no space or control character, else None."""
     if not url or _SPACES.search(url) or _CONTROL.search(url) or "\x1b" in url:
         return None
@@ -53,7 +53,7 @@ def clean_snippet(snippet: Snippet, limit: int = 2000) -> Snippet:
     """A cleaned snippet (one line, capped) whose spans still point at the highlighted terms."""
     chars: list[tuple[str, bool]] = []
     for part, hit in split_spans(snippet.text, snippet.spans):
-        for char in clean_text(part):
+        for char in strip_controls(part):
             if char.isspace():
                 if chars and chars[-1][0] != " ":
                     chars.append((" ", hit))
@@ -132,7 +132,7 @@ def mrkdwn(text: str) -> str:
 
 def mrkdwn_link(url: str | None, label: str) -> str:
     """A Slack link `<url|label>` for an http(s) URL; just the escaped label otherwise."""
-    link = safe_link(url)
+    link = checked_link(url)
     if link is None:
         return mrkdwn(label)
     target = link.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")

@@ -107,7 +107,7 @@ def html_to_text(markup: str, limit: int = TEXT_MAX) -> str:
         parts.append(markup[pos:lt])
         pos, text = _skip_markup(markup, lt)
         parts.append(text)
-    return clean_text(html.unescape("".join(parts)), limit)
+    return collapse_text(html.unescape("".join(parts)), limit)
 
 
 def _skip_markup(markup: str, lt: int) -> tuple[int, str]:
@@ -131,7 +131,7 @@ def _skip_markup(markup: str, lt: int) -> tuple[int, str]:
     return close + 1, " " if name in _BLOCK else ""
 
 
-def clean_text(text: str, limit: int) -> str:
+def collapse_text(text: str, limit: int) -> str:
     """`text` without control characters, with whitespace collapsed, cut to `limit` characters."""
     return " ".join(_CONTROL.sub("", text[: limit * HTML_INPUT_FACTOR]).split())[:limit].rstrip()
 
@@ -262,10 +262,10 @@ def _entries(raws: Iterable[Mapping[str, Any]], base: str) -> Iterable[Entry]:
 def _entry(raw: Mapping[str, Any], base: str) -> Entry:
     contents = raw.get("content") or []
     content = " ".join(_field_text(c, TEXT_MAX) for c in contents[:4])[:TEXT_MAX]
-    guid = clean_text(str(raw.get("id") or ""), GUID_MAX) or None
+    guid = collapse_text(str(raw.get("id") or ""), GUID_MAX) or None
     return Entry(
         guid=guid,
-        link=safe_link(raw.get("link"), base),
+        link=resolve_link(raw.get("link"), base),
         title=_field_text(raw.get("title_detail"), TITLE_MAX),
         summary=_field_text(raw.get("summary_detail"), TEXT_MAX),
         content=content,
@@ -280,10 +280,10 @@ def _field_text(detail: Mapping[str, Any] | None, limit: int) -> str:
     if not detail:
         return ""
     value, kind = str(detail.get("value") or ""), str(detail.get("type") or "")
-    return html_to_text(value, limit) if "html" in kind else clean_text(value, limit)
+    return html_to_text(value, limit) if "html" in kind else collapse_text(value, limit)
 
 
-def safe_link(link: object, base: str) -> str | None:
+def resolve_link(link: object, base: str) -> str | None:
     """`link` resolved against `base`, or None unless it is an http(s) URL with a host."""
     if not isinstance(link, str) or not link.strip() or len(link) > LINK_MAX:
         return None

@@ -82,7 +82,7 @@ def item_view(item: AlertItem) -> ItemView:
     return ItemView(
         id=escaping.clean_line(item.id, 200),
         title=escaping.clean_line(item.title, 1000) or "(untitled)",
-        link=escaping.safe_link(item.link),
+        link=escaping.checked_link(item.link),
         feed=escaping.clean_line(item.feed, 200),
         published=item.published,
         published_text=stamp.replace("T", " ").replace("Z", " UTC") if stamp else "",
@@ -108,13 +108,13 @@ def alert_view(alert: Alert) -> AlertView:
 
 
 def _finalize_text(value: Any) -> Any:
-    return escaping.clean_text(value) if isinstance(value, str) else value
+    return escaping.strip_controls(value) if isinstance(value, str) else value
 
 
 def _finalize_mrkdwn(value: Any) -> Any:
     if isinstance(value, Mrkdwn) or value is None:
         return value if value is not None else ""
-    return escaping.mrkdwn(escaping.clean_text(str(value)))
+    return escaping.mrkdwn(escaping.strip_controls(str(value)))
 
 
 def _slack_link(url: str | None, label: str) -> Mrkdwn:
