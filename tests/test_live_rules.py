@@ -18,7 +18,7 @@ from waiting import wait_until
 
 from monitor import db, pipeline
 from monitor.config import load_config
-from monitor.daemon import _reload
+from monitor.daemon import apply_reload
 from monitor.models import Event, Item, Match, utcnow
 from monitor.reload import Reloader
 from monitor.runtime import Active, Runtime
@@ -153,7 +153,7 @@ def test_lookback_runs_a_new_or_changed_rule_over_its_window_once(tmp_path: Path
 
     def edit(rules: str) -> None:
         (rules_dir / "watch.yaml").write_text(head + rules)
-        _reload(rt, reloader)
+        apply_reload(rt, reloader)
 
     edit("  - {name: talks, match: ceasefire}\n  - {name: archive, match: ceasefire, lookback: 2d}\n")
     assert matched("talks") == ["Ceasefire signed"]  # first seen and published in the last 24 h
@@ -189,7 +189,7 @@ def test_an_edit_of_only_a_rules_lookback_is_a_change_and_runs_the_wider_lookbac
     with Session(engine) as session:
         assert list(session.exec(select(Match))) == []  # 30 h ago: outside the default 24 h
     (rules_dir / "watch.yaml").write_text(head + "  - {name: talks, match: ceasefire, lookback: 2d}\n")
-    _reload(rt, reloader)
+    apply_reload(rt, reloader)
     with Session(engine) as session:
         (event,) = session.exec(select(Event).where(Event.kind == "reload"))
         assert event.data["rules_changed"] == ["talks"]

@@ -16,7 +16,7 @@ from monitor import db, metrics, pipeline
 from monitor.config import load_config
 from monitor.config.channelsfile import options_model
 from monitor.config.schema import FeedSpec, RuleSpec
-from monitor.daemon import _reload
+from monitor.daemon import apply_reload
 from monitor.models import Event, FeedState, utcnow
 from monitor.query import StemCounts
 from monitor.reload import Reloader
@@ -182,7 +182,7 @@ def test_an_interval_edit_reschedules_that_feed_only(setup: Setup) -> None:
             "url: http://127.0.0.1:9/world.xml, every: 10m", "url: http://127.0.0.1:9/world.xml, every: 1h"
         ),
     )
-    _reload(setup.rt, setup.reloader)
+    apply_reload(setup.rt, setup.reloader)
     after = setup.next_polls()
     assert after["local"] == before["local"]  # untouched feeds keep their next poll
     assert after["world"] > before["world"] + timedelta(minutes=40)  # about an hour after the last poll
