@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,19 +16,10 @@ from monitor.query import FIELDS, Hit, Matcher, StemCounts, Term, analyze_item
 from monitor.records import Snippet
 
 
-@dataclass(frozen=True)
-class Rules:
-    """The active rules of one Config with their index; rebuilt on every reload."""
-
-    config: Config
-    matcher: Matcher
-
-    @classmethod
-    def build(cls, config: Config, learning: StemCounts | None = None) -> Rules:
-        """Index the rules; with `learning`, the matcher learns word frequencies into it (a reload
-        passes the previous generation's, so nothing learned is lost)."""
-        queries = {name: rule.query for name, rule in config.rules.items()}
-        return cls(config, Matcher(queries, learning=learning))
+def build_matcher(config: Config, learning: StemCounts | None = None) -> Matcher:
+    """Index the rules of `config`; with `learning`, the matcher learns word frequencies into it (a
+    reload passes the previous generation's, so nothing learned is lost)."""
+    return Matcher({name: rule.query for name, rule in config.rules.items()}, learning=learning)
 
 
 def match_id(rule: str, item_id: str) -> str:
@@ -58,15 +48,14 @@ def snippet(item: Mapping[str, Any], where: Mapping[str, Any], width: int = 240)
 
 
 def match_items(
-    rules: Rules, items: Iterable[Mapping[str, Any]], now: datetime, only: Matcher | None = None
+    config: Config, matcher: Matcher, items: Iterable[Mapping[str, Any]], now: datetime
 ) -> list[dict[str, Any]]:
-    """Match rows for every (rule, item) hit, honouring each rule's feeds; `only` limits the rules."""
-    matcher = only or rules.matcher
+    """Match rows for every (rule of `matcher`, item) hit, honouring each rule's feeds in `config`."""
     rows = []
     for item in items:
         doc = analyze_item(document_fields(item))
         for name, hit in matcher.match(doc).items():
-            rule = rules.config.rules.get(name)
+            rule = config.rules.get(name)
             if rule is None or item["feed"] not in rule.feeds:
                 continue
             rows.append(
@@ -91,7 +80,7 @@ def changed_rules(session: Session, config: Config) -> list[RuleConfig]:
 
 
 def lookback_matches(
-    rules: Rules, session: Session, todo: Sequence[RuleConfig], now: datetime
+    config: Config, session: Session, todo: Sequence[RuleConfig], now: datetime
 ) -> list[dict[str, Any]]:
     """Matches of the rules in `todo` on the items of each one's lookback window (one scan for all).
 
@@ -107,7 +96,7 @@ def lookback_matches(
     matcher = Matcher({rule.name: rule.query for rule in todo})
     return [
         m
-        for m in match_items(rules, items.values(), now, only=matcher)
+        for m in match_items(config, matcher, items.values(), now)
         if _in_window(items[m["item_id"]], windows[m["rule"]])
     ]
 

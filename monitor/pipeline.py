@@ -274,7 +274,8 @@ def store_items(
     ]
     alert_ids = {r["id"] for r in alertable}
     events.record_all(session, (_item_event(r, r["id"] in alert_ids) for r in new))
-    route_matches(rt.config, session, match_items(rt.active.rules, alertable, now), now)
+    active = rt.active  # read once: a reload may swap it, and a config goes with its own matcher
+    route_matches(active.config, session, match_items(active.config, active.matcher, alertable, now), now)
     return len(new)
 
 
@@ -308,7 +309,7 @@ def lookback(rt: Runtime) -> int:
     with Session(rt.engine) as session:
         db.exclusive(session, "lookback")  # one instance runs a rule's lookback, the others then find it done
         todo = changed_rules(session, config)
-        matches = lookback_matches(rt.active.rules, session, todo, now) if todo else []
+        matches = lookback_matches(rt.config, session, todo, now) if todo else []
         route_matches(config, session, matches, now)
         mark_applied(session, todo, now)
         session.commit()

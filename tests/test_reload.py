@@ -89,7 +89,7 @@ def test_a_good_edit_swaps_the_rules_and_says_what_changed(setup: Setup) -> None
     assert config is not None and setup.rt.active is not before
     assert set(setup.rt.config.rules) == {"troops", "ceasefire", "drones"}
     # what the matcher learned of word frequencies carries over to the new rules
-    assert setup.rt.active.rules.matcher.learning is before.rules.matcher.learning is not None
+    assert setup.rt.active.matcher.learning is before.matcher.learning is not None
     (event,) = setup.events("reload")
     assert event.data["rules_added"] == ["drones"] and event.data["rules_changed"] == ["ceasefire"]
     assert "rules: added drones; changed ceasefire" in event.message
