@@ -16,7 +16,8 @@ from rich.text import Text
 
 from monitor.config.durations import parse_duration
 from monitor.errors import ConfigErrors, FetchError, InstanceError, ParseError, QuerySyntaxError
-from monitor.events import KINDS, setup_logging
+from monitor.events import KINDS
+from monitor.logs import setup_logging
 from monitor.settings import Settings
 
 out = Console(
