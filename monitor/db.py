@@ -109,6 +109,8 @@ def claim_due_feeds(
     return claimed
 
 
+# A twin of claim_due_feeds by shape, on purpose: another table with its own due test and order;
+# a shared builder would hide the one SELECT ... FOR UPDATE SKIP LOCKED each instance runs.
 def claim_due_deliveries(
     session: Session, channels: Iterable[str], owner: str, now: datetime, limit: int
 ) -> list[Delivery]:

@@ -34,6 +34,7 @@ class SlackOptions(ChannelOptions):
         return validate.http_url(value, "webhook_url")
 
 
+# Alike by shape with every channel, on purpose: the Channel protocol (base.py), one class per module.
 class SlackChannel:
     """Posts each alert as a Block Kit message; feed text can never ping or forge links."""
 

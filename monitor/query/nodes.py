@@ -262,6 +262,8 @@ class AndNode:
         return [clause for child in self.children for clause in child.clauses(cost)]
 
 
+# AndNode's twin by shape, on purpose: each node type is its own small class with __slots__, so the
+# matching hot loop calls `test` directly (no shared base, no flag to branch on).
 class OrNode:
     """At least one child matches."""
 

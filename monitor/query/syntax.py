@@ -49,6 +49,7 @@ class Word:
     field: str | None
 
 
+# Word, Phrase and Regex are alike by shape, on purpose: the parse tree's leaf types, one frozen record each.
 @dataclass(frozen=True)
 class Phrase:
     """A quoted phrase, with its proximity slop (0: exact)."""
