@@ -88,7 +88,7 @@ def lookback_matches(
     """
     since = now - max(rule.lookback for rule in todo)
     published_ok = sa.or_(col(Item.published).is_(None), col(Item.published) >= since)
-    stmt = select(Item).where(Item.first_seen >= since, published_ok)  # type: ignore[operator]
+    stmt = select(Item).where(Item.first_seen >= since, published_ok)
     items = {item.id: item.model_dump() for item in session.exec(stmt)}
     if not items:
         return []

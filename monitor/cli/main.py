@@ -52,7 +52,7 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 )
 @click.version_option(package_name="monitor")
 @click.pass_context
-def main(ctx: click.Context, **options: Any) -> None:
+def main(ctx: click.Context, /, **options: Any) -> None:
     """Watch RSS/Atom feeds, match rules, send alerts."""
     try:
         settings = Settings(**{k: v for k, v in options.items() if v is not None})
