@@ -10,17 +10,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from pydantic import BaseModel, SecretStr
+from runtimes import open_runtime
 from sqlmodel import Session, select
 
-from monitor import db, metrics, pipeline
-from monitor.config import load_config
+from monitor import metrics, pipeline
 from monitor.config.channelsfile import options_model
 from monitor.config.schema import FeedSpec, RuleSpec
 from monitor.daemon import apply_reload
 from monitor.models import Event, FeedState, utcnow
 from monitor.query import StemCounts
 from monitor.reload import Reloader
-from monitor.runtime import Active, Runtime
 
 RULES = """\
 feeds:
@@ -48,10 +47,10 @@ class Setup:
         self.channels.parent.mkdir()
         self.write("rules/watch.yaml", RULES)
         self.channels.write_text(CHANNELS)
-        engine = db.make_engine(f"sqlite:///{root / 'monitor.db'}")
-        db.upgrade(engine)
-        self.rt = Runtime(engine, Active.build(load_config(self.rules, self.channels), StemCounts()))
-        pipeline.sync_feeds(engine, self.rt.config)
+        self.rt = open_runtime(
+            f"sqlite:///{root / 'monitor.db'}", self.rules, self.channels, learning=StemCounts()
+        )
+        pipeline.sync_feeds(self.rt.engine, self.rt.config)
         self.reloader = Reloader(self.rt, self.rules, self.channels)
 
     def write(self, name: str, text: str) -> Path:
