@@ -14,11 +14,13 @@ from sqlmodel import Session
 
 from monitor.logs import batched_lines
 from monitor.models import Event, utcnow
+from monitor.scrub import scrub, scrub_value
 
 KINDS = (
     "fetch",
     "fetch_failed",
     "item",
+    "article_failed",
     "match",
     "delivery",
     "delivery_failed",
@@ -35,7 +37,8 @@ EVENTS = Counter("monitor_events", "Events recorded by this process, by kind", [
 def event(kind: str, message: str = "", at: datetime | None = None, **fields: Any) -> dict[str, Any]:
     """An event row: the named columns from `fields`, everything else into `data`."""
     columns = {k: fields.pop(k, None) for k in FIELDS}
-    return {"at": at or utcnow(), "kind": kind, "message": message, "data": fields, **columns}
+    data = scrub_value(fields)
+    return {"at": at or utcnow(), "kind": kind, "message": scrub(message), "data": data, **columns}
 
 
 def record(session: Session | None, kind: str, message: str = "", **fields: Any) -> dict[str, Any]:

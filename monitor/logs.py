@@ -12,6 +12,8 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from typing import Any, TextIO
 
+from monitor.scrub import scrub
+
 
 class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A stream handler that, inside `batch()`, writes the thread's lines in one write at the end."""
@@ -66,7 +68,7 @@ class TextFormatter(logging.Formatter):
         tail = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
         head = f"{_local_time(record.created)} {record.levelname:<7} {kind or record.name}"
         line = f"{head} {record.getMessage()}" + (f"  {tail}" if tail else "")
-        return line + (("\n" + self.formatException(record.exc_info)) if record.exc_info else "")
+        return scrub(line + (("\n" + self.formatException(record.exc_info)) if record.exc_info else ""))
 
 
 class JsonFormatter(logging.Formatter):
@@ -82,7 +84,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str, ensure_ascii=False)
+        return scrub(json.dumps(data, default=str, ensure_ascii=False))
 
 
 def setup_logging(fmt: str = "text", level: str = "INFO") -> None:

@@ -7,8 +7,11 @@ import httpx
 from monitor import USER_AGENT, escaping
 from monitor.errors import Rejected, RetryLater
 from monitor.retryafter import retry_after
+from monitor.scrub import scrub, variants
 
 TRANSIENT = frozenset({408, 409, 425, 429})
+MAX_READ = 20_000  # characters of a receiver's answer searched for secrets
+EXCERPT = 200  # characters of it kept in the error, cut after the secrets are removed
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float, what: str) -> None:
@@ -28,7 +31,7 @@ def check(response: httpx.Response, url: str, what: str) -> None:
     status = response.status_code
     if 200 <= status < 300:
         return
-    detail = _scrub(escaping.clean_line(response.text, 200), url)
+    detail = escaping.truncate(escaping.clean_line(_scrub(response.text[:MAX_READ], url), MAX_READ), EXCERPT)
     reason = f"{what}: HTTP {status}" + (f" {detail}" if detail else "")
     if status in TRANSIENT or status >= 500:
         raise RetryLater(reason, retry_after(response.headers.get("retry-after")))
@@ -36,9 +39,10 @@ def check(response: httpx.Response, url: str, what: str) -> None:
 
 
 def _scrub(text: str, url: str) -> str:
-    """Remove the URL, and its path and query (where webhook tokens live), from a message."""
+    """Remove the URL in each of its forms (path and query: where webhook tokens live), then every
+    configured secret, from a message."""
     parsed = httpx.URL(url)
-    for secret in (url, str(parsed), parsed.raw_path.decode("ascii", "replace"), parsed.query.decode()):
-        if len(secret) > 1:
+    for secret in sorted(variants(url) | variants(str(parsed)), key=len, reverse=True):
+        if len(secret) > 3:
             text = text.replace(secret, "<redacted>")
-    return text
+    return scrub(text)
