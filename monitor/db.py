@@ -57,7 +57,7 @@ def create_schema(engine: sa.Engine) -> None:
 
 
 def _table(model: type[SQLModel]) -> sa.Table:
-    return model.__table__  # type: ignore[attr-defined,no-any-return]
+    return model.__table__  # type: ignore[attr-defined,no-any-return]  # SQLModel sets __table__ at runtime
 
 
 def is_sqlite(engine: sa.Engine) -> bool:

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from monitor.scrub import scrub
 
 
-class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generic in typeshed only
     """A stream handler that, inside `batch()`, writes the thread's lines in one write at the end."""
 
     def __init__(self, stream: TextIO) -> None:
@@ -44,7 +44,7 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         finally:
             lines, self._local.pending = self._local.pending, None
             if lines:
-                with self.lock:  # type: ignore[union-attr]
+                with self.lock:  # type: ignore[union-attr]  # set by Handler.__init__
                     self.stream.write("\n".join(lines) + self.terminator)
                     self.flush()
 

@@ -115,7 +115,7 @@ def mark_applied(session: Session, rules: Sequence[RuleConfig], now: datetime) -
     """Remember each rule's fingerprint so its lookback runs once."""
     names = [rule.name for rule in rules]
     for start in range(0, len(names), 500):
-        session.execute(sa.delete(RuleState).where(RuleState.name.in_(names[start : start + 500])))  # type: ignore[attr-defined]
+        session.execute(sa.delete(RuleState).where(col(RuleState.name).in_(names[start : start + 500])))
     rows = [{"name": r.name, "fingerprint": r.fingerprint, "applied_at": now} for r in rules]
     if rows:
         session.execute(sa.insert(RuleState), rows)

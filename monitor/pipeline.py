@@ -78,7 +78,7 @@ def poll_due(
             session.execute(sa.update(FeedState).values(next_poll_at=now))
             session.commit()
         names = db.claim_due_feeds(session, config.feeds, rt.owner, now, limit)
-        states = {s.name: s for s in session.exec(select(FeedState).where(FeedState.name.in_(names)))}  # type: ignore[attr-defined]
+        states = {s.name: s for s in session.exec(select(FeedState).where(col(FeedState.name).in_(names)))}
     requests = [FetchRequest(n, config.feeds[n].url, states[n].etag, states[n].last_modified) for n in names]
     ingested: set[str] = set()
     work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None] = queue.Queue()
@@ -150,7 +150,7 @@ def ingest(
             _failed(session, state, feed, exc, now)
             outcome = "failed"
         else:
-            _fetched(rt, session, state, feed, result, parsed, now)  # type: ignore[arg-type]
+            _fetched(rt, session, state, feed, result, parsed, now)  # type: ignore[arg-type]  # a FetchError result raised in _parse
             outcome = "ok" if parsed else "not_modified"
         session.add(state)
         pending = session.info.pop("articles_pending", False)
@@ -319,7 +319,7 @@ def finish_article(rt: Runtime, item_id: str, outcome: str | Exception | None) -
             .where(col(Item.id) == item_id, col(Item.article_status) == fulltext.PENDING)
             .values(article=text, article_status=status, lease_owner=None, lease_until=None)
         )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        if done.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult; execute() is typed as Result
             session.rollback()
             return False
         item = session.get(Item, item_id)

@@ -30,7 +30,7 @@ class Active:
         """The generation of `config`; its matcher learns word frequencies into `learning`, if given
         (a reload passes the previous generation's)."""
         channels = {
-            name: make_channel(name, ch.type, ch.options, config.templates_dir)  # type: ignore[arg-type]
+            name: make_channel(name, ch.type, ch.options, config.templates_dir)  # type: ignore[arg-type]  # options: a ChannelOptions typed BaseModel
             for name, ch in config.channels.items()
         }
         return cls(config, build_matcher(config, learning), channels)
