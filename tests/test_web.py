@@ -167,7 +167,15 @@ def test_every_known_label_value_has_a_series_at_zero_before_it_first_occurs(
     with Session(engine) as session:
         session.add(FeedState(name="ok", url="u", status="ok", last_poll_at=now))
         session.add(
-            Delivery(id="d", match_id="m", rule="r", channel="hook", status="sent", next_attempt_at=now, created_at=now)
+            Delivery(
+                id="d",
+                match_id="m",
+                rule="r",
+                channel="hook",
+                status="sent",
+                next_attempt_at=now,
+                created_at=now,
+            )
         )
         session.commit()
     text = web.get("/metrics").text
