@@ -21,7 +21,6 @@ from sqlmodel import Session, select
 from monitor.events import REGISTRY
 from monitor.models import Delivery, FeedState
 
-
 FEED_STATUSES = ("new", "ok", "degraded", "failing")
 DELIVERY_STATUSES = ("pending", "sent", "failed")
 
