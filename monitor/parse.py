@@ -80,7 +80,8 @@ _BLOCK = frozenset({
 })
 # fmt: on
 _BOX = ("iframe", "object", "embed", "svg", "math", "img", "video", "audio", "canvas")  # words apart too
-_BLOCK_SELECTOR = ",".join(sorted({*_BLOCK, *_BOX}))
+_BLOCK_NAMES = "|".join(sorted({*_BLOCK, *_BOX}, key=len, reverse=True))
+_BLOCK_TAG_START = re.compile(rf"<(?=/?(?:{_BLOCK_NAMES})[\s/>])", re.IGNORECASE)
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1 controls but tab, CR, LF
 
 
@@ -124,14 +125,13 @@ def html_to_text(markup: str, limit: int = TEXT_MAX) -> str:
     markup = markup[: limit * HTML_INPUT_FACTOR]
     if "<" not in markup and "&" not in markup:
         return clean_text(markup, limit)
-    tree = LexborHTMLParser(_close_raw_text(_cut_deep(markup)))
+    markup = _close_raw_text(_cut_deep(markup))
+    tree = LexborHTMLParser(_BLOCK_TAG_START.sub(" <", markup))  # a space before each block tag
     root = tree.root
     if root is None:
         return ""
-    for node in root.css(_BLOCK_SELECTOR):
-        node.insert_before(" ")
-        node.insert_after(" ")
-    tree.strip_tags(list(_SKIP_CONTENT))
+    if _RAW_OPEN.search(markup):
+        tree.strip_tags(list(_SKIP_CONTENT))
     return clean_text(root.text(deep=True), limit)
 
 
@@ -169,6 +169,8 @@ def _cut_deep(markup: str) -> str:
     Depth is counted over start and end tags, leaving out void elements and those HTML5 closes by
     itself (p, li, td...), so real feed text is never cut; only hostile nesting is.
     """
+    if markup.count("<") <= NESTING_MAX:  # too few tags to nest that deep
+        return markup
     depth = 0
     for tag in _ANY_TAG.finditer(markup):
         name = tag.group(2).lower()
