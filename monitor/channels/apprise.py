@@ -176,10 +176,6 @@ def _targets(options: AppriseOptions) -> tuple[list[_Target], float]:
             raise Rejected("apprise channel: a URL Apprise cannot send to")
         pace = max(pace, float(getattr(service, "request_rate_per_sec", 0.0) or 0.0))
         service.request_rate_per_sec = 0  # the outbox paces sends (min_interval), outside the timeout
-        for attribute in ("socket_connect_timeout", "socket_read_timeout"):
-            current = getattr(service, attribute, None)
-            if isinstance(current, int | float):
-                setattr(service, attribute, min(float(current), options.timeout))
         sender = apprise.Apprise(asset=service.asset)
         sender.add(service)
         chosen = options.format or str(service.resolve_format(None).value)
