@@ -190,7 +190,7 @@ def test_several_urls_a_retry_sends_only_to_the_one_that_failed(project: Project
 def test_a_receiver_that_never_answers_is_retry_later_after_the_timeout(hook: HttpReceiver) -> None:
     hook.script(HANG)
     channel = make_channel("ap", "apprise", {"url": json_url(hook), "timeout": 0.5}, None)
-    with pytest.raises(RetryLater, match="JSON timed out after 0.5 s") as caught:
+    with pytest.raises(RetryLater, match=r"JSON timed out after 0\.5 s") as caught:
         channel.send(alert())
     assert TOKEN not in str(caught.value)
 
