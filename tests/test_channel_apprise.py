@@ -20,6 +20,7 @@ from feeds import It
 from outbox import Rig
 from receivers import HANG, HttpReceiver, Received
 
+from monitor import scrub
 from monitor.channels import make_channel
 from monitor.config import load_config
 from monitor.deliver import send_test
@@ -257,3 +258,25 @@ def test_alerts_test_says_it_is_a_test(project: Project, hook: HttpReceiver) -> 
     assert body["title"].startswith("Test alert: ")
     assert "Test alert from monitor" in body["message"]
     rig.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "token"),
+    [
+        (
+            "workflows://prod-00.westus.logic.azure.com:443/a1b2c3d4e5f6a7b8c9d0/SIGNATUREa1b2c3d4e5f6",
+            "SIGNATUREa1b2c3d4e5f6",
+        ),
+        ("discord://123456789012345678/WEBHOOKTOKENabcdef0123456789", "WEBHOOKTOKENabcdef0123456789"),
+        ("tgram://123456789:BOTTOKENabcdef0123456789/-1001234567890", "BOTTOKENabcdef0123456789"),
+    ],
+)
+def test_an_apprise_url_is_a_secret_the_scrubber_knows(project: Project, url: str, token: str) -> None:
+    """The URL is held as a SecretStr in the channel's options, so the configuration hands it to the
+    scrubber: its tokens are redacted from any message, even quoted alone."""
+    project.write("rules/watch.yaml", "feeds: []\n")
+    project.write("alerts/channels.yaml", "channels:\n  ap: {type: apprise, url: '${APPRISE_URL}'}\n")
+    load_config(
+        project.root / "rules", project.root / "alerts" / "channels.yaml", {**project.env, "APPRISE_URL": url}
+    )
+    assert token not in scrub.scrub(f"the service said: {url} / {token}")

@@ -316,6 +316,8 @@ def test_a_snippet_starts_and_ends_cleanly_at_a_word_or_a_sentence(tokens: list[
     if not quote.endswith("…"):
         assert any(p + len(core) == len(text) for p in found) or _SENTENCE_DONE.search(core), quote
     assert all(quote[a:b].lower() == "ceasefire" for a, b in snippet.spans)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(st.text(alphabet="abcé'’-. ", min_size=1, max_size=12), min_size=1, max_size=8),

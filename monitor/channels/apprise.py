@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import apprise
 from pydantic import Field, SecretStr, field_validator
 
-from monitor import escaping
+from monitor import escaping, scrub
 from monitor.channels.base import ChannelOptions
 from monitor.errors import Rejected, RetryLater
 from monitor.records import Alert, Snippet
@@ -51,6 +51,14 @@ def _asset(timeout: float) -> apprise.AppriseAsset:
 def _service(url: str, timeout: float) -> Any:
     """Apprise's notifier for one URL, or None when Apprise has no service for it."""
     return apprise.Apprise.instantiate(url, asset=_asset(timeout), suppress_exceptions=True)
+
+
+def _token_pieces(url: str) -> set[str]:
+    """The token-like pieces of an Apprise URL, for the scrubber: besides the path and query it already
+    knows, Apprise puts tokens where a URL has its host (a Telegram bot token: `tgram://ID:TOKEN/chat`)."""
+    rest = url.partition("://")[2]
+    pieces = re.split(r"[/@:?&=,]", rest)
+    return {piece for piece in pieces if len(piece) >= scrub.TOKEN_LIKE}
 
 
 def _scheme(url: str) -> str:
@@ -86,6 +94,7 @@ class AppriseOptions(ChannelOptions):
                     f"{where} is not a URL Apprise can send to (scheme {_scheme(text)}); "
                     "see https://github.com/caronc/apprise/wiki"
                 )
+            scrub.remember(_token_pieces(text))
         return value
 
 
