@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -280,3 +281,22 @@ def test_an_apprise_url_is_a_secret_the_scrubber_knows(project: Project, url: st
         project.root / "rules", project.root / "alerts" / "channels.yaml", {**project.env, "APPRISE_URL": url}
     )
     assert token not in scrub.scrub(f"the service said: {url} / {token}")
+
+
+def test_apprise_reads_no_plugin_or_config_from_the_home_folder(
+    hook: HttpReceiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Apprise's CLI loads ~/.apprise/plugins and ~/.config/apprise; the channel must not, nor write there."""
+    home = tmp_path / "home"
+    marker = tmp_path / "plugin-ran"
+    for folder in (home / ".apprise" / "plugins", home / ".config" / "apprise" / "plugins"):
+        folder.mkdir(parents=True)
+        (folder / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    (home / ".config" / "apprise" / "apprise.yml").write_text(f"urls:\n  - json://127.0.0.1:9/{TOKEN}\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+    make_channel("ap", "apprise", {"url": json_url(hook)}, None).send(alert())
+    assert len(hook.wait_for(1)) == 1
+    assert not marker.exists()
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before  # nothing stored there either
