@@ -184,3 +184,12 @@ def test_documented_schema_lists_every_field(http_receiver: HttpReceiver) -> Non
     body = http_receiver.wait_for(1)[0].json()
     for name in [*body, *body["item"]]:
         assert f"| `{name}` |" in doc, name
+
+
+def test_an_unpadded_base64_secret_signs_as_its_padded_form() -> None:
+    """Standard Webhooks libraries accept secrets without '=' padding; so does monitor."""
+    padded = "whsec_" + base64.b64encode(b"seventeen bytes!!").decode()  # 17 bytes: one '=' of padding
+    assert padded.endswith("=")
+    unpadded = padded.rstrip("=")
+    assert sign(unpadded, "msg_1", 1614265330, b"{}") == sign(padded, "msg_1", 1614265330, b"{}")
+    assert make_channel("h", "webhook", {"url": "https://example.org/h", "secret": unpadded}, None)
