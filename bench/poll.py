@@ -39,7 +39,7 @@ import feedparser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor import db, events, parsepool, pipeline
+from monitor import db, logs, parsepool, pipeline
 from monitor.config import load_config
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import fetch_iter
@@ -302,7 +302,7 @@ def main() -> None:
 def daemon_logging(path: Path, level: str) -> Iterator[None]:
     """Log as `monitor run` does (text lines, every event at INFO), into `path` instead of stderr."""
     with path.open("w", encoding="utf-8") as file:
-        events.setup_logging("text", level)
+        logs.setup_logging("text", level)
         root = logging.getLogger()
         for handler in root.handlers:
             if isinstance(handler, logging.StreamHandler):

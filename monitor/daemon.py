@@ -87,7 +87,7 @@ def run_forever(settings: Settings) -> int:
         pipeline.poll_due, "interval", seconds=1, args=[rt], kwargs=poll, id="poll", max_instances=4
     )
     scheduler.add_job(deliverer.tick, "interval", seconds=1, id="deliver", max_instances=1)
-    scheduler.add_job(_reload, "interval", seconds=1, args=[rt, reloader], id="reload", max_instances=1)
+    scheduler.add_job(apply_reload, "interval", seconds=1, args=[rt, reloader], id="reload", max_instances=1)
     scheduler.add_job(_prune, "interval", hours=1, args=[rt], id="prune", next_run_time=utcnow())
     _on_signals(stop)
     server = serve(bound, rt.engine, lambda: scheduler.running) if bound else None
@@ -118,7 +118,8 @@ def _on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def _reload(rt: Runtime, reloader: Reloader) -> None:
+def apply_reload(rt: Runtime, reloader: Reloader) -> None:
+    """One reload tick: a good edit of the rules file is applied (feeds resynced, new rules look back)."""
     previous = rt.config
     config = reloader.tick()
     if config is not None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from monitor import textfold
 from monitor.records import Entry
 
 DIGITS = 16
@@ -92,8 +92,7 @@ def _fold(text: str) -> str:
     """Case, accents and punctuation folded away: words of letters and digits joined by one space."""
     if text.isascii():  # the same result, without the per-character loop
         return " ".join(_ASCII_NON_ALNUM.sub(" ", text.lower()).split())
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    kept = (c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
+    kept = (c if c.isalnum() else " " for c in textfold.fold(text))
     return " ".join("".join(kept).split())
 
 

@@ -14,13 +14,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from monitor import db, events, schedule
+from monitor.channels.base import DEFAULT_OPTIONS
 from monitor.config import Config
 from monitor.errors import Rejected, RetryLater
 from monitor.match import snippet
@@ -98,7 +99,7 @@ class Deliverer:
 
     def _pace(self, channel: str) -> None:
         sender = self.rt.active.channels.get(channel)
-        gap = float(_option(sender, "min_interval", 0.0) or 0.0)
+        gap = float(_option(sender, "min_interval") or 0.0)
         wait = self.last_send.get(channel, 0) + gap - time.monotonic()
         if wait > 0:
             time.sleep(wait)
@@ -181,7 +182,7 @@ def complete_groups(rt: Runtime, claimed: Sequence[Delivery]) -> list[Delivery]:
                 c.status == "pending",
                 c.next_attempt_at <= now,
                 c.id.not_in(have),
-                sa.or_(c.lease_until.is_(None), c.lease_until < now),
+                db.lease_free(c.lease_until, now),
             )
             extra += session.exec(stmt.with_for_update(skip_locked=True))
         return db.lease(session, extra, rt.owner, now)
@@ -209,13 +210,13 @@ def _columns() -> Any:
     return Delivery.__table__.c  # type: ignore[attr-defined]
 
 
-def _option(sender: object, name: str, default: Any) -> Any:
-    """A channel option every ChannelOptions has; a plugin without `options` gets the default."""
-    return getattr(getattr(sender, "options", None), name, default)
+def _option(sender: object, name: str) -> Any:
+    """A channel option every ChannelOptions has; a plugin without `options` gets ChannelOptions' default."""
+    return getattr(getattr(sender, "options", None), name, getattr(DEFAULT_OPTIONS, name))
 
 
 def _max_attempts(sender: object) -> int:
-    return int(_option(sender, "max_attempts", 8))
+    return int(_option(sender, "max_attempts"))
 
 
 def build_alert(rt: Runtime, members: Sequence[Delivery]) -> Alert:
@@ -225,12 +226,14 @@ def build_alert(rt: Runtime, members: Sequence[Delivery]) -> Alert:
         matches = {m.id: m for m in session.exec(select(Match).where(Match.id.in_(wanted)))}  # type: ignore[attr-defined]
         item_ids = [m.item_id for m in matches.values()]
         items = {i.id: i for i in session.exec(select(Item).where(Item.id.in_(item_ids)))}  # type: ignore[attr-defined]
-    alert_items = []
+    found = []
     for delivery in members:
         match = matches.get(delivery.match_id)
         item = items.get(match.item_id) if match else None
         if match and item:
-            alert_items.append(_alert_item(item, match))
+            found.append((item, match))
+    found.sort(key=lambda pair: _newest_first(pair[0]))
+    alert_items = [_alert_item(item, match) for item, match in found]
     first = members[0]
     if len(members) == 1 and first.group_key in (None, first.id):
         return Alert(id=first.id, rule=first.rule, items=tuple(alert_items), created=first.created_at)
@@ -238,6 +241,18 @@ def build_alert(rt: Runtime, members: Sequence[Delivery]) -> Alert:
     return Alert(
         id=group_id, rule=first.rule, items=tuple(alert_items), kind="digest", created=first.created_at
     )
+
+
+def _newest_first(item: Item) -> tuple[float, float, str]:
+    """Sort key of a grouped message's items: newest published first (an undated item counts from when
+    it was first seen), then the most recently first seen."""
+    seen = _aware(item.first_seen).timestamp()
+    published = _aware(item.published).timestamp() if item.published else seen
+    return (-published, -seen, item.id)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _alert_item(item: Item, match: Match) -> AlertItem:
@@ -276,7 +291,7 @@ def _outcome(
     error: str | None = None,
     after: float | None = None,
     final: bool = False,
-    max_attempts: int = 8,
+    max_attempts: int = DEFAULT_OPTIONS.max_attempts,
 ) -> None:
     """Mark each member sent, pending again (with backoff) or failed, and record an event each."""
     now, delay = utcnow(), timedelta(seconds=after or 0)

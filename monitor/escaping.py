@@ -15,17 +15,18 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2
 _SPACES = re.compile(r"\s+")
 _MENTION = re.compile(r"@(?=\w)")
 _MRKDWN = str.maketrans({"*": "∗", "_": "ˍ", "~": "∼", "`": "ˋ"})
+_MARKDOWN = re.compile(r"([\\`*_~|\[\]<>#])")
 _ZWSP, _ZWJ = "\u200b", "\u200d"
 
 
-def clean_text(text: str) -> str:
+def strip_controls(text: str) -> str:
     """Drop ANSI escapes, control and bidi-override characters; keep newlines and tabs."""
     return _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
 
 
 def clean_line(text: str, limit: int = 1000) -> str:
     """Clean text for a one-line field: whitespace runs (newlines too) become one space; capped at `limit`."""
-    return truncate(_SPACES.sub(" ", clean_text(text)).strip(), limit)
+    return truncate(_SPACES.sub(" ", strip_controls(text)).strip(), limit)
 
 
 def truncate(text: str, limit: int) -> str:
@@ -33,7 +34,7 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + "…"
 
 
-def safe_link(url: str | None) -> str | None:
+def checked_link(url: str | None) -> str | None:
     """The URL when it is an absolute http(s) URL with a host and no space or control character, else None."""
     if not url or _SPACES.search(url) or _CONTROL.search(url) or "\x1b" in url:
         return None
@@ -53,7 +54,7 @@ def clean_snippet(snippet: Snippet, limit: int = 2000) -> Snippet:
     """A cleaned snippet (one line, capped) whose spans still point at the highlighted terms."""
     chars: list[tuple[str, bool]] = []
     for part, hit in split_spans(snippet.text, snippet.spans):
-        for char in clean_text(part):
+        for char in strip_controls(part):
             if char.isspace():
                 if chars and chars[-1][0] != " ":
                     chars.append((" ", hit))
@@ -114,9 +115,40 @@ def highlight_text(snippet: Snippet) -> str:
     return _highlight(snippet, str, lambda part: f"«{part}»")
 
 
-def highlight_html(snippet: Snippet) -> Markup:
-    """HTML with each matched term in <mark>, everything else escaped."""
-    return Markup(_highlight(snippet, lambda p: str(escape(p)), lambda p: f"<mark>{escape(p)}</mark>"))
+def highlight_html(snippet: Snippet, tag: str = "mark") -> Markup:
+    """HTML with each matched term in <mark> (or `tag`: "b"), everything else escaped."""
+    if tag not in ("mark", "b", "strong", "em"):
+        raise ValueError(f"highlight tag must be mark, b, strong or em, not {tag!r}")
+    return Markup(_highlight(snippet, lambda p: str(escape(p)), lambda p: f"<{tag}>{escape(p)}</{tag}>"))
+
+
+def no_mentions(text: str) -> str:
+    """Break @everyone, @here and @name so no chat service (Discord, Teams, Mattermost) pings anyone."""
+    return _MENTION.sub("@" + _ZWJ, text)
+
+
+def defuse_mentions(text: str) -> str:
+    """`no_mentions` keeping the length (a full-width ＠), so highlight offsets stay valid."""
+    return _MENTION.sub("\uff20", text)
+
+
+def markdown(text: str) -> str:
+    """Escape feed text for Markdown: no emphasis, code, links, headings or HTML, and no mentions."""
+    return no_mentions(_MARKDOWN.sub(r"\\\1", text))
+
+
+def highlight_markdown(snippet: Snippet) -> str:
+    """Markdown with each matched term in **bold**, everything else escaped."""
+    return _highlight(snippet, markdown, lambda p: f"**{markdown(p.strip())}**" if p.strip() else p)
+
+
+def markdown_link(url: str | None, label: str) -> str:
+    """A Markdown link `[label](url)` for an http(s) URL; just the escaped label otherwise."""
+    link = checked_link(url)
+    if link is None:
+        return markdown(label)
+    target = link.replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+    return f"[{markdown(label)}]({target})"
 
 
 def highlight_mrkdwn(snippet: Snippet) -> str:
@@ -127,12 +159,12 @@ def highlight_mrkdwn(snippet: Snippet) -> str:
 def mrkdwn(text: str) -> str:
     """Escape feed text for Slack mrkdwn: no <, > or & control sequences, no mentions, no formatting marks."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MENTION.sub("@" + _ZWJ, text).translate(_MRKDWN)
+    return no_mentions(text).translate(_MRKDWN)
 
 
 def mrkdwn_link(url: str | None, label: str) -> str:
     """A Slack link `<url|label>` for an http(s) URL; just the escaped label otherwise."""
-    link = safe_link(url)
+    link = checked_link(url)
     if link is None:
         return mrkdwn(label)
     target = link.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")

@@ -14,7 +14,7 @@ import re
 import trafilatura
 
 from monitor.errors import ParseError
-from monitor.parse import TEXT_MAX, clean_text
+from monitor.parse import TEXT_MAX, collapse_text
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _LOOKS_HTML = re.compile(
@@ -33,7 +33,7 @@ def extract_article(body: bytes, url: str, content_type: str | None = None) -> s
         text = trafilatura.extract(body, url=url, favor_precision=True, include_comments=False)
     except Exception as exc:  # lxml and the date finders fail in their own ways on garbage
         raise ParseError(url, f"no article found ({type(exc).__name__})") from None
-    text = clean_text(text or "", TEXT_MAX)
+    text = collapse_text(text or "", TEXT_MAX)
     if not text:
         raise ParseError(url, "no article text found")
     return text

@@ -22,8 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from functools import cache
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
@@ -33,6 +32,7 @@ from monitor import USER_AGENT
 from monitor.errors import FetchError
 from monitor.inflate import Inflater, size_text
 from monitor.records import Fetched, FetchRequest
+from monitor.retryafter import retry_after
 from monitor.scrub import SECRET_PARAMS
 
 MAX_REDIRECTS = 5
@@ -340,7 +340,7 @@ async def _finish(
             req.feed, req.url, url, 304, None, None, etag, modified, moved, max_age, elapsed=elapsed
         )
     if not 200 <= code < 300:
-        retry = _retry_after(resp.headers.get("retry-after")) if code in (429, 503) else None
+        retry = retry_after(resp.headers.get("retry-after")) if code in (429, 503) else None
         reason = f"HTTP {code} {resp.reason_phrase}".rstrip()
         raise FetchError(shown, reason, status=code, retry_after=retry)
     length = resp.headers.get("content-length", "")
@@ -363,22 +363,6 @@ async def _read_body(shown: str, resp: httpx.Response, max_bytes: int) -> bytes:
     if inflater:
         parts.append(inflater.flush())
     return b"".join(parts)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds from now: delay-seconds or an HTTP-date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _max_age(value: str | None) -> float | None:

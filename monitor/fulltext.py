@@ -92,7 +92,7 @@ def plan_articles(
             }
         )
     if updates:
-        table = Item.__table__  # type: ignore[attr-defined]
+        table = Item.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at runtime
         stmt = (
             sa.update(table)
             .where(table.c.id == sa.bindparam("b_id"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,33 +16,24 @@ from monitor.query import FIELDS, Hit, Matcher, StemCounts, Term, analyze_item
 from monitor.records import Snippet
 
 
-@dataclass(frozen=True)
-class Rules:
-    """The active rules of one Config with their index; rebuilt on every reload."""
-
-    config: Config
-    matcher: Matcher
-
-    @classmethod
-    def build(cls, config: Config, learning: StemCounts | None = None) -> Rules:
-        """Index the rules; with `learning`, the matcher learns word frequencies into it (a reload
-        passes the previous generation's, so nothing learned is lost)."""
-        queries = {name: rule.query for name, rule in config.rules.items()}
-        return cls(config, Matcher(queries, learning=learning))
+def build_matcher(config: Config, learning: StemCounts | None = None) -> Matcher:
+    """Index the rules of `config`; with `learning`, the matcher learns word frequencies into it (a
+    reload passes the previous generation's, so nothing learned is lost)."""
+    return Matcher({name: rule.query for name, rule in config.rules.items()}, learning=learning)
 
 
 def match_id(rule: str, item_id: str) -> str:
     return hashlib.sha256(f"{rule}\x1f{item_id}".encode()).hexdigest()[:24]
 
 
-def document_fields(item: Mapping[str, Any]) -> dict[str, str]:
+def document_fields(item: Mapping[str, Any]) -> dict[str, str | Sequence[str]]:
     """The searchable fields of a stored item (a row dict)."""
     return {
         "title": item.get("title") or "",
         "summary": item.get("summary") or "",
         "content": _joined(item.get("content") or "", item.get("article") or ""),
         "author": item.get("author") or "",
-        "category": " ".join(item.get("categories") or ()),
+        "category": item.get("categories") or (),  # analyze_item joins them
         "feed": item.get("feed") or "",
         "link": item.get("link") or "",
     }
@@ -63,15 +53,14 @@ def snippet(item: Mapping[str, Any], where: Mapping[str, Any], width: int = 240)
 
 
 def match_items(
-    rules: Rules, items: Iterable[Mapping[str, Any]], now: datetime, only: Matcher | None = None
+    config: Config, matcher: Matcher, items: Iterable[Mapping[str, Any]], now: datetime
 ) -> list[dict[str, Any]]:
-    """Match rows for every (rule, item) hit, honouring each rule's feeds; `only` limits the rules."""
-    matcher = only or rules.matcher
+    """Match rows for every (rule of `matcher`, item) hit, honouring each rule's feeds in `config`."""
     rows = []
     for item in items:
         doc = analyze_item(document_fields(item))
         for name, hit in matcher.match(doc).items():
-            rule = rules.config.rules.get(name)
+            rule = config.rules.get(name)
             if rule is None or item["feed"] not in rule.feeds:
                 continue
             rows.append(
@@ -96,7 +85,7 @@ def changed_rules(session: Session, config: Config) -> list[RuleConfig]:
 
 
 def lookback_matches(
-    rules: Rules, session: Session, todo: Sequence[RuleConfig], now: datetime
+    config: Config, session: Session, todo: Sequence[RuleConfig], now: datetime
 ) -> list[dict[str, Any]]:
     """Matches of the rules in `todo` on the items of each one's lookback window (one scan for all).
 
@@ -104,7 +93,7 @@ def lookback_matches(
     """
     since = now - max(rule.lookback for rule in todo)
     published_ok = sa.or_(col(Item.published).is_(None), col(Item.published) >= since)
-    stmt = select(Item).where(Item.first_seen >= since, published_ok)  # type: ignore[operator]
+    stmt = select(Item).where(Item.first_seen >= since, published_ok)
     items = {item.id: item.model_dump() for item in session.exec(stmt)}
     if not items:
         return []
@@ -112,7 +101,7 @@ def lookback_matches(
     matcher = Matcher({rule.name: rule.query for rule in todo})
     return [
         m
-        for m in match_items(rules, items.values(), now, only=matcher)
+        for m in match_items(config, matcher, items.values(), now)
         if _in_window(items[m["item_id"]], windows[m["rule"]])
     ]
 
@@ -126,7 +115,7 @@ def mark_applied(session: Session, rules: Sequence[RuleConfig], now: datetime) -
     """Remember each rule's fingerprint so its lookback runs once."""
     names = [rule.name for rule in rules]
     for start in range(0, len(names), 500):
-        session.execute(sa.delete(RuleState).where(RuleState.name.in_(names[start : start + 500])))  # type: ignore[attr-defined]
+        session.execute(sa.delete(RuleState).where(col(RuleState.name).in_(names[start : start + 500])))
     rows = [{"name": r.name, "fingerprint": r.fingerprint, "applied_at": now} for r in rules]
     if rows:
         session.execute(sa.insert(RuleState), rows)

@@ -11,7 +11,9 @@ ends (see `lifeline`).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
+import multiprocessing.queues
 import os
 import resource
 import signal
@@ -36,6 +38,9 @@ GRACE = 10.0  # extra wait on top of the workers' own alarm before a pool is giv
 
 _lock = threading.Lock()
 _pools: dict[tuple[int, int], cf.ProcessPoolExecutor] = {}
+# Each worker reports its pid when it starts (the executor's own list of them is private).
+_started: dict[cf.ProcessPoolExecutor, multiprocessing.queues.SimpleQueue[int]] = {}
+_pids: dict[cf.ProcessPoolExecutor, set[int]] = {}
 
 
 def parse_all(
@@ -102,6 +107,8 @@ def shutdown() -> None:
     with _lock:
         pools = list(_pools.values())
         _pools.clear()
+        _started.clear()
+        _pids.clear()
     for pool in pools:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -110,7 +117,16 @@ def worker_pids() -> list[int]:
     """Process ids of the running workers (for metrics and benchmarks)."""
     with _lock:
         pools = list(_pools.values())
-    return [pid for pool in pools for pid in list(getattr(pool, "_processes", {}))]
+    return [pid for pool in pools for pid in sorted(_workers(pool))]
+
+
+def _workers(pool: cf.ProcessPoolExecutor) -> set[int]:
+    """The pids of the workers `pool` has started so far."""
+    with _lock:
+        started, pids = _started.get(pool), _pids.setdefault(pool, set())
+        while started is not None and not started.empty():
+            pids.add(started.get())
+        return set(pids)
 
 
 def _submit(key: tuple[int, int], job: Job, timeout: float) -> cf.Future[Outcome]:
@@ -148,12 +164,11 @@ def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
             os.environ[lifeline.OWNER] = str(os.getpid())  # whom the fork server watches (forkserverwatch)
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["monitor.parse", "monitor.forkserverwatch"])
+            started: multiprocessing.queues.SimpleQueue[int] = context.SimpleQueue()
             _pools[key] = cf.ProcessPoolExecutor(
-                max_workers=key[0],
-                mp_context=context,
-                initializer=_start_worker,
-                initargs=(key[1],),
+                max_workers=key[0], mp_context=context, initializer=_start_worker, initargs=(key[1], started)
             )
+            _started[_pools[key]] = started
         return _pools[key]
 
 
@@ -163,18 +178,23 @@ def _discard(key: tuple[int, int], *, kill: bool = False) -> None:
     if pool is None:
         return
     if kill:  # a worker stuck past its own alarm: nothing else will stop it
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.kill()
+        for pid in _workers(pool):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     pool.shutdown(wait=False, cancel_futures=True)
+    with _lock:
+        _started.pop(pool, None)
+        _pids.pop(pool, None)
 
 
 class _Alarm(Exception):
     """Raised inside a worker when its parse runs out of time."""
 
 
-def _start_worker(memory: int) -> None:
-    """Worker set-up: SIGKILL when the fork server ends, the address-space cap, SIGALRM as an exception."""
+def _start_worker(memory: int, started: multiprocessing.queues.SimpleQueue[int]) -> None:
+    """Worker set-up: SIGKILL when the fork server ends, report the pid, the address-space cap, SIGALRM."""
     lifeline.die_with_parent()  # the fork server exits when the daemon does (monitor.forkserverwatch)
+    started.put(os.getpid())
     idle = _virtual_size()
     if idle:
         resource.setrlimit(resource.RLIMIT_AS, (idle + memory, resource.RLIM_INFINITY))

@@ -78,7 +78,7 @@ def poll_due(
             session.execute(sa.update(FeedState).values(next_poll_at=now))
             session.commit()
         names = db.claim_due_feeds(session, config.feeds, rt.owner, now, limit)
-        states = {s.name: s for s in session.exec(select(FeedState).where(FeedState.name.in_(names)))}  # type: ignore[attr-defined]
+        states = {s.name: s for s in session.exec(select(FeedState).where(col(FeedState.name).in_(names)))}
     requests = [FetchRequest(n, config.feeds[n].url, states[n].etag, states[n].last_modified) for n in names]
     ingested: set[str] = set()
     work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None] = queue.Queue()
@@ -150,7 +150,7 @@ def ingest(
             _failed(session, state, feed, exc, now)
             outcome = "failed"
         else:
-            _fetched(rt, session, state, feed, result, parsed, now)  # type: ignore[arg-type]
+            _fetched(rt, session, state, feed, result, parsed, now)  # type: ignore[arg-type]  # a FetchError result raised in _parse
             outcome = "ok" if parsed else "not_modified"
         session.add(state)
         pending = session.info.pop("articles_pending", False)
@@ -288,7 +288,8 @@ def store_items(
         if waiting:
             session.info["articles_pending"] = True  # the caller wakes the article fetcher after commit
     now_matched = [r for r in alertable if r["id"] not in waiting]
-    route_matches(rt.config, session, match_items(rt.active.rules, now_matched, now), now)
+    active = rt.active  # read once: a reload may swap it, and a config goes with its own matcher
+    route_matches(active.config, session, match_items(active.config, active.matcher, now_matched, now), now)
     return len(new)
 
 
@@ -318,7 +319,7 @@ def finish_article(rt: Runtime, item_id: str, outcome: str | Exception | None) -
             .where(col(Item.id) == item_id, col(Item.article_status) == fulltext.PENDING)
             .values(article=text, article_status=status, lease_owner=None, lease_until=None)
         )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        if done.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult; execute() is typed as Result
             session.rollback()
             return False
         item = session.get(Item, item_id)
@@ -326,8 +327,9 @@ def finish_article(rt: Runtime, item_id: str, outcome: str | Exception | None) -
         if isinstance(outcome, Exception):
             _article_failed(session, item.feed, item_id, str(outcome))
         if item.article_alert:
-            rows = match_items(rt.active.rules, [item.model_dump()], now)
-            route_matches(rt.config, session, rows, now)
+            active = rt.active  # read once: a config goes with its own matcher
+            rows = match_items(active.config, active.matcher, [item.model_dump()], now)
+            route_matches(active.config, session, rows, now)
         session.commit()
     return True
 
@@ -362,7 +364,7 @@ def lookback(rt: Runtime) -> int:
     with Session(rt.engine) as session:
         db.exclusive(session, "lookback")  # one instance runs a rule's lookback, the others then find it done
         todo = changed_rules(session, config)
-        matches = lookback_matches(rt.active.rules, session, todo, now) if todo else []
+        matches = lookback_matches(rt.config, session, todo, now) if todo else []
         route_matches(config, session, matches, now)
         mark_applied(session, todo, now)
         session.commit()

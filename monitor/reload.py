@@ -92,7 +92,7 @@ class Reloader:
         self.seen = current
         try:
             config = load_config(self.rules_dir, self.channels_file)  # templates are checked too
-            active = Active.build(config, self.rt.active.rules.matcher.learning)
+            active = Active.build(config, self.rt.active.matcher.learning)
         except ConfigErrors as exc:
             self._failed(exc.errors)
             return None

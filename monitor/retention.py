@@ -47,7 +47,7 @@ def _delete(session: Session, model: Any, where: sa.ColumnElement[bool], batch: 
     total = 0
     while True:
         ids = sa.select(pk).where(where).limit(batch).scalar_subquery()
-        deleted: int = session.execute(sa.delete(table).where(pk.in_(ids))).rowcount  # type: ignore[attr-defined]
+        deleted: int = session.execute(sa.delete(table).where(pk.in_(ids))).rowcount  # type: ignore[attr-defined]  # a DELETE gives a CursorResult
         session.commit()
         total += deleted
         if deleted < batch:

@@ -23,7 +23,7 @@ def next_digest(rule: RuleConfig, config: Config, now: datetime) -> datetime:
     """The next time the rule's digest cron fires, in the configured timezone."""
     assert rule.digest is not None
     tz = ZoneInfo(config.timezone) if config.timezone else get_localzone()
-    fire = cron_trigger(rule.digest, tz).get_next_fire_time(None, now)
+    fire: datetime | None = cron_trigger(rule.digest, tz).get_next_fire_time(None, now)  # untyped lib
     assert fire is not None
     return fire
 

@@ -13,30 +13,27 @@ import sqlalchemy as sa
 
 from monitor.channels import make_channel
 from monitor.config import Config
-from monitor.match import Rules
-from monitor.query import StemCounts
+from monitor.match import build_matcher
+from monitor.query import Matcher, StemCounts
 
 
 @dataclass(frozen=True)
 class Active:
     """One consistent generation of configuration: swapped whole on a good reload."""
 
-    rules: Rules
+    config: Config
+    matcher: Matcher  # the index of config's rules
     channels: dict[str, Any]
-
-    @property
-    def config(self) -> Config:
-        return self.rules.config
 
     @classmethod
     def build(cls, config: Config, learning: StemCounts | None = None) -> Active:
         """The generation of `config`; its matcher learns word frequencies into `learning`, if given
         (a reload passes the previous generation's)."""
         channels = {
-            name: make_channel(name, ch.type, ch.options, config.templates_dir)  # type: ignore[arg-type]
+            name: make_channel(name, ch.type, ch.options, config.templates_dir)  # type: ignore[arg-type]  # options: a ChannelOptions typed BaseModel
             for name, ch in config.channels.items()
         }
-        return cls(Rules.build(config, learning), channels)
+        return cls(config, build_matcher(config, learning), channels)
 
 
 @dataclass

@@ -14,15 +14,15 @@ from typing import Any
 
 from conftest import Project
 from feeds import It, rss
+from runtimes import open_runtime
 from sqlmodel import Session, select
 from waiting import wait_until
 
-from monitor import db, pipeline
-from monitor.config import load_config
+from monitor import pipeline
 from monitor.deliver import Deliverer
 from monitor.models import Delivery, Event, Match
 from monitor.records import Fetched
-from monitor.runtime import Active, Runtime
+from monitor.runtime import Runtime
 
 FEED_URL = "https://news.example.org/world.xml"
 RULES = """\
@@ -57,11 +57,14 @@ class Rig:
             "alerts/channels.yaml", "channels:\n" + textwrap.indent(textwrap.dedent(channels), "  ")
         )
         project.env |= dict(env or {})
-        config = load_config(project.root / "rules", project.root / "alerts" / "channels.yaml", project.env)
-        self.engine = db.make_engine(project.env["MONITOR_DB"])
-        db.upgrade(self.engine)
-        self.rt = Runtime(self.engine, Active.build(config))
-        pipeline.sync_feeds(self.engine, config)
+        self.rt = open_runtime(
+            project.env["MONITOR_DB"],
+            project.root / "rules",
+            project.root / "alerts" / "channels.yaml",
+            project.env,
+        )
+        self.engine = self.rt.engine
+        pipeline.sync_feeds(self.engine, self.rt.config)
         self.deliverer = Deliverer(self.rt)
         self.arrivals: list[float] = []  # when each request was first seen by deliver_until
 

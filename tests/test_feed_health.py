@@ -11,13 +11,12 @@ import pytest
 from conftest import Project
 from feeds import It, rss
 from feedserver import FeedServer
+from runtimes import open_runtime
 from sqlmodel import Session, select
 from waiting import wait_until
 
-from monitor import db, pipeline
-from monitor.config import load_config
+from monitor import pipeline
 from monitor.models import Event, FeedState, utcnow
-from monitor.runtime import Active, Runtime
 
 STORY = It("Troops in Ukraine", link="https://n.example/1")
 
@@ -33,11 +32,10 @@ class Feeds:
         )
         project.write("alerts/channels.yaml", "channels: {}\n")
         self.project, self.server = project, server
-        config = load_config(project.root / "rules", project.root / "alerts" / "channels.yaml")
-        engine = db.make_engine(project.env["MONITOR_DB"])
-        db.upgrade(engine)
-        pipeline.sync_feeds(engine, config)
-        self.rt = Runtime(engine, Active.build(config))
+        self.rt = open_runtime(
+            project.env["MONITOR_DB"], project.root / "rules", project.root / "alerts" / "channels.yaml"
+        )
+        pipeline.sync_feeds(self.rt.engine, self.rt.config)
 
     def poll(self) -> datetime:
         """Poll every feed now; return when."""

@@ -164,7 +164,7 @@ def test_hostile_feeds_cost_bounded_time_and_memory_and_never_delay_a_healthy_fe
         "bomb": ("failing", "inflates over 10 MB"),
         "entities": ("degraded", "entity"),
         "author": ("degraded", "author"),
-        "malformed": ("degraded", ""),
+        "malformed": ("degraded", "not well-formed XML (line 1)"),
     }
     for name, (status, reason) in expect.items():
         assert reasons[name][0] == status and reason in reasons[name][1], (name, reasons[name])

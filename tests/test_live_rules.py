@@ -13,15 +13,14 @@ from conftest import Project
 from feeds import It, rss
 from feedserver import FeedServer
 from receivers import HttpReceiver
+from runtimes import open_runtime
 from sqlmodel import Session, select
 from waiting import wait_until
 
 from monitor import db, pipeline
-from monitor.config import load_config
-from monitor.daemon import _reload
+from monitor.daemon import apply_reload
 from monitor.models import Event, Item, Match, utcnow
 from monitor.reload import Reloader
-from monitor.runtime import Active, Runtime
 
 TROOPS = It("Troops gather at the border", "Ukraine says troops are massing.", link="https://n.example/1")
 TALKS = It("Ceasefire talks open in Geneva", "Diplomats meet.", link="https://n.example/2")
@@ -126,9 +125,8 @@ def test_lookback_runs_a_new_or_changed_rule_over_its_window_once(tmp_path: Path
     channels.write_text("channels: {}\n")
     head = "feeds:\n  - {name: world, url: 'http://127.0.0.1:9/w.xml'}\nrules:\n  - {name: troops, match: troops}\n"
     (rules_dir / "watch.yaml").write_text(head)
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
-    db.upgrade(engine)
-    rt = Runtime(engine, Active.build(load_config(rules_dir, channels)))
+    rt = open_runtime(f"sqlite:///{tmp_path / 'monitor.db'}", rules_dir, channels)
+    engine = rt.engine
     pipeline.sync_feeds(engine, rt.config)
     pipeline.lookback(rt)
     now = utcnow()
@@ -153,7 +151,7 @@ def test_lookback_runs_a_new_or_changed_rule_over_its_window_once(tmp_path: Path
 
     def edit(rules: str) -> None:
         (rules_dir / "watch.yaml").write_text(head + rules)
-        _reload(rt, reloader)
+        apply_reload(rt, reloader)
 
     edit("  - {name: talks, match: ceasefire}\n  - {name: archive, match: ceasefire, lookback: 2d}\n")
     assert matched("talks") == ["Ceasefire signed"]  # first seen and published in the last 24 h
@@ -173,9 +171,8 @@ def test_an_edit_of_only_a_rules_lookback_is_a_change_and_runs_the_wider_lookbac
     channels.write_text("channels: {}\n")
     head = "feeds:\n  - {name: world, url: 'http://127.0.0.1:9/w.xml'}\nrules:\n"
     (rules_dir / "watch.yaml").write_text(head + "  - {name: talks, match: ceasefire}\n")
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
-    db.upgrade(engine)
-    rt = Runtime(engine, Active.build(load_config(rules_dir, channels)))
+    rt = open_runtime(f"sqlite:///{tmp_path / 'monitor.db'}", rules_dir, channels)
+    engine = rt.engine
     pipeline.sync_feeds(engine, rt.config)
     now = utcnow()
     with Session(engine) as session:
@@ -189,7 +186,7 @@ def test_an_edit_of_only_a_rules_lookback_is_a_change_and_runs_the_wider_lookbac
     with Session(engine) as session:
         assert list(session.exec(select(Match))) == []  # 30 h ago: outside the default 24 h
     (rules_dir / "watch.yaml").write_text(head + "  - {name: talks, match: ceasefire, lookback: 2d}\n")
-    _reload(rt, reloader)
+    apply_reload(rt, reloader)
     with Session(engine) as session:
         (event,) = session.exec(select(Event).where(Event.kind == "reload"))
         assert event.data["rules_changed"] == ["talks"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 
@@ -9,7 +10,7 @@ import pytest
 
 from monitor.errors import ParseError
 from monitor.parse import parse_feed
-from monitor.parsepool import parse_all, parse_isolated, shutdown
+from monitor.parsepool import parse_all, parse_isolated, shutdown, worker_pids
 from monitor.records import Parsed
 
 HEAD = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
@@ -77,3 +78,14 @@ def test_parse_isolated_is_a_drop_in_for_parse_feed() -> None:
     assert parse_isolated(feed(7), "https://a.org/7") == parse_feed(feed(7), "https://a.org/7")
     with pytest.raises(ParseError, match=r"parsing took over 0\.2 s"):
         parse_isolated(NESTED, "https://slow.org/feed", timeout=0.2)
+
+
+def test_worker_pids_are_the_live_workers_that_parsed() -> None:
+    """The pids come from the workers themselves (not the executor's private table)."""
+    shutdown()  # the pools of the tests before
+    jobs = [(feed(n), f"https://a.org/{n}.xml", "application/rss+xml") for n in range(4)]
+    parse_all(jobs, workers=2)
+    pids = worker_pids()
+    assert 1 <= len(pids) <= 2 and os.getpid() not in pids
+    for pid in pids:
+        os.kill(pid, 0)  # raises ProcessLookupError unless the worker is running

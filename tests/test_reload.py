@@ -10,17 +10,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from pydantic import BaseModel, SecretStr
+from runtimes import open_runtime
 from sqlmodel import Session, select
 
-from monitor import db, metrics, pipeline
-from monitor.config import load_config
+from monitor import metrics, pipeline
 from monitor.config.channelsfile import options_model
 from monitor.config.schema import FeedSpec, RuleSpec
-from monitor.daemon import _reload
+from monitor.daemon import apply_reload
 from monitor.models import Event, FeedState, utcnow
 from monitor.query import StemCounts
 from monitor.reload import Reloader
-from monitor.runtime import Active, Runtime
 
 RULES = """\
 feeds:
@@ -48,10 +47,10 @@ class Setup:
         self.channels.parent.mkdir()
         self.write("rules/watch.yaml", RULES)
         self.channels.write_text(CHANNELS)
-        engine = db.make_engine(f"sqlite:///{root / 'monitor.db'}")
-        db.upgrade(engine)
-        self.rt = Runtime(engine, Active.build(load_config(self.rules, self.channels), StemCounts()))
-        pipeline.sync_feeds(engine, self.rt.config)
+        self.rt = open_runtime(
+            f"sqlite:///{root / 'monitor.db'}", self.rules, self.channels, learning=StemCounts()
+        )
+        pipeline.sync_feeds(self.rt.engine, self.rt.config)
         self.reloader = Reloader(self.rt, self.rules, self.channels)
 
     def write(self, name: str, text: str) -> Path:
@@ -89,7 +88,7 @@ def test_a_good_edit_swaps_the_rules_and_says_what_changed(setup: Setup) -> None
     assert config is not None and setup.rt.active is not before
     assert set(setup.rt.config.rules) == {"troops", "ceasefire", "drones"}
     # what the matcher learned of word frequencies carries over to the new rules
-    assert setup.rt.active.rules.matcher.learning is before.rules.matcher.learning is not None
+    assert setup.rt.active.matcher.learning is before.matcher.learning is not None
     (event,) = setup.events("reload")
     assert event.data["rules_added"] == ["drones"] and event.data["rules_changed"] == ["ceasefire"]
     assert "rules: added drones; changed ceasefire" in event.message
@@ -183,7 +182,7 @@ def test_an_interval_edit_reschedules_that_feed_only(setup: Setup) -> None:
             "url: http://127.0.0.1:9/world.xml, every: 10m", "url: http://127.0.0.1:9/world.xml, every: 1h"
         ),
     )
-    _reload(setup.rt, setup.reloader)
+    apply_reload(setup.rt, setup.reloader)
     after = setup.next_polls()
     assert after["local"] == before["local"]  # untouched feeds keep their next poll
     assert after["world"] > before["world"] + timedelta(minutes=40)  # about an hour after the last poll

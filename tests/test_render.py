@@ -9,6 +9,7 @@ from alertdata import alert, hostile, item
 
 from monitor.errors import Rejected
 from monitor.escaping import (
+    checked_link,
     clean_line,
     clean_snippet,
     highlight_html,
@@ -16,7 +17,6 @@ from monitor.escaping import (
     highlight_text,
     mrkdwn,
     mrkdwn_link,
-    safe_link,
 )
 from monitor.records import Alert, Snippet
 from monitor.render import TEMPLATES, Renderer, check_templates
@@ -61,7 +61,7 @@ def test_clean_snippet_strips_controls_and_keeps_spans() -> None:
 )
 def test_only_http_links_survive(url: str | None, safe: bool) -> None:
     """Only absolute http(s) URLs are kept as links."""
-    assert (safe_link(url) is not None) is safe
+    assert (checked_link(url) is not None) is safe
 
 
 def test_mrkdwn_neutralises_pings_links_and_formatting() -> None:
@@ -165,7 +165,10 @@ def test_alert_without_items_renders_everywhere() -> None:
     for name in TEMPLATES:
         if name != "slack_item.mrkdwn.j2":
             assert renderer.render(name, empty, prefix="[monitor]").strip()
-    assert renderer.render("email_subject.txt.j2", empty, prefix="[m]").strip() == "[m] smoke: test alert"
+    assert (
+        renderer.render("email_subject.txt.j2", empty, prefix="[m]").strip()
+        == "[m] Test alert: smoke: test alert"
+    )
 
 
 def test_documented_example_template_works(tmp_path: Path) -> None:

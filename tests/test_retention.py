@@ -11,13 +11,12 @@ import pytest
 import sqlalchemy as sa
 from feeds import It, rss
 from pg import BACKENDS, empty_engine
+from runtimes import open_runtime
 from sqlmodel import Session, select
 
 from monitor import db, pipeline, retention
-from monitor.config import load_config
 from monitor.models import Delivery, Event, Item, Match, utcnow
 from monitor.records import Fetched
-from monitor.runtime import Active, Runtime
 
 NOW = utcnow()
 OLD, NEW = NOW - timedelta(days=40), NOW - timedelta(days=1)
@@ -134,9 +133,8 @@ def test_a_pruned_item_its_feed_still_carries_does_not_alert_again(tmp_path: Pat
         "rules:\n  - {name: r, match: troops}\n"
     )
     (tmp_path / "channels.yaml").write_text("channels: {}\n")
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
-    db.upgrade(engine)
-    rt = Runtime(engine, Active.build(load_config(tmp_path / "rules", tmp_path / "channels.yaml")))
+    rt = open_runtime(f"sqlite:///{tmp_path / 'monitor.db'}", tmp_path / "rules", tmp_path / "channels.yaml")
+    engine = rt.engine
     feed = rt.config.feeds["f"]
     body = rss(
         It("Troops old", link="https://e.org/old", age=timedelta(days=45)),

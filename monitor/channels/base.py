@@ -18,6 +18,9 @@ class ChannelOptions(BaseModel):
     min_interval: float = 0.0  # seconds between two sends on this channel (rate limit); 0: none
 
 
+DEFAULT_OPTIONS = ChannelOptions()  # the defaults, for a plugin channel whose options lack one
+
+
 class Channel(Protocol):
     """An alert channel. `send` returns on success, raises RetryLater(after) or Rejected(reason)."""
 

@@ -18,6 +18,7 @@ class ConsoleOptions(ChannelOptions):
     stream: Literal["stdout", "stderr"] = "stdout"
 
 
+# Alike by shape with every channel, on purpose: the Channel protocol (base.py), one class per module.
 class ConsoleChannel:
     """Writes each alert as plain text to stdout (or stderr), control characters stripped."""
 

@@ -110,6 +110,7 @@ class EmailOptions(ChannelOptions):
         return value
 
 
+# Alike by shape with every channel, on purpose: the Channel protocol (base.py), one class per module.
 class EmailChannel:
     """Sends each alert as an email; the subject is header-safe and the Message-ID stable."""
 

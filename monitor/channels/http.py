@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from email.utils import parsedate_to_datetime
-
 import httpx
 
-from monitor import escaping
+from monitor import USER_AGENT, escaping
 from monitor.errors import Rejected, RetryLater
+from monitor.retryafter import retry_after
 from monitor.scrub import scrub, variants
 
-USER_AGENT = "monitor/0.1 (+alerts)"
 TRANSIENT = frozenset({408, 409, 425, 429})
-MAX_RETRY_AFTER = 86400.0  # a server asking for more than a day is capped at a day
 MAX_READ = 20_000  # characters of a receiver's answer searched for secrets
 EXCERPT = 200  # characters of it kept in the error, cut after the secrets are removed
-
-
-def retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date); None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:  # not an HTTP-date (those are GMT)
-        return None
-    wait = moment.timestamp() - (time.time() if now is None else now)
-    return min(max(0.0, wait), MAX_RETRY_AFTER)
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float, what: str) -> None:

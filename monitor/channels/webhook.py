@@ -96,6 +96,7 @@ class WebhookOptions(ChannelOptions):
         return value
 
 
+# Alike by shape with every channel, on purpose: the Channel protocol (base.py), one class per module.
 class WebhookChannel:
     """POSTs each alert as JSON (docs/webhooks.md), signed when a secret is set."""
 

@@ -23,7 +23,8 @@ from monitor.errors import (
     QuerySyntaxError,
     SettingError,
 )
-from monitor.events import KINDS, setup_logging
+from monitor.events import KINDS
+from monitor.logs import setup_logging
 from monitor.scrub import scrub
 from monitor.settings import Settings
 
@@ -60,7 +61,7 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 @click.option("--log-level", envvar="MONITOR_LOG_LEVEL", help="DEBUG, INFO (default), WARNING or ERROR.")
 @click.version_option(package_name="monitor")
 @click.pass_context
-def main(ctx: click.Context, **options: Any) -> None:
+def main(ctx: click.Context, /, **options: Any) -> None:
     """Watch RSS/Atom feeds, match rules, send alerts."""
     try:
         settings = Settings.load(**{k: v for k, v in options.items() if v is not None})

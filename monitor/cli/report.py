@@ -64,7 +64,7 @@ def list_events(
     """Events in the window, oldest first (the newest `limit` when a limit is given)."""
     stmt = select(Event)
     if since is not None:
-        stmt = stmt.where(Event.at >= utcnow() - since)  # type: ignore[operator]
+        stmt = stmt.where(Event.at >= utcnow() - since)
     if kind:
         stmt = stmt.where(Event.kind == kind)
     stmt = stmt.order_by(Event.id.desc())  # type: ignore[union-attr]

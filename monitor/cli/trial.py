@@ -36,7 +36,7 @@ class TryHit:
 
 def stored_items(engine: sa.Engine, since: timedelta) -> list[dict[str, Any]]:
     """Stored items first seen in the window, newest first."""
-    stmt = select(Item).where(Item.first_seen >= utcnow() - since).order_by(Item.first_seen.desc())  # type: ignore[attr-defined,operator]
+    stmt = select(Item).where(Item.first_seen >= utcnow() - since).order_by(Item.first_seen.desc())  # type: ignore[attr-defined]
     with Session(engine) as session:
         return [item.model_dump() for item in session.exec(stmt)]
 

@@ -37,7 +37,7 @@ def default_channels() -> dict[str, LoadedChannel | None]:
 
 def options_model(type_name: str) -> type[ChannelOptions]:
     """The Options model of a channel type; KeyError if no channel has that type."""
-    model: type[ChannelOptions] = channel_class(type_name).Options  # type: ignore[attr-defined]
+    model: type[ChannelOptions] = channel_class(type_name).Options  # type: ignore[attr-defined]  # every channel class has one
     return model
 
 

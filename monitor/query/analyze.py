@@ -20,12 +20,13 @@ Choices (what a search engine with an English stemming analyzer does, written do
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from itertools import accumulate, chain
 from typing import NamedTuple
 
 import Stemmer
+
+from monitor import textfold
 
 FIELDS: tuple[str, ...] = ("title", "summary", "content", "author", "category", "feed", "link")
 DEFAULT_FIELDS: frozenset[int] = frozenset({0, 1, 2})  # title, summary, content
@@ -36,7 +37,6 @@ _L = r"[^\W_]"  # a Unicode letter or digit
 _RAW_RE = re.compile(rf"{_L}++(?:[.,'’ʼ]{_L}++)*+")  # a raw word; dots and commas are resolved below
 _SPLIT_RE = re.compile(f"({_RAW_RE.pattern})")  # split(): separator, raw word, separator, ...
 _SEP_RE = re.compile(r"[.,]")
-_APOS_TABLE = str.maketrans({"’": "'", "ʼ": "'"})
 _CACHE_LIMIT = 50_000  # about 20 MB: a long-running daemon fills it with names and numbers
 _SCANS_BEFORE_INDEX = 16  # stem lookups in one item before it builds a positions index
 
@@ -51,11 +51,7 @@ _stem_objects: dict[str, str] = {}  # one str object per stem: set lookups then 
 
 def fold(word: str) -> str:
     """Case- and accent-fold one word; drop a possessive "'s" and a trailing apostrophe."""
-    if word.isascii():
-        folded = word.lower()
-    else:
-        folded = unicodedata.normalize("NFKD", word.translate(_APOS_TABLE).casefold())
-        folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    folded = textfold.fold(word)
     if folded.endswith("'s"):
         folded = folded[:-2]
     return folded.rstrip("'")
@@ -315,15 +311,19 @@ class Document:
 
 
 def _plain_text(value: str | Sequence[str] | None) -> str:
-    """A field value as plain text: several values (categories) are joined by commas."""
+    """A field value as plain text: several values (categories) are joined by spaces.
+
+    Spaces, not commas: match offsets stored in the database point into this text, and they
+    were computed on space-joined categories (matching is the same either way).
+    """
     if not value:
         return ""
-    return value if isinstance(value, str) else ", ".join(value)
+    return value if isinstance(value, str) else " ".join(value)
 
 
 def analyze_item(fields: Mapping[str, str | Sequence[str]]) -> Document:
     """Analyze an item once (title, summary, content, author, category, feed, link; missing = empty).
 
-    A field may hold several strings (the categories of an entry): they are joined with ", ".
+    A field may hold several strings (the categories of an entry): they are joined with spaces.
     """
     return Document(tuple(_plain_text(fields.get(name)) for name in FIELDS))

@@ -16,10 +16,10 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from monitor import textfold
 from monitor.errors import QuerySyntaxError
 from monitor.query.analyze import FIELDS, Document, tokenize
 from monitor.query.hit import Hit
@@ -30,12 +30,6 @@ from monitor.query.wordregex import WordPattern, compile_word_pattern
 Aliases = Mapping[str, Sequence[str]]
 _WILDCARD = re.compile(r"(?<!\\)[*?]")
 _PLAIN_PREFIX = re.compile(r"[^\W_]+")
-
-
-def _fold_literal(text: str) -> str:
-    """Case- and accent-fold a literal piece of a wildcard or regex (no possessive stripping)."""
-    folded = unicodedata.normalize("NFKD", text.replace("’", "'").casefold())
-    return "".join(ch for ch in folded if not unicodedata.combining(ch))
 
 
 def _analyze(text: str, col: int) -> tuple[str, ...]:
@@ -95,13 +89,13 @@ class QueryCompiler:
 
 def _regex(pattern: str, col: int) -> WordPattern:
     """Compile a /regex/ (at column `col`, its opening slash) on folded words with RE2."""
-    return compile_word_pattern(_fold_literal(pattern), col + 1)
+    return compile_word_pattern(textfold.fold(pattern), col + 1)
 
 
 def _wildcard(raw: str, col: int, scope: int | None) -> Node:
     """`ukrain*` as a prefix node; other `*` / `?` patterns as a whole-word pattern."""
     pieces = _WILDCARD.split(raw)
-    literals = [_fold_literal(p.replace("\\", "")) for p in pieces]
+    literals = [textfold.fold(p.replace("\\", "")) for p in pieces]
     if not any(_PLAIN_PREFIX.search(p) for p in literals):
         raise QuerySyntaxError(col, f"expected letters or digits in the wildcard '{raw}'")
     prefix = literals[0]

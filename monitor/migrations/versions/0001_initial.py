@@ -26,6 +26,7 @@ def _text(name: str, *, nullable: bool = False) -> sa.Column[object]:
 
 def upgrade() -> None:
     """Create the six tables with their unique constraints and indexes."""
+    # The tables are alike by shape, on purpose: a migration spells each one out as it was, frozen.
     op.create_table(
         "feedstate",
         _text("name"),
