@@ -28,7 +28,7 @@ class Rules:
     def build(cls, config: Config, learning: StemCounts | None = None) -> Rules:
         """Index the rules; with `learning`, the matcher learns word frequencies into it (a reload
         passes the previous generation's, so nothing learned is lost)."""
-        queries = {name: rule.query for name, rule in config.rules.items()}
+        queries = {name: rule.query for name, rule in config.rules.items() if rule.enabled}
         return cls(config, Matcher(queries, learning=learning))
 
 
@@ -87,7 +87,9 @@ def match_items(
 def changed_rules(session: Session, config: Config) -> list[RuleConfig]:
     """Rules that are new or changed since they were last applied (their lookback is due)."""
     known = {r.name: r.fingerprint for r in session.exec(select(RuleState))}
-    return [rule for name, rule in config.rules.items() if known.get(name) != rule.fingerprint]
+    return [
+        rule for name, rule in config.rules.items() if rule.enabled and known.get(name) != rule.fingerprint
+    ]
 
 
 def lookback_matches(

@@ -35,6 +35,7 @@ class Active:
         channels = {
             name: make_channel(name, ch.type, ch.options, config.templates_dir)  # type: ignore[arg-type]
             for name, ch in config.channels.items()
+            if ch.enabled
         }
         return cls(Rules.build(config, learning), channels)
 
