@@ -23,6 +23,7 @@ KINDS = (
     "fetch",
     "fetch_failed",
     "item",
+    "article_failed",
     "match",
     "delivery",
     "delivery_failed",

@@ -54,7 +54,9 @@ def test_the_sample_loads_with_no_error_or_warning() -> None:
     assert Path(sample.url) == REPO / "examples" / "feeds" / "sample.xml"
     assert sample.backfill and sample.tags == ("news", "uk") and sample.every == timedelta(minutes=1)
     assert set(config.rules) == {"uk-military-meeting", "peacekeepers", "trial"}
-    assert config.rules["uk-military-meeting"].feeds == {"sample"}
+    headlines = config.feeds["sample-headlines"]
+    assert headlines.fulltext and headlines.local and not sample.fulltext
+    assert config.rules["uk-military-meeting"].feeds == {"sample", "sample-headlines"}
     assert config.rules["uk-military-meeting"].alert == ("console",)
     assert config.rules["trial"].alert == ()  # a dry run
     assert config.rules["peacekeepers"].digest == "0 8 * * *"

@@ -129,6 +129,8 @@ def try_(ctx: click.Context, query: str, feed: str | None, since: timedelta, as_
         if feed:
             url = config.feeds[feed].url if config and feed in config.feeds else feed
             items = trial.feed_items(feed if config and feed in config.feeds else "try", url)
+            if config and feed in config.feeds and config.feeds[feed].fulltext:
+                _read_articles(config.feeds[feed], items, settings.article_per_host)
         else:
             items = trial.stored_items(_engine(settings), since)
     except (FetchError, ParseError) as exc:
@@ -148,6 +150,32 @@ def try_(ctx: click.Context, query: str, feed: str | None, since: timedelta, as_
         out.print(_highlight(hit.snippet), Text(f"  terms: {', '.join(hit.matched_terms)}", style="dim"))
         out.print()
     out.print(f"{len(hits)} hit(s) in {len(items)} item(s)")
+
+
+def _read_articles(feed: Any, items: list[dict[str, Any]], per_host: int) -> None:
+    """A `fulltext` feed's items get their article text, as the daemon would see it (a progress bar on
+    a terminal); pages that cannot be read are reported on stderr and the item keeps its feed text."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from monitor.cli import trial
+
+    console = Console(stderr=True)
+    with Progress(console=console, disable=not console.is_terminal, transient=True) as bar:
+        task = bar.add_task(f"reading {feed.name}'s article pages", total=None)
+        started = False
+
+        def progress(n: int) -> None:
+            nonlocal started
+            if not started:
+                started = True
+                bar.update(task, total=n)
+            else:
+                bar.advance(task, n)
+
+        failures = trial.with_articles(feed, items, per_host=per_host, progress=progress)
+    for reason in failures:
+        console.print(Text(f"article not read: {reason}", style="yellow"))
 
 
 def _highlight(snippet: Any) -> Text:
@@ -221,15 +249,18 @@ def feeds(ctx: click.Context, as_json: bool) -> None:
             click.echo(_json(asdict(row)))
         return
     narrow = _narrow()
-    columns = ["feed", "status", "last poll", *([] if narrow else ["next poll"]), "items", "fail", "reason"]
-    table = _table(*columns)
+    columns = ["feed", "status", "last poll", *([] if narrow else ["next poll"]), "items", "fail"]
+    table = _table(*columns, *([] if narrow else ["article fail"]), "reason")
     for row in rows:
         style = {"failing": "red", "degraded": "yellow", "ok": "green"}.get(row.status, "")
         name = row.name if row.configured else f"{row.name} (not configured)"
         status = row.status if row.enabled or not row.configured else "disabled"
+        articles = str(row.article_failures) if row.fulltext or row.article_failures else ""
         cells: list[str | Text] = [name, Text(status, style=style), _when(row.last_poll_at)]
         cells += [] if narrow else [_when(row.next_poll_at)]
-        table.add_row(*cells, str(row.items), str(row.failures), row.reason or "")
+        cells += [str(row.items), str(row.failures) + (f" +{articles} art." if narrow and articles else "")]
+        cells += [] if narrow else [articles]
+        table.add_row(*cells, row.reason or "")
     out.print(table)
 
 

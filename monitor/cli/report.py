@@ -28,6 +28,8 @@ class FeedHealth:
     next_poll_at: datetime | None
     configured: bool
     enabled: bool = True
+    fulltext: bool = False  # the feed reads its items' article pages
+    article_failures: int = 0  # article pages that could not be read, in all
 
 
 def feed_health(engine: sa.Engine, config: Config | None) -> list[FeedHealth]:
@@ -52,6 +54,8 @@ def feed_health(engine: sa.Engine, config: Config | None) -> list[FeedHealth]:
                 next_poll_at=state.next_poll_at,
                 configured=bool(config and name in config.feeds),
                 enabled=bool(config and name in config.feeds and config.feeds[name].enabled),
+                fulltext=bool(config and name in config.feeds and config.feeds[name].fulltext),
+                article_failures=state.article_failures,
             )
         )
     return rows

@@ -56,7 +56,13 @@ class FeedConfig:
     tags: tuple[str, ...]
     backfill: bool
     enabled: bool
+    fulltext: bool  # fetch each new item's article page and match its main text too
     where: Location | None = field(default=None, compare=False, repr=False)  # moving it is no change
+
+    @property
+    def local(self) -> bool:
+        """A feed read from a file: only such a feed may link to article pages that are local files."""
+        return self.url.startswith("file://") or self.url.startswith("/")
 
 
 @dataclass(frozen=True)
