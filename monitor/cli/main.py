@@ -128,6 +128,10 @@ def try_(ctx: click.Context, query: str, feed: str | None, since: timedelta, as_
     try:
         if feed:
             url = config.feeds[feed].url if config and feed in config.feeds else feed
+            if config is None and "://" not in feed and not Path(feed).exists():
+                _fail(
+                    f"monitor: no feed named {feed!r} is known (the configuration did not load) and no file {feed}"
+                )
             items = trial.feed_items(feed if config and feed in config.feeds else "try", url)
             if config and feed in config.feeds and config.feeds[feed].fulltext:
                 _read_articles(config.feeds[feed], items, settings.article_per_host)
@@ -199,7 +203,13 @@ def _config_or_none(settings: Settings) -> Any:
 
     try:
         return load_config(settings.rules, settings.channels)
-    except ConfigErrors:
+    except ConfigErrors as exc:  # say so: a silent None shows every feed as "not configured"
+        first = exc.errors[0] if exc.errors else "?"
+        click.echo(
+            f"monitor: the configuration did not load ({len(exc.errors)} error(s), first: {first}); "
+            "`monitor check` lists them",
+            err=True,
+        )
         return None
 
 
