@@ -179,7 +179,7 @@ def test_matches_mute_unmute_and_enabled_false_across_a_restart(user: Project) -
                 alert: [slack]
               - name: paused
                 match: Thursday UK military meeting
-                alert: [slack]
+                alert: [slack, spare]
                 enabled: false
             """,
         )
@@ -224,6 +224,7 @@ def test_matches_mute_unmute_and_enabled_false_across_a_restart(user: Project) -
         rules = {r["name"]: r for r in json_lines(user, "rules")}
         assert rules["watch"]["muted"] and rules["watch"]["matches_24h"] == 2
         assert not rules["paused"]["enabled"] and rules["paused"]["matches_24h"] == 0
+        assert rules["paused"]["disabled_channels"] == ["spare"]
         assert user.cli("rules").stdout.count("disabled") == 1
         health = {f["name"]: f for f in json_lines(user, "feeds")}
         assert health["off"]["enabled"] is False and health["world"]["enabled"] is True

@@ -483,7 +483,8 @@ def rules_(ctx: click.Context, as_json: bool) -> None:
             )
         else:
             state = Text("active", style="green")
-        channels = ", ".join(row.channels) or "(dry run)"
+        named = [f"{c} (disabled)" if c in row.disabled_channels else c for c in row.channels]
+        channels = ", ".join(named) or "(dry run)"
         table.add_row(
             row.name, channels, str(row.matches_24h), str(row.matches_7d), _when(row.last_match, short), state
         )

@@ -139,6 +139,7 @@ class RuleRow:
 
     name: str
     channels: list[str]
+    disabled_channels: list[str]  # those of `channels` with `enabled: false` (nothing is sent to them)
     matches_24h: int
     matches_7d: int
     last_match: datetime | None
@@ -171,6 +172,11 @@ def rule_summary(engine: sa.Engine, config: Config | None) -> list[RuleRow]:
             RuleRow(
                 name=name,
                 channels=list(rule.alert) if rule else [],
+                disabled_channels=[
+                    c
+                    for c in (rule.alert if rule else ())
+                    if config and c in config.channels and not config.channels[c].enabled
+                ],
                 matches_24h=day,
                 matches_7d=week,
                 last_match=last.get(name),
