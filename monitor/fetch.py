@@ -33,6 +33,7 @@ from monitor import USER_AGENT
 from monitor.errors import FetchError
 from monitor.inflate import Inflater, size_text
 from monitor.records import Fetched, FetchRequest
+from monitor.scrub import SECRET_PARAMS
 
 MAX_REDIRECTS = 5
 MAX_SHARDS = 64  # httpx clients per batch: a pool with many connections is slow to manage
@@ -40,7 +41,6 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
 ACCEPT_HTML = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
-SECRET_PARAMS = ("token", "key", "secret", "password", "passwd", "auth", "signature", "sig", "session")
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,8 @@ def _failed(
     retry_after = exc.retry_after if isinstance(exc, FetchError) else None
     state.next_poll_at = schedule.after_failure(now, feed.every, state.failures, retry_after)
     if changed:  # once per state change, not once per poll: `monitor feeds` shows the count
-        events.record(session, "fetch_failed", f"{feed.name}: {exc}", feed=feed.name, failures=state.failures)
+        shown = f"{feed.name}: {redact_url(exc.url)}: {reason}"  # a redirect's URL may hold a new token
+        events.record(session, "fetch_failed", shown, feed=feed.name, failures=state.failures)
 
 
 def _fetched(

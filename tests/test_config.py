@@ -110,6 +110,18 @@ def test_a_query_error_in_a_quoted_query_names_the_query_column(tmp_path: Path) 
     )
 
 
+def test_check_refuses_a_backreference_and_an_overlong_query_naming_the_column(tmp_path: Path) -> None:
+    huge = "/" + "(a|b)" * 20_000 + "/"  # 100 KB: the old nested-repetition check took a minute on it
+    rules = f"rules:\n  - name: back\n    match: 'peace /(a)\\1/'\n  - name: huge\n    match: '{huge}'\n"
+    found = errors_of(tmp_path, {"rules/watch.yaml": rules})
+    assert found[0].startswith(
+        "rules/watch.yaml:3:12: invalid query in rule 'back' at column 11 of the query: "
+    )
+    assert "backreferences and lookaround are not supported" in found[0]
+    assert found[1].startswith("rules/watch.yaml:5:12: invalid query in rule 'huge' at column 10001")
+    assert "at most 10000 characters" in found[1]
+
+
 def test_examples_that_hold_pass(tmp_path: Path) -> None:
     rules = """
 aliases:

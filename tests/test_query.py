@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,7 +82,8 @@ def test_snippet_quotes_the_sentence_with_the_most_terms() -> None:
     assert isinstance(snippet, Snippet)
     assert "Our militaries will meet this Thursday in the UK" in snippet.text
     assert len(snippet.text) <= 240 + 2
-    assert snippet.text.startswith("…") and snippet.text.endswith("…")
+    assert snippet.text.startswith("“Our militaries")  # a sentence start: no ellipsis
+    assert snippet.text.endswith(" stated…")  # cut inside a sentence, after a word
     assert [snippet.text[a:b] for a, b in snippet.spans] == ["militaries", "meet", "Thursday", "UK"]
 
 
@@ -90,7 +94,7 @@ def test_snippet_of_a_short_field_is_the_whole_text() -> None:
     assert hit.snippet(doc) == Snippet("Ceasefire talks resume", ((0, 9),))
 
 
-def test_snippet_respects_width_and_marks_both_cuts() -> None:
+def test_snippet_respects_width_and_marks_a_cut_inside_a_sentence() -> None:
     text = (
         "Filler words go here. " * 30 + "The ceasefire held overnight in Kyiv. " + "More filler text. " * 30
     )
@@ -98,7 +102,7 @@ def test_snippet_respects_width_and_marks_both_cuts() -> None:
     hit = compile_query("ceasefire Kyiv").evaluate(doc)
     assert hit is not None
     snippet = hit.snippet(doc, width=80)
-    assert snippet.text.startswith("…") and snippet.text.endswith("…")
+    assert snippet.text.startswith("The ceasefire held") and snippet.text.endswith(" text…")
     assert len(snippet.text) <= 82
     assert [snippet.text[a:b] for a, b in snippet.spans] == ["ceasefire", "Kyiv"]
 
@@ -182,10 +186,72 @@ def test_very_long_and_hostile_text_is_handled() -> None:
     assert compile_query("/a+b/").evaluate(doc) is None
 
 
-def test_a_regex_that_can_backtrack_exponentially_is_refused() -> None:
+HOSTILE_REGEXES = [
+    "/(a|aa)+/",
+    "/(a|a)+/",
+    "/((a+))+/",
+    "/(?:a|a)*c/",
+    "/.*a.*a.*a.*a.*a.*a.*a.*c/",
+    "/(a+)+b/",
+]
+HOSTILE_WILDCARDS = ["a*a*a*a*a*a*a*a*a*c", "*a*a*a*a*a*a*a*a*c"]
+
+
+def test_hostile_regexes_and_wildcards_match_in_linear_time() -> None:
+    """Each would backtrack for hours against a word of 64 a's; a subprocess bounds the test's own time."""
+    script = f"""
+from monitor.query import analyze_item, compile_query
+doc = analyze_item({{"title": "a" * 64, "content": " ".join(["a" * 64] * 2000)}})
+for text in {HOSTILE_REGEXES + HOSTILE_WILDCARDS!r}:
+    query = compile_query(text)
+    for _ in range(100):
+        query.evaluate(doc)
+    print(text, query.evaluate(doc) is not None)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    matched = dict(line.rsplit(" ", 1) for line in done.stdout.splitlines())
+    assert matched == {
+        "/(a|aa)+/": "True",
+        "/(a|a)+/": "True",
+        "/((a+))+/": "True",
+        "/(?:a|a)*c/": "False",
+        "/.*a.*a.*a.*a.*a.*a.*a.*c/": "False",
+        "/(a+)+b/": "False",
+        "a*a*a*a*a*a*a*a*a*c": "False",
+        "*a*a*a*a*a*a*a*a*c": "False",
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "col", "says"),
+    [
+        ("peace /(a)\\1/", 11, "invalid escape sequence"),  # a backreference: RE2 cannot run it
+        ("peace /nato(?=s)/", 12, "lookaround"),
+        ("peace /a{2000}/", 9, "repetition"),
+        ("/[z-a]/ peace", 3, "range"),
+    ],
+)
+def test_a_regex_re2_cannot_run_is_refused_at_its_column(query: str, col: int, says: str) -> None:
     with pytest.raises(QuerySyntaxError) as err:
-        compile_query("peace /(a+)+b/")
-    assert err.value.col == 8
+        compile_query(query)
+    assert err.value.col == col
+    assert says in err.value.message
+
+
+def test_a_long_regex_or_query_is_refused_quickly() -> None:
+    with pytest.raises(QuerySyntaxError) as err:
+        compile_query("peace /" + "(a|b)" * 1000 + "/")
+    assert err.value.col == 8 + 1000
+    assert "at most 1000 characters" in err.value.message
+    for too_long in (" ".join(["peace"] * 2000), "/" + "(a|b)" * 20_000 + "/"):  # 100 KB: was a minute
+        with pytest.raises(QuerySyntaxError) as err:
+            compile_query(too_long)
+        assert err.value.col == 10_001
+        assert "at most 10000 characters" in err.value.message
+    long_but_fine = "/" + "(?:ab|cd)" * 110 + "/ OR " + " OR ".join(["word"] * 1000)
+    assert compile_query(long_but_fine).evaluate(analyze_item({"title": "word"})) is not None
 
 
 @settings(max_examples=400, deadline=None)
@@ -200,3 +266,66 @@ def test_the_plain_words_shortcut_parses_exactly_as_the_full_parser(text: str) -
             return (exc.col, exc.message)
 
     assert outcome(syntax.parse) == outcome(syntax.parse_full)
+
+
+_WORDS = ["peace", "talks", "Kyiv", "the", "of", "U.S.", "ceasefire", "1,000", "well-known", "Ukraine’s"]
+_BEFORE = ["", "", "", "(", "“", "-", "— ", "'"]
+_AFTER = [
+    "",
+    "",
+    "",
+    "",
+    ".",
+    ",",
+    ";",
+    ":",
+    "-",
+    " —",
+    ")",
+    "”",
+    "!",
+    "?",
+    ".”",
+    " -",
+]  # no "…": the author's own would blur ours
+_token = st.builds(
+    lambda b, w, a: b + w + a, st.sampled_from(_BEFORE), st.sampled_from(_WORDS), st.sampled_from(_AFTER)
+)
+_SENTENCE_DONE = re.compile(r"[.!?…][\"'”’)\]]*$")
+
+
+@settings(max_examples=400, deadline=None)
+@given(tokens=st.lists(_token, min_size=1, max_size=120), width=st.integers(30, 240))
+def test_a_snippet_starts_and_ends_cleanly_at_a_word_or_a_sentence(tokens: list[str], width: int) -> None:
+    """No `…-`, `.…` or `…,`: an ellipsis touches a word; a quote without one starts or ends a sentence."""
+    text = " ".join(tokens)
+    doc = analyze_item({"content": text})
+    hit = compile_query("ceasefire").evaluate(doc)
+    snippet = hit.snippet(doc, width=width) if hit is not None else Hit(()).snippet(doc, width=width)
+    quote = snippet.text
+    core = quote.removeprefix("…").removesuffix("…")
+    assert core and core == core.strip()
+    assert core in text
+    assert not re.match(r"…[^\w\"'“‘(\[«]", quote), quote
+    assert not re.search(r"[^\w\"'”’)\]»%]…$", quote), quote
+    found = [m.start() for m in re.finditer(re.escape(core), text)]
+    assert any(p == 0 or not text[p - 1].isalnum() for p in found), quote  # starts at a word
+    assert any(p + len(core) == len(text) or not text[p + len(core)].isalnum() for p in found), quote
+    if not quote.startswith("…"):
+        assert any(p == 0 or _SENTENCE_DONE.search(text[:p].rstrip()) for p in found), quote
+    if not quote.endswith("…"):
+        assert any(p + len(core) == len(text) for p in found) or _SENTENCE_DONE.search(core), quote
+    assert all(quote[a:b].lower() == "ceasefire" for a, b in snippet.spans)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abcé'’-. ", min_size=1, max_size=12), min_size=1, max_size=8),
+    st.sampled_from(["/a+b?/", "/^ab$/", "/[^a]+/", "/(?s).*c/", "/\\Aab/", "/(?i)AB|c/", "a*b", "?b*"]),
+)
+def test_a_regex_tests_all_words_at_once_as_it_would_word_by_word(words: list[str], query: str) -> None:
+    """The one-pass test over a document's words never misses a word that matches whole."""
+    doc = analyze_item({"title": " ".join(words)})
+    node = compile_query(query).root
+    regex = node.regex  # type: ignore[attr-defined]
+    assert node.test(doc) == any(regex.fullmatch(w) for w in doc.folded_index())

@@ -20,6 +20,7 @@ from rich.text import Text
 from monitor.config.durations import parse_duration
 from monitor.errors import ConfigErrors, FetchError, InstanceError, ParseError, QuerySyntaxError
 from monitor.events import KINDS, setup_logging
+from monitor.scrub import scrub
 from monitor.settings import Settings
 
 # A terminal (or COLUMNS) sets the width; a pipe gets 160 columns, so scripts see whole lines.
@@ -65,7 +66,7 @@ def main(ctx: click.Context, **options: Any) -> None:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(message, err=True)
+    click.echo(scrub(message), err=True)
     sys.exit(code)
 
 

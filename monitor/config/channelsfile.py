@@ -28,6 +28,7 @@ class LoadedChannel(NamedTuple):
     options: BaseModel
     line: int
     col: int
+    secrets: tuple[str, ...] = ()  # the `${VAR}` values substituted into its options
     enabled: bool = True  # `enabled: false`: kept and checked, but no alert is routed to it
 
 
@@ -99,7 +100,7 @@ def _channel(src: Source, name: str, key: Node, node: Node, env: Mapping[str, st
     except ValidationError as exc:
         _report_validation(src, exc, key, node, what, model, secrets + _strings(list(raw.values())))
         return None
-    return LoadedChannel(type_name, options, *position(key), enabled=enabled)
+    return LoadedChannel(type_name, options, *position(key), tuple(secrets), enabled=enabled)
 
 
 def _enabled(src: Source, fields: Mapping[str, tuple[Node, Node]], what: str) -> bool:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 from yaml.nodes import Node
 
+from monitor import scrub
 from monitor.config.channelsfile import LoadedChannel, load_channels
 from monitor.config.compare import fingerprint
 from monitor.config.examples import check_examples
@@ -166,6 +167,7 @@ def _build(found: Found, channels: dict[str, LoadedChannel | None] | None, chann
     )
     rules = {name: _rule(entry, context) for name, entry in found.rules.items()}
     templates = channels_file.parent / "templates"
+    _remember_secrets(feeds, channels or {})
     return Config(
         feeds=feeds,
         rules={name: rule for name, rule in rules.items() if rule is not None},
@@ -176,6 +178,15 @@ def _build(found: Found, channels: dict[str, LoadedChannel | None] | None, chann
         templates_dir=templates if templates.is_dir() else None,
         lookback=lookback,
     )
+
+
+def _remember_secrets(feeds: dict[str, FeedConfig], channels: dict[str, LoadedChannel | None]) -> None:
+    """Tell the scrubber every secret of this configuration, so no message can show one."""
+    for loaded in channels.values():
+        if loaded is not None:
+            scrub.remember([*loaded.secrets, *scrub.option_secrets(loaded.options)])
+    for feed in feeds.values():
+        scrub.remember(scrub.feed_url_secrets(feed.url))
 
 
 def _channel(name: str, loaded: LoadedChannel, channels_file: Path) -> ChannelConfig:
