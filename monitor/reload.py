@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,16 +14,24 @@ from sqlmodel import Session
 from monitor import events, metrics
 from monitor.config import Config, load_config
 from monitor.config.compare import changed_fields
+from monitor.config.secrets import ENV_FILE, environment
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.runtime import Active, Runtime
 
 
 def watched_files(rules_dir: Path, channels_file: Path) -> list[Path]:
-    """Every file whose edit changes the configuration."""
+    """Every file whose edit changes the configuration: `.env` and the `VAR_FILE` secrets too."""
     files = [*sorted(rules_dir.glob("*.yaml")), channels_file]
     templates = channels_file.parent / "templates"
     if templates.is_dir():
         files += sorted(p for p in templates.rglob("*") if p.is_file())
+    files.append(Path(ENV_FILE))
+    try:
+        named = sorted(set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", channels_file.read_text("utf-8"))))
+    except (OSError, UnicodeDecodeError):
+        named = []
+    env = environment()
+    files += [Path(env[f"{name}_FILE"]) for name in named if env.get(f"{name}_FILE")]
     return files
 
 
