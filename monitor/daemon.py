@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from monitor import db, parsepool, pipeline, retention
 from monitor.config import load_config
+from monitor.dbhealth import DatabaseHealth
 from monitor.deliver import Deliverer
 from monitor.models import utcnow
 from monitor.query import StemCounts
@@ -74,17 +75,21 @@ def run_forever(settings: Settings) -> int:
     stop = threading.Event()  # set by SIGTERM/SIGINT: fetches in flight are abandoned, their leases lapse
     hangup = threading.Event()  # set by SIGHUP: the next reload tick re-reads the configuration
     poll = {"stop": stop}
+    health = DatabaseHealth(rt.engine)  # a database outage is logged once, and once when it ends
+    guard = health.guard
     scheduler.add_job(
-        pipeline.poll_due, "interval", seconds=1, args=[rt], kwargs=poll, id="poll", max_instances=4
+        guard(pipeline.poll_due), "interval", seconds=1, args=[rt], kwargs=poll, id="poll", max_instances=4
     )
-    scheduler.add_job(deliverer.tick, "interval", seconds=1, id="deliver", max_instances=1)
+    scheduler.add_job(guard(deliverer.tick), "interval", seconds=1, id="deliver", max_instances=1)
     scheduler.add_job(
-        _reload, "interval", seconds=1, args=[rt, reloader, hangup], id="reload", max_instances=1
+        guard(_reload), "interval", seconds=1, args=[rt, reloader, hangup], id="reload", max_instances=1
     )
-    scheduler.add_job(_prune, "interval", hours=1, args=[rt], id="prune", next_run_time=utcnow())
+    scheduler.add_job(guard(_prune), "interval", hours=1, args=[rt], id="prune", next_run_time=utcnow())
     _on_signals(stop, hangup)
     server = (
-        serve(settings.http_address, rt.engine, lambda: scheduler.running) if settings.http_address else None
+        serve(settings.http_address, rt.engine, lambda: scheduler.running, health)
+        if settings.http_address
+        else None
     )
     scheduler.start()
     log.info(

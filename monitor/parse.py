@@ -227,7 +227,8 @@ def _bound(body: bytes) -> tuple[bytes, str | None]:
     A quick expat pass (names resolved as feedparser will, bytes read as Latin-1 so every ASCII-based
     encoding keeps its structure) finds where to cut and which elements to close there. A document
     that is not well-formed goes to feedparser's loose parser, far slower and hungrier (about 6 s and
-    200 MB per MB of deeply nested tags), so only its first LOOSE_MAX bytes are kept.
+    200 MB per MB of deeply nested tags), so only its first LOOSE_MAX bytes are kept,
+    after any item over ITEM_LOOSE_MAX is cut to that size (one huge item hides no later item).
     """
     try:
         _survey(body)
@@ -237,9 +238,9 @@ def _bound(body: bytes) -> tuple[bytes, str | None]:
         reason = f"not well-formed XML (line {err.lineno}): {expat.ErrorString(err.code)}"
         if len(body) <= LOOSE_MAX:
             return body, reason
-        body, cut = _cut_large_items(body)
-        if cut:
-            reason += f"; {cut} item{'s' * (cut > 1)} over {ITEM_LOOSE_MAX // 1024} KB cut"
+        body, large = _cut_large_items(body)
+        if large:
+            reason += f"; {large} item{'s' * (large > 1)} over {ITEM_LOOSE_MAX // 1024} KB cut"
         if len(body) > LOOSE_MAX:
             return body[:LOOSE_MAX], f"{reason}; only the first {LOOSE_MAX // 1024} KB read"
         return body, reason
