@@ -53,7 +53,8 @@ class DatabaseHealth:
             except sa.exc.SQLAlchemyError as exc:
                 self.failed(describe(exc))
             else:
-                self.recovered()
+                if _file_problem(self.engine) is None:  # a job can succeed on a file that is gone
+                    self.recovered()
 
         return guarded
 
@@ -80,7 +81,8 @@ def _file_problem(engine: sa.Engine) -> str | None:
         return f"the folder of {path} is gone"
     if not path.is_file():
         return f"{path} is gone"
-    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+    read_only = not path.stat().st_mode & 0o222  # made read-only: refused even where root could write
+    if read_only or not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
         return f"{path} or its folder is not writable"
     return None
 

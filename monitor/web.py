@@ -5,16 +5,18 @@
 read from the database at scrape time (feeds by status, failures, last poll and success per feed,
 deliveries by channel and status), so every instance reports the same truth.
 
-Waitress multiplexes connections on one poll() loop and answers from a few threads: at most
-CONNECTION_LIMIT connections are accepted at once (the rest wait in the kernel's listen backlog of
-BACKLOG, costing this process no file descriptor), and a connection idle for IDLE_TIMEOUT seconds is
-closed. So 1,000 idle clients hold at most CONNECTION_LIMIT descriptors and no thread each.
+Waitress multiplexes connections on one poll() loop and answers from THREADS threads: at most
+CONNECTION_LIMIT connections are open at once (a new one closes the longest-idle one; waiting clients
+sit in the kernel's listen backlog of BACKLOG, costing this process no descriptor), and a connection
+idle for IDLE_TIMEOUT seconds is closed. So 1,000 idle clients hold at most CONNECTION_LIMIT
+descriptors and no thread each, and a scrape still gets through.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -24,7 +26,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlmodel import Session, select
 from waitress import wasyncore
-from waitress.server import create_server
+from waitress.adjustments import Adjustments
+from waitress.server import TcpWSGIServer
+from waitress.task import ThreadedTaskDispatcher
 
 from monitor.dbhealth import DatabaseHealth
 from monitor.events import REGISTRY
@@ -135,8 +139,7 @@ def serve(
         start_response(status, [("Content-Type", kind), ("Content-Length", str(len(body)))])
         return [body]
 
-    server = create_server(
-        app,
+    adj = Adjustments(
         host=address[0],
         port=address[1],
         threads=THREADS,
@@ -146,6 +149,29 @@ def serve(
         cleanup_interval=1,
         asyncore_use_poll=True,  # select() fails on descriptors over 1,024
         ident="monitor",
-        clear_untrusted_proxy_headers=True,
     )
-    return HttpServer(server)
+    dispatcher = ThreadedTaskDispatcher()
+    dispatcher.set_thread_count(THREADS)
+    return HttpServer(_EvictingServer(app, map={}, dispatcher=dispatcher, adj=adj))
+
+
+class _EvictingServer(TcpWSGIServer):  # type: ignore[misc]
+    """Waitress's server, but a new connection over the cap closes the longest-idle one.
+
+    Waitress stops accepting at its connection limit, so idle clients holding every slot would make
+    /healthz wait in the backlog until they time out; evicting the longest-idle connection instead
+    keeps the descriptors bounded and lets a real scrape through at once.
+    """
+
+    def readable(self) -> bool:
+        now = time.time()
+        if now >= self.next_channel_cleanup:  # type: ignore[has-type]
+            self.next_channel_cleanup = now + self.adj.cleanup_interval
+            self.maintenance(now)
+        return bool(self.accepting)
+
+    def handle_accept(self) -> None:
+        idle = [c for c in self.active_channels.values() if not c.requests]
+        if len(self.active_channels) >= self.adj.connection_limit and idle:
+            min(idle, key=lambda c: c.last_activity).handle_close()
+        super().handle_accept()
