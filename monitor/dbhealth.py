@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec
+from typing import ParamSpec, cast
 
 import sqlalchemy as sa
 
@@ -22,6 +23,7 @@ from monitor.models import FeedState
 
 log = logging.getLogger("monitor.db")
 P = ParamSpec("P")
+PROBE_EVERY = 1.0  # seconds between write probes
 
 
 class DatabaseHealth:
@@ -31,6 +33,8 @@ class DatabaseHealth:
         self.engine = engine
         self._lock = threading.Lock()
         self.reason: str | None = None  # None while the database works
+        self._probe_lock = threading.Lock()
+        self._probed_at, self._probed = -PROBE_EVERY, cast(str | None, None)
 
     def failed(self, reason: str) -> None:
         with self._lock:
@@ -59,11 +63,16 @@ class DatabaseHealth:
         return guarded
 
     def probe(self) -> str | None:
-        """None when the database takes writes now, else why not (also recorded)."""
-        reason = _file_problem(self.engine) or _write_problem(self.engine)
-        if reason:
-            self.failed(reason)
-        return reason
+        """None when the database takes writes, else why not (also recorded); probed at most once a
+        PROBE_EVERY seconds, so a flood of /healthz requests costs the database one write a second."""
+        with self._probe_lock:
+            now = time.monotonic()
+            if now - self._probed_at >= PROBE_EVERY:
+                self._probed_at = now
+                self._probed = _file_problem(self.engine) or _write_problem(self.engine)
+                if self._probed:
+                    self.failed(self._probed)
+            return self._probed
 
 
 def describe(exc: BaseException) -> str:

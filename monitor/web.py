@@ -15,6 +15,7 @@ descriptors and no thread each, and a scrape still gets through.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -156,11 +157,13 @@ def serve(
 
 
 class _EvictingServer(TcpWSGIServer):  # type: ignore[misc]
-    """Waitress's server, but a new connection over the cap closes the longest-idle one.
+    """Waitress's server, but a new connection at the cap closes the longest-idle one.
 
     Waitress stops accepting at its connection limit, so idle clients holding every slot would make
-    /healthz wait in the backlog until they time out; evicting the longest-idle connection instead
-    keeps the descriptors bounded and lets a real scrape through at once.
+    /healthz wait in the backlog until they time out. Here a connection is idle when no request of
+    its is being served and nothing it sent waits to be read; at the cap the longest-idle one is
+    closed for the newcomer. When none is idle (a flood of real requests) newcomers wait in the
+    backlog, so descriptors stay bounded either way.
     """
 
     def readable(self) -> bool:
@@ -168,10 +171,27 @@ class _EvictingServer(TcpWSGIServer):  # type: ignore[misc]
         if now >= self.next_channel_cleanup:  # type: ignore[has-type]
             self.next_channel_cleanup = now + self.adj.cleanup_interval
             self.maintenance(now)
-        return bool(self.accepting)
+        if not self.accepting:
+            return False
+        return len(self._map) < self.adj.connection_limit or bool(self._idle())
 
     def handle_accept(self) -> None:
-        idle = [c for c in self.active_channels.values() if not c.requests]
-        if len(self.active_channels) >= self.adj.connection_limit and idle:
-            min(idle, key=lambda c: c.last_activity).handle_close()
+        if len(self._map) >= self.adj.connection_limit:
+            idle = self._idle()
+            if idle:
+                min(idle, key=lambda c: c.last_activity).handle_close()
         super().handle_accept()
+
+    def _idle(self) -> list[Any]:
+        return [c for c in self.active_channels.values() if _is_idle(c)]
+
+
+def _is_idle(channel: Any) -> bool:
+    if channel.requests or channel.will_close:
+        return False
+    try:
+        return not channel.socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)  # b"": the peer left
+    except BlockingIOError:
+        return True  # nothing sent, nothing being served
+    except OSError:
+        return True
