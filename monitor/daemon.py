@@ -13,6 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
 from monitor import db, parsepool, pipeline, retention
+from monitor.articlefetch import ArticleFetcher
 from monitor.config import load_config
 from monitor.dbhealth import DatabaseHealth
 from monitor.deliver import Deliverer
@@ -41,7 +42,8 @@ def start(settings: Settings, *, learn: bool = True) -> tuple[Runtime, db.Instan
     lock = db.InstanceLock(engine)
     lock.acquire()
     db.upgrade(engine)
-    rt = Runtime(engine, Active.build(config, StemCounts() if learn else None))
+    active = Active.build(config, StemCounts() if learn else None)
+    rt = Runtime(engine, active, article_per_host=settings.article_per_host)
     gc.freeze()
     if db.is_sqlite(engine):
         with Session(engine) as session:
@@ -58,6 +60,7 @@ def run_once(settings: Settings) -> int:
     rt, lock = start(settings, learn=False)
     try:
         pipeline.poll_due(rt, every_feed=True, limit=max(len(rt.config.feeds), 1))
+        ArticleFetcher(rt).run_until_idle()  # items of fulltext feeds are matched once their page is read
         deliverer = Deliverer(rt)
         deliverer.run_until_idle()
         deliverer.drain()
@@ -70,6 +73,7 @@ def run_forever(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT, then finish in-flight work and exit 0; SIGHUP reloads the configuration."""
     rt, lock = start(settings)
     deliverer = Deliverer(rt)
+    articles = ArticleFetcher(rt)
     reloader = Reloader(rt, settings.rules, settings.channels)
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "misfire_grace_time": 30})
     stop = threading.Event()  # set by SIGTERM/SIGINT: fetches in flight are abandoned, their leases lapse
@@ -92,6 +96,7 @@ def run_forever(settings: Settings) -> int:
         else None
     )
     scheduler.start()
+    articles.start()
     log.info(
         "monitor running: %d feeds, %d rules, %d channels",
         len(rt.config.feeds),
@@ -100,6 +105,7 @@ def run_forever(settings: Settings) -> int:
     )
     stop.wait()
     log.info("stopping: finishing in-flight work")
+    articles.stop()  # pages in flight are abandoned: their items stay pending for the next start
     scheduler.shutdown(wait=True)
     deliverer.drain()
     if server:

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
 from monitor.errors import InstanceError
-from monitor.models import Delivery, FeedState
+from monitor.models import Delivery, FeedState, Item
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -163,6 +163,9 @@ def renew_leases(
 def release_leases(session: Session) -> None:
     """Drop every lease (a single SQLite instance at start: nobody else can hold one)."""
     session.execute(sa.update(FeedState).values(lease_owner=None, lease_until=None))
+    session.execute(
+        sa.update(Item).where(col(Item.lease_owner).is_not(None)).values(lease_owner=None, lease_until=None)
+    )
     session.execute(
         sa.update(Delivery)
         .where(col(Delivery.lease_owner).is_not(None))

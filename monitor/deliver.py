@@ -28,6 +28,7 @@ from monitor.models import Delivery, Item, Match, utcnow
 from monitor.records import Alert, AlertItem
 from monitor.render import sample_alert
 from monitor.runtime import Active, Runtime
+from monitor.scrub import scrub
 
 CLAIM_LIMIT = 200
 BURST_THRESHOLD = 5  # more than this many due at once for one (channel, rule): one grouped message
@@ -279,6 +280,7 @@ def _outcome(
 ) -> None:
     """Mark each member sent, pending again (with backoff) or failed, and record an event each."""
     now, delay = utcnow(), timedelta(seconds=after or 0)
+    error = None if error is None else scrub(error)  # stored in the delivery row: no secret in it
     with Session(rt.engine) as session:
         for delivery in members:
             row = session.get(Delivery, delivery.id)

@@ -18,11 +18,13 @@ from prometheus_client import CollectorRegistry, Counter
 from sqlmodel import Session
 
 from monitor.models import Event, utcnow
+from monitor.scrub import scrub, scrub_value
 
 KINDS = (
     "fetch",
     "fetch_failed",
     "item",
+    "article_failed",
     "match",
     "delivery",
     "delivery_failed",
@@ -39,7 +41,8 @@ EVENTS = Counter("monitor_events", "Events recorded by this process, by kind", [
 def event(kind: str, message: str = "", at: datetime | None = None, **fields: Any) -> dict[str, Any]:
     """An event row: the named columns from `fields`, everything else into `data`."""
     columns = {k: fields.pop(k, None) for k in FIELDS}
-    return {"at": at or utcnow(), "kind": kind, "message": message, "data": fields, **columns}
+    data = scrub_value(fields)
+    return {"at": at or utcnow(), "kind": kind, "message": scrub(message), "data": data, **columns}
 
 
 def record(session: Session | None, kind: str, message: str = "", **fields: Any) -> dict[str, Any]:
@@ -139,7 +142,7 @@ class TextFormatter(logging.Formatter):
         tail = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
         head = f"{_local_time(record.created)} {record.levelname:<7} {kind or record.name}"
         line = f"{head} {record.getMessage()}" + (f"  {tail}" if tail else "")
-        return line + (("\n" + self.formatException(record.exc_info)) if record.exc_info else "")
+        return scrub(line + (("\n" + self.formatException(record.exc_info)) if record.exc_info else ""))
 
 
 class JsonFormatter(logging.Formatter):
@@ -155,7 +158,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str, ensure_ascii=False)
+        return scrub(json.dumps(data, default=str, ensure_ascii=False))
 
 
 def setup_logging(fmt: str = "text", level: str = "INFO") -> None:

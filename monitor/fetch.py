@@ -34,21 +34,25 @@ from monitor import USER_AGENT
 from monitor.errors import FetchError
 from monitor.inflate import Inflater, size_text
 from monitor.records import Fetched, FetchRequest
+from monitor.scrub import SECRET_PARAMS
 
 MAX_REDIRECTS = 5
 MAX_SHARDS = 64  # httpx clients per batch: a pool with many connections is slow to manage
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
-SECRET_PARAMS = ("token", "key", "secret", "password", "passwd", "auth", "signature", "sig", "session")
+ACCEPT_HTML = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 
 @dataclass(frozen=True)
-class _Options:
+class FetchOptions:
+    """The bounds of a batch of fetches, and the Accept header its requests send."""
+
     max_bytes: int
     deadline: float
     limit: int
     per_host: int
+    accept: str = ACCEPT
 
 
 def fetch_all(
@@ -58,6 +62,7 @@ def fetch_all(
     deadline: float = 30.0,
     limit: int = 200,
     per_host: int = 8,
+    accept: str = ACCEPT,
 ) -> list[Fetched | FetchError]:
     """Fetch every request concurrently; results in request order, failures as `FetchError` values.
 
@@ -66,7 +71,7 @@ def fetch_all(
     """
     if not requests:
         return []
-    opts = _Options(max_bytes, deadline, max(1, limit), max(1, per_host))
+    opts = FetchOptions(max_bytes, deadline, max(1, limit), max(1, per_host), accept)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -108,7 +113,7 @@ def fetch_iter(
     """
     if not requests:
         return
-    opts, done = _Options(max_bytes, deadline, max(1, limit), 8), queue.SimpleQueue[object]()
+    opts, done = FetchOptions(max_bytes, deadline, max(1, limit), 8), queue.SimpleQueue[object]()
 
     def run() -> None:
         job = _fetch_all(list(requests), opts, lambda i, r: done.put((requests[i], r)))
@@ -137,15 +142,15 @@ async def _until_stopped(job: Awaitable[object], stop: threading.Event | None) -
 
 async def _fetch_all(
     requests: list[FetchRequest],
-    opts: _Options,
+    opts: FetchOptions,
     on_done: Callable[[int, Fetched | FetchError], None] | None = None,
 ) -> list[Fetched | FetchError]:
     gate = asyncio.Semaphore(opts.limit)
     host_gates: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(opts.per_host))
     hosts = dict.fromkeys(_host(r.url) for r in requests if not _is_local(r.url))
-    clients = _Clients({host: i % MAX_SHARDS for i, host in enumerate(hosts)}, opts)
+    clients = Clients({host: i % MAX_SHARDS for i, host in enumerate(hosts)}, opts)
     try:
-        jobs = [_fetch_one(req, clients, gate, host_gates, opts) for req in requests]
+        jobs = [fetch_one(req, clients, gate, host_gates, opts) for req in requests]
         if on_done is not None:
             jobs = [_report(i, job, on_done) for i, job in enumerate(jobs)]
         return list(await asyncio.gather(*jobs))
@@ -163,10 +168,11 @@ async def _report(
     return result
 
 
-class _Clients:
-    """httpx clients created on first use, one per shard of hosts (one per host up to MAX_SHARDS)."""
+class Clients:
+    """httpx clients created on first use, one per shard of hosts (one per host up to MAX_SHARDS;
+    a host missing from `shards` uses shard 0)."""
 
-    def __init__(self, shards: dict[str, int], opts: _Options) -> None:
+    def __init__(self, shards: dict[str, int], opts: FetchOptions) -> None:
         self._clients: dict[int, httpx.AsyncClient] = {}
         self._shards, self._opts = shards, opts
 
@@ -180,7 +186,11 @@ class _Clients:
                 limits=httpx.Limits(
                     max_connections=self._opts.limit, max_keepalive_connections=self._opts.limit
                 ),
-                headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
+                headers={
+                    "User-Agent": USER_AGENT,
+                    "Accept": self._opts.accept,
+                    "Accept-Encoding": "gzip, deflate",
+                },
                 follow_redirects=False,
                 trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as people behind a proxy expect
             )
@@ -200,13 +210,14 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()  # building one loads the CA bundle: share it between clients
 
 
-async def _fetch_one(
+async def fetch_one(
     req: FetchRequest,
-    clients: _Clients,
+    clients: Clients,
     gate: asyncio.Semaphore,
     host_gates: defaultdict[str, asyncio.Semaphore],
-    opts: _Options,
+    opts: FetchOptions,
 ) -> Fetched | FetchError:
+    """One bounded fetch (a local file, or GET under `gate` and the host's gate); failures as values."""
     shown = redact_url(req.url)
     try:
         if _is_local(req.url):
@@ -290,7 +301,7 @@ def _read_local(req: FetchRequest, max_bytes: int) -> Fetched:
     return Fetched(req.feed, req.url, req.url, 0, body, last_modified=modified, elapsed=elapsed)
 
 
-async def _get(client: httpx.AsyncClient, req: FetchRequest, opts: _Options) -> Fetched:
+async def _get(client: httpx.AsyncClient, req: FetchRequest, opts: FetchOptions) -> Fetched:
     """GET with conditional headers, following at most MAX_REDIRECTS redirects by hand."""
     start = time.monotonic()
     headers = {}
@@ -351,7 +362,7 @@ async def _is_private_host(host: str) -> bool:
 
 
 async def _finish(
-    req: FetchRequest, url: str, resp: httpx.Response, moved: str | None, opts: _Options, elapsed: float
+    req: FetchRequest, url: str, resp: httpx.Response, moved: str | None, opts: FetchOptions, elapsed: float
 ) -> Fetched:
     """Turn the final response into a `Fetched`, or raise `FetchError` for an error status or size."""
     shown, code = redact_url(req.url), resp.status_code

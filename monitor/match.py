@@ -41,12 +41,17 @@ def document_fields(item: Mapping[str, Any]) -> dict[str, str]:
     return {
         "title": item.get("title") or "",
         "summary": item.get("summary") or "",
-        "content": item.get("content") or "",
+        "content": _joined(item.get("content") or "", item.get("article") or ""),
         "author": item.get("author") or "",
         "category": " ".join(item.get("categories") or ()),
         "feed": item.get("feed") or "",
         "link": item.get("link") or "",
     }
+
+
+def _joined(content: str, article: str) -> str:
+    """The feed's content and the article's text (a `fulltext` item), searched as one `content` field."""
+    return f"{content}\n\n{article}" if content and article else content or article
 
 
 def snippet(item: Mapping[str, Any], where: Mapping[str, Any], width: int = 240) -> Snippet:

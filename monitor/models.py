@@ -56,6 +56,9 @@ class FeedState(SQLModel, table=True):
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None
+    article_failures: int = Field(
+        default=0, sa_column_kwargs={"server_default": "0"}
+    )  # article pages of a `fulltext` feed that could not be fetched or read, in all
     last_poll_at: datetime | None = _when()
     last_ok_at: datetime | None = _when()
     next_poll_at: datetime | None = _when(index=True)
@@ -79,6 +82,16 @@ class Item(SQLModel, table=True):
     first_seen: datetime = _when(index=True, nullable=False)
     link_key: str | None = None
     title_key: str = ""
+    # `fulltext` feeds: the article page (`page`), its main text, and where its fetch stands:
+    # None (not a fulltext item), pending (matched once it is fetched or failed), ok, failed, skipped
+    page: str | None = None
+    article: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    article_status: str | None = Field(default=None, index=True)
+    article_alert: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa.false()}
+    )  # match and route the item when its article is done (not stored silently)
+    lease_owner: str | None = None  # the instance fetching the article
+    lease_until: datetime | None = _when()
 
 
 class Match(SQLModel, table=True):

@@ -16,11 +16,12 @@ import codecs
 import html
 import io
 import itertools
+import os
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from xml.parsers import expat
 
 import feedparser
@@ -351,6 +352,7 @@ def _entry(raw: Mapping[str, Any], base: str, notes: list[str]) -> Entry:
     return Entry(
         guid=guid,
         link=_item_link(raw.get("link"), base, notes),
+        page=page_location(raw.get("link"), base),
         title=_field_text(raw.get("title_detail"), TITLE_MAX),
         summary=_field_text(raw.get("summary_detail"), TEXT_MAX),
         content=content,
@@ -406,6 +408,26 @@ def _without_userinfo(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def page_location(link: object, base: str) -> str | None:
+    """Where the item's page is, for `fulltext`: the link resolved against the feed's URL, any scheme.
+
+    A relative link of a local feed is a path beside the feed file. Whether the page may be read at
+    all (only a local feed may name local files) is decided when it is fetched.
+    """
+    if not isinstance(link, str) or not link.strip() or len(link) > LINK_MAX:
+        return None
+    link = link.strip()
+    try:
+        if base.startswith(("http://", "https://")):
+            return urljoin(base, link)
+        if "://" in link or link.startswith("/") or ":" in link.split("/", 1)[0]:
+            return link
+        folder = os.path.dirname(unquote(urlsplit(base).path) if base.startswith("file://") else base)
+        return os.path.normpath(os.path.join(folder, link))
+    except ValueError:
+        return None
 
 
 def _categories(tags: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:

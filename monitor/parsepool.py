@@ -23,8 +23,11 @@ from monitor.errors import ParseError
 from monitor.parse import parse_feed
 from monitor.records import Parsed
 
-Job = tuple[bytes, str, str | None]  # body, url, content type
-Outcome = Parsed | tuple[str, str]  # a worker returns (url, reason) for a failure: ParseError won't pickle
+FeedJob = tuple[bytes, str, str | None]  # body, url, content type
+Job = tuple[bytes, str, str | None, str]  # body, url, content type, what to do ("feed" or "article")
+Outcome = (
+    Parsed | str | tuple[str, str]
+)  # a worker returns (url, reason) for a failure: ParseError won't pickle
 TIMEOUT = 30.0
 MEMORY = 256 * 2**20
 GRACE = 10.0  # extra wait on top of the workers' own alarm before a pool is given up
@@ -34,7 +37,7 @@ _pools: dict[tuple[int, int], cf.ProcessPoolExecutor] = {}
 
 
 def parse_all(
-    jobs: Sequence[Job], *, timeout: float = TIMEOUT, memory: int = MEMORY, workers: int | None = None
+    jobs: Sequence[FeedJob], *, timeout: float = TIMEOUT, memory: int = MEMORY, workers: int | None = None
 ) -> list[Parsed | ParseError]:
     """Parse each (body, url, content_type) as `parse_feed` would, in worker processes, in order.
 
@@ -58,7 +61,21 @@ def submit(
 
     Lets a caller overlap parsing with other work (more fetches, database writes) on other cores.
     """
-    key, job = (workers or os.cpu_count() or 1, memory), (body, url, content_type)
+    wait = _start((body, url, content_type, "feed"), timeout, memory, workers)
+    return wait  # type: ignore[return-value]
+
+
+def submit_article(
+    body: bytes, url: str, content_type: str | None = None, *, timeout: float = TIMEOUT, memory: int = MEMORY
+) -> Callable[[], str | ParseError]:
+    """Start extracting an article page's main text in a worker (`extract_article` under the caps)."""
+    return _start((body, url, content_type, "article"), timeout, memory, None)  # type: ignore[return-value]
+
+
+def _start(
+    job: Job, timeout: float, memory: int, workers: int | None
+) -> Callable[[], Parsed | str | ParseError]:
+    key = (workers or os.cpu_count() or 1, memory)
     future = _submit(key, job, timeout)
     return lambda: _result(key, job, future, timeout, retry=True)
 
@@ -72,7 +89,7 @@ def parse_isolated(
     body: bytes, url: str, content_type: str | None = None, *, timeout: float = TIMEOUT, memory: int = MEMORY
 ) -> Parsed:
     """`parse_feed` in a worker process under the time and memory caps; raises `ParseError` likewise."""
-    [result] = parse_all([(body, url, content_type)], timeout=timeout, memory=memory)
+    result = submit(body, url, content_type, timeout=timeout, memory=memory)()
     if isinstance(result, ParseError):
         raise result
     return result
@@ -104,7 +121,7 @@ def _submit(key: tuple[int, int], job: Job, timeout: float) -> cf.Future[Outcome
 
 def _result(
     key: tuple[int, int], job: Job, future: cf.Future[Outcome], timeout: float, *, retry: bool
-) -> Parsed | ParseError:
+) -> Parsed | str | ParseError:
     url = job[1]
     try:
         outcome = future.result(timeout=timeout + GRACE)
@@ -118,9 +135,9 @@ def _result(
         return ParseError(url, f"parsing took over {timeout:g} s")
     except Exception as exc:  # a bug in a worker fails its feed, not the batch
         return ParseError(url, f"the parser failed ({type(exc).__name__})")
-    if isinstance(outcome, Parsed):
-        return outcome
-    return ParseError(*outcome)
+    if isinstance(outcome, tuple):
+        return ParseError(*outcome)
+    return outcome
 
 
 def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
@@ -170,10 +187,14 @@ def _virtual_size() -> int:
         return 0  # no /proc: no cap rather than a wrong one
 
 
-def _work(body: bytes, url: str, content_type: str | None, timeout: float, memory: int) -> Outcome:
-    """Run in a worker: parse one feed under the alarm."""
+def _work(body: bytes, url: str, content_type: str | None, kind: str, timeout: float, memory: int) -> Outcome:
+    """Run in a worker: parse one feed (or extract one article's text) under the alarm."""
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
+        if kind == "article":
+            from monitor.extract import extract_article  # imported on first use: most workers never need it
+
+            return extract_article(body, url, content_type)
         return parse_feed(body, url, content_type)
     except ParseError as err:
         return (err.url, err.reason)

@@ -4,6 +4,7 @@ poll_due(rt)   lease due feeds -> fetch_iter (many in flight) -> each body to a 
                arrives -> an ingest thread takes the feeds in arrival order: ingest()
 ingest()       parsed entries -> Item rows (ON CONFLICT DO NOTHING) -> match new items -> Match rows
                -> route -> Delivery rows (the outbox) -> events; all committed together
+finish_article the article of a `fulltext` item read (or failed): store its text, then match the item
 lookback(rt)   new or changed rules run over the recent items, once
 deliver        see deliver.py: claim due deliveries, send, mark sent / retry / failed
 """
@@ -22,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from monitor import db, dedup, events, schedule
+from monitor import db, dedup, events, fulltext, schedule
 from monitor.config import Config, FeedConfig
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import fetch_iter, redact_url
@@ -152,7 +153,10 @@ def ingest(
             _fetched(rt, session, state, feed, result, parsed, now)  # type: ignore[arg-type]
             outcome = "ok" if parsed else "not_modified"
         session.add(state)
+        pending = session.info.pop("articles_pending", False)
         session.commit()
+    if pending:
+        rt.articles_due.set()
     POLLS.labels(outcome=outcome).inc()
 
 
@@ -179,7 +183,8 @@ def _failed(
     retry_after = exc.retry_after if isinstance(exc, FetchError) else None
     state.next_poll_at = schedule.after_failure(now, feed.every, state.failures, retry_after)
     if changed:  # once per state change, not once per poll: `monitor feeds` shows the count
-        events.record(session, "fetch_failed", f"{feed.name}: {exc}", feed=feed.name, failures=state.failures)
+        shown = f"{feed.name}: {redact_url(exc.url)}: {reason}"  # a redirect's URL may hold a new token
+        events.record(session, "fetch_failed", shown, feed=feed.name, failures=state.failures)
 
 
 def _fetched(
@@ -247,6 +252,7 @@ def item_row(feed: str, entry: Entry, now: datetime) -> dict[str, Any]:
         "first_seen": now,
         "link_key": link_key,
         "title_key": title_key,
+        "page": entry.page,
     }
 
 
@@ -274,8 +280,56 @@ def store_items(
     ]
     alert_ids = {r["id"] for r in alertable}
     events.record_all(session, (_item_event(r, r["id"] in alert_ids) for r in new))
-    route_matches(rt.config, session, match_items(rt.active.rules, alertable, now), now)
+    waiting: set[str] = set()
+    if feed.fulltext and new:  # these are matched once their article is read (or failed)
+        waiting, refused = fulltext.plan_articles(session, feed, new, alert_ids)
+        for row, reason in refused:
+            _article_failed(session, feed.name, row["id"], reason)
+        if waiting:
+            session.info["articles_pending"] = True  # the caller wakes the article fetcher after commit
+    now_matched = [r for r in alertable if r["id"] not in waiting]
+    route_matches(rt.config, session, match_items(rt.active.rules, now_matched, now), now)
     return len(new)
+
+
+def _article_failed(session: Session, feed: str, item_id: str, reason: str) -> None:
+    """An article that could not be read: an event, and one more in the feed's count (`monitor feeds`)."""
+    events.record(session, "article_failed", f"{feed}: {reason}", feed=feed, item_id=item_id)
+    session.execute(
+        sa.update(FeedState)
+        .where(col(FeedState.name) == feed)
+        .values(article_failures=FeedState.article_failures + 1)
+    )
+
+
+def finish_article(rt: Runtime, item_id: str, outcome: str | Exception | None) -> bool:
+    """Store a pending item's article text (or its failure: `outcome` is the error; None: not fetched,
+    e.g. the feed is no longer `fulltext`), then match and route the item, in one transaction.
+
+    Returns False when the item was not pending any more (finished elsewhere, or pruned): nothing is
+    done twice.
+    """
+    now = utcnow()
+    text = outcome if isinstance(outcome, str) else ""
+    status = fulltext.OK if text else fulltext.FAILED if outcome is not None else fulltext.SKIPPED
+    with Session(rt.engine) as session:
+        done = session.execute(
+            sa.update(Item)
+            .where(col(Item.id) == item_id, col(Item.article_status) == fulltext.PENDING)
+            .values(article=text, article_status=status, lease_owner=None, lease_until=None)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            return False
+        item = session.get(Item, item_id)
+        assert item is not None
+        if isinstance(outcome, Exception):
+            _article_failed(session, item.feed, item_id, str(outcome))
+        if item.article_alert:
+            rows = match_items(rt.active.rules, [item.model_dump()], now)
+            route_matches(rt.config, session, rows, now)
+        session.commit()
+    return True
 
 
 def _item_event(row: dict[str, Any], alertable: bool) -> Any:

@@ -53,6 +53,7 @@ class Entry:
     author: str = ""
     categories: tuple[str, ...] = ()
     published: datetime | None = None  # timezone-aware UTC
+    page: str | None = None  # the link as found, resolved but unchecked: where a `fulltext` feed's article is
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,10 @@ class Runtime:
     active: Active
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
     stopping: threading.Event = field(default_factory=threading.Event)
+    articles_due: threading.Event = field(
+        default_factory=threading.Event
+    )  # set when items await their article
+    article_per_host: int = 4  # article pages in flight per host (MONITOR_ARTICLE_PER_HOST)
 
     @property
     def config(self) -> Config:

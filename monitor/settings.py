@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     http: str = "127.0.0.1:8080"  # host:port for /healthz and /metrics; "" or "off" disables
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
+    article_per_host: int = Field(
+        default=4, ge=1, le=64
+    )  # article pages of `fulltext` feeds in flight per host
 
     @field_validator("http")
     @classmethod

@@ -26,6 +26,7 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import unquote
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -36,12 +37,17 @@ HANG_LIMIT = 30.0  # a hanging reply gives up after this long even if never rele
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted HTTP answer; `hang` holds the request until `release()` (or HANG_LIMIT)."""
+    """One scripted HTTP answer; `hang` holds the request until `release()` (or HANG_LIMIT).
+
+    `echo` appends the request to the body as a careless receiver quotes it in an error: its line
+    with the path as sent and URL-decoded, its headers, and its body.
+    """
 
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"ok"
     hang: bool = False
+    echo: bool = False
 
 
 HANG = Reply(hang=True)
@@ -153,14 +159,22 @@ class HttpReceiver:
         reply = self._recorder.add(Received(handler.command, handler.path, headers, body)) or Reply()
         if reply.hang:
             self._released.wait(HANG_LIMIT)
+        answer = reply.body + (_echo(handler, headers, body) if reply.echo else b"")
         try:
             handler.send_response(reply.status)
-            for name, value in {"content-length": str(len(reply.body)), **reply.headers}.items():
+            for name, value in {"content-length": str(len(answer)), **reply.headers}.items():
                 handler.send_header(name, value)
             handler.end_headers()
-            handler.wfile.write(reply.body)
+            handler.wfile.write(answer)
         except OSError:  # the client gave up (a timeout test)
             pass
+
+
+def _echo(handler: BaseHTTPRequestHandler, headers: dict[str, str], body: bytes) -> bytes:
+    """The request quoted back: `POST /path (decoded: /path)`, each header, the body."""
+    lines = [f"{handler.command} {handler.path} (decoded: {unquote(handler.path)})"]
+    lines += [f"{name}: {value}" for name, value in sorted(headers.items())]
+    return ("\n".join(lines) + "\n\n").encode() + body
 
 
 @dataclass(frozen=True)

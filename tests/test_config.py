@@ -54,7 +54,9 @@ def test_the_sample_loads_with_no_error_or_warning() -> None:
     assert Path(sample.url) == REPO / "examples" / "feeds" / "sample.xml"
     assert sample.backfill and sample.tags == ("news", "uk") and sample.every == timedelta(minutes=1)
     assert set(config.rules) == {"uk-military-meeting", "peacekeepers", "trial"}
-    assert config.rules["uk-military-meeting"].feeds == {"sample"}
+    headlines = config.feeds["sample-headlines"]
+    assert headlines.fulltext and headlines.local and not sample.fulltext
+    assert config.rules["uk-military-meeting"].feeds == {"sample", "sample-headlines"}
     assert config.rules["uk-military-meeting"].alert == ("console",)
     assert config.rules["trial"].alert == ()  # a dry run
     assert config.rules["peacekeepers"].digest == "0 8 * * *"
@@ -106,6 +108,18 @@ def test_a_query_error_in_a_quoted_query_names_the_query_column(tmp_path: Path) 
     assert found[0].startswith(
         f"rules/watch.yaml:3:12: invalid query in rule 'x' at column {col} of the query: "
     )
+
+
+def test_check_refuses_a_backreference_and_an_overlong_query_naming_the_column(tmp_path: Path) -> None:
+    huge = "/" + "(a|b)" * 20_000 + "/"  # 100 KB: the old nested-repetition check took a minute on it
+    rules = f"rules:\n  - name: back\n    match: 'peace /(a)\\1/'\n  - name: huge\n    match: '{huge}'\n"
+    found = errors_of(tmp_path, {"rules/watch.yaml": rules})
+    assert found[0].startswith(
+        "rules/watch.yaml:3:12: invalid query in rule 'back' at column 11 of the query: "
+    )
+    assert "backreferences and lookaround are not supported" in found[0]
+    assert found[1].startswith("rules/watch.yaml:5:12: invalid query in rule 'huge' at column 10001")
+    assert "at most 10000 characters" in found[1]
 
 
 def test_examples_that_hold_pass(tmp_path: Path) -> None:

@@ -174,3 +174,33 @@ def test_hostile_feeds_cost_bounded_time_and_memory_and_never_delay_a_healthy_fe
 
 def arrived_title(hook: HttpReceiver, title: str) -> bool:
     return any(r.json()["item"]["title"] == title for r in hook.requests)
+
+
+def test_a_catastrophic_regex_rule_and_a_hostile_item_stall_nothing(project: Project) -> None:
+    """With Python's backtracking engine these rules never finish on a word of 64 a's: no alert, no SIGTERM."""
+    server, hook = FeedServer(), HttpReceiver().__enter__()
+    try:
+        hostile = It("a" * 64, link="https://h.example/a", text=("a" * 64 + " ") * 50)
+        server.feed("/world.xml", rss(It("Troops seen at dawn", link="https://n.example/0"), hostile))
+        rules = [
+            "{name: stall1, match: '/(?:a|a)*c/', alert: [hook]}",
+            "{name: stall2, match: '/.*a.*a.*a.*a.*a.*a.*a.*c/', alert: [hook]}",
+            "{name: healthy, match: troops, alert: [hook]}",
+        ]
+        project.write(
+            "rules/watch.yaml",
+            f'feeds:\n  - {{name: world, url: "{server.url("/world.xml")}", every: 1s, backfill: true}}\n'
+            "rules:\n" + "".join(f"  - {r}\n" for r in rules),
+        )
+        project.write("alerts/channels.yaml", 'channels:\n  hook: {type: webhook, url: "${WEBHOOK_URL}"}\n')
+        project.env["WEBHOOK_URL"] = hook.url
+        assert project.cli("check").returncode == 0
+        daemon = project.start()
+        wait_until(lambda: arrived_title(hook, "Troops seen at dawn"), timeout=30, message="healthy alert")
+        stopping = time.monotonic()
+        assert project.stop(daemon, timeout=30) == 0
+        assert time.monotonic() - stopping < 10
+        assert [r.json()["rule"] for r in hook.requests] == ["healthy"]
+    finally:
+        server.close()
+        hook.__exit__()

@@ -18,7 +18,7 @@ from sqlmodel import Session, SQLModel, select
 from monitor import db
 from monitor.models import Delivery, Event, FeedState, Item, Match, RuleState
 
-HEAD = "0002"
+HEAD = "0003"
 NEW_INDEX = "ix_delivery_status_next_attempt_at"
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -47,12 +47,34 @@ def indexes(engine: sa.Engine, table: str) -> set[str]:
 
 
 def add_rows(engine: sa.Engine) -> None:
-    """One row in every table, as the pipeline writes them (JSON, booleans, aware datetimes)."""
-    with Session(engine) as session:
-        session.add(FeedState(name="bbc", url="http://127.0.0.1/rss", polled=True, next_poll_at=T0))
-        session.add(
-            Item(id="i1", feed="bbc", title="Troops meet", categories=["world"], first_seen=T0, title_key="t")
+    """One row in every table, as the pipeline writes them (JSON, booleans, aware datetimes).
+
+    The feed and the item go in with the columns of the first schema only, so this works at any revision.
+    """
+    with engine.begin() as connection:
+        feed, item = (
+            sa.Table(name, sa.MetaData(), autoload_with=connection) for name in ("feedstate", "item")
         )
+        connection.execute(
+            feed.insert().values(
+                name="bbc", url="http://127.0.0.1/rss", status="new", failures=0, items=0, polled=True
+            ),
+        )
+        connection.execute(sa.update(feed).where(feed.c.name == "bbc").values(next_poll_at=T0))
+        connection.execute(
+            item.insert().values(
+                id="i1",
+                feed="bbc",
+                title="Troops meet",
+                summary="",
+                content="",
+                author="",
+                categories=["world"],
+                first_seen=T0,
+                title_key="t",
+            )
+        )
+    with Session(engine) as session:
         session.add(
             Match(id="m1", rule="r", item_id="i1", title_key="t", matched_terms=["troops"], created_at=T0)
         )

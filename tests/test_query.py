@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -182,10 +184,72 @@ def test_very_long_and_hostile_text_is_handled() -> None:
     assert compile_query("/a+b/").evaluate(doc) is None
 
 
-def test_a_regex_that_can_backtrack_exponentially_is_refused() -> None:
+HOSTILE_REGEXES = [
+    "/(a|aa)+/",
+    "/(a|a)+/",
+    "/((a+))+/",
+    "/(?:a|a)*c/",
+    "/.*a.*a.*a.*a.*a.*a.*a.*c/",
+    "/(a+)+b/",
+]
+HOSTILE_WILDCARDS = ["a*a*a*a*a*a*a*a*a*c", "*a*a*a*a*a*a*a*a*c"]
+
+
+def test_hostile_regexes_and_wildcards_match_in_linear_time() -> None:
+    """Each would backtrack for hours against a word of 64 a's; a subprocess bounds the test's own time."""
+    script = f"""
+from monitor.query import analyze_item, compile_query
+doc = analyze_item({{"title": "a" * 64, "content": " ".join(["a" * 64] * 2000)}})
+for text in {HOSTILE_REGEXES + HOSTILE_WILDCARDS!r}:
+    query = compile_query(text)
+    for _ in range(100):
+        query.evaluate(doc)
+    print(text, query.evaluate(doc) is not None)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    matched = dict(line.rsplit(" ", 1) for line in done.stdout.splitlines())
+    assert matched == {
+        "/(a|aa)+/": "True",
+        "/(a|a)+/": "True",
+        "/((a+))+/": "True",
+        "/(?:a|a)*c/": "False",
+        "/.*a.*a.*a.*a.*a.*a.*a.*c/": "False",
+        "/(a+)+b/": "False",
+        "a*a*a*a*a*a*a*a*a*c": "False",
+        "*a*a*a*a*a*a*a*a*c": "False",
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "col", "says"),
+    [
+        ("peace /(a)\\1/", 11, "invalid escape sequence"),  # a backreference: RE2 cannot run it
+        ("peace /nato(?=s)/", 12, "lookaround"),
+        ("peace /a{2000}/", 9, "repetition"),
+        ("/[z-a]/ peace", 3, "range"),
+    ],
+)
+def test_a_regex_re2_cannot_run_is_refused_at_its_column(query: str, col: int, says: str) -> None:
     with pytest.raises(QuerySyntaxError) as err:
-        compile_query("peace /(a+)+b/")
-    assert err.value.col == 8
+        compile_query(query)
+    assert err.value.col == col
+    assert says in err.value.message
+
+
+def test_a_long_regex_or_query_is_refused_quickly() -> None:
+    with pytest.raises(QuerySyntaxError) as err:
+        compile_query("peace /" + "(a|b)" * 1000 + "/")
+    assert err.value.col == 8 + 1000
+    assert "at most 1000 characters" in err.value.message
+    for too_long in (" ".join(["peace"] * 2000), "/" + "(a|b)" * 20_000 + "/"):  # 100 KB: was a minute
+        with pytest.raises(QuerySyntaxError) as err:
+            compile_query(too_long)
+        assert err.value.col == 10_001
+        assert "at most 10000 characters" in err.value.message
+    long_but_fine = "/" + "(?:ab|cd)" * 110 + "/ OR " + " OR ".join(["word"] * 1000)
+    assert compile_query(long_but_fine).evaluate(analyze_item({"title": "word"})) is not None
 
 
 @settings(max_examples=400, deadline=None)
@@ -200,3 +264,16 @@ def test_the_plain_words_shortcut_parses_exactly_as_the_full_parser(text: str) -
             return (exc.col, exc.message)
 
     assert outcome(syntax.parse) == outcome(syntax.parse_full)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abcé'’-. ", min_size=1, max_size=12), min_size=1, max_size=8),
+    st.sampled_from(["/a+b?/", "/^ab$/", "/[^a]+/", "/(?s).*c/", "/\\Aab/", "/(?i)AB|c/", "a*b", "?b*"]),
+)
+def test_a_regex_tests_all_words_at_once_as_it_would_word_by_word(words: list[str], query: str) -> None:
+    """The one-pass test over a document's words never misses a word that matches whole."""
+    doc = analyze_item({"title": " ".join(words)})
+    node = compile_query(query).root
+    regex = node.regex  # type: ignore[attr-defined]
+    assert node.test(doc) == any(regex.fullmatch(w) for w in doc.folded_index())

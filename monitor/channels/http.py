@@ -9,10 +9,13 @@ import httpx
 
 from monitor import escaping
 from monitor.errors import Rejected, RetryLater
+from monitor.scrub import scrub, variants
 
 USER_AGENT = "monitor/0.1 (+alerts)"
 TRANSIENT = frozenset({408, 409, 425, 429})
 MAX_RETRY_AFTER = 86400.0  # a server asking for more than a day is capped at a day
+MAX_READ = 20_000  # characters of a receiver's answer searched for secrets
+EXCERPT = 200  # characters of it kept in the error, cut after the secrets are removed
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -49,7 +52,7 @@ def check(response: httpx.Response, url: str, what: str) -> None:
     status = response.status_code
     if 200 <= status < 300:
         return
-    detail = _scrub(escaping.clean_line(response.text, 200), url)
+    detail = escaping.truncate(escaping.clean_line(_scrub(response.text[:MAX_READ], url), MAX_READ), EXCERPT)
     reason = f"{what}: HTTP {status}" + (f" {detail}" if detail else "")
     if status in TRANSIENT or status >= 500:
         raise RetryLater(reason, retry_after(response.headers.get("retry-after")))
@@ -57,9 +60,10 @@ def check(response: httpx.Response, url: str, what: str) -> None:
 
 
 def _scrub(text: str, url: str) -> str:
-    """Remove the URL, and its path and query (where webhook tokens live), from a message."""
+    """Remove the URL in each of its forms (path and query: where webhook tokens live), then every
+    configured secret, from a message."""
     parsed = httpx.URL(url)
-    for secret in (url, str(parsed), parsed.raw_path.decode("ascii", "replace"), parsed.query.decode()):
-        if len(secret) > 1:
+    for secret in sorted(variants(url) | variants(str(parsed)), key=len, reverse=True):
+        if len(secret) > 3:
             text = text.replace(secret, "<redacted>")
-    return text
+    return scrub(text)

@@ -17,6 +17,7 @@ from rich.text import Text
 from monitor.config.durations import parse_duration
 from monitor.errors import ConfigErrors, FetchError, InstanceError, ParseError, QuerySyntaxError
 from monitor.events import KINDS, setup_logging
+from monitor.scrub import scrub
 from monitor.settings import Settings
 
 out = Console(
@@ -62,7 +63,7 @@ def main(ctx: click.Context, **options: Any) -> None:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(message, err=True)
+    click.echo(scrub(message), err=True)
     sys.exit(code)
 
 
@@ -126,6 +127,8 @@ def try_(ctx: click.Context, query: str, feed: str | None, since: timedelta, as_
         if feed:
             url = config.feeds[feed].url if config and feed in config.feeds else feed
             items = trial.feed_items(feed if config and feed in config.feeds else "try", url)
+            if config and feed in config.feeds and config.feeds[feed].fulltext:
+                _read_articles(config.feeds[feed], items, settings.article_per_host)
         else:
             items = trial.stored_items(_engine(settings), since)
     except (FetchError, ParseError) as exc:
@@ -145,6 +148,32 @@ def try_(ctx: click.Context, query: str, feed: str | None, since: timedelta, as_
         out.print(_highlight(hit.snippet), Text(f"  terms: {', '.join(hit.matched_terms)}", style="dim"))
         out.print()
     out.print(f"{len(hits)} hit(s) in {len(items)} item(s)")
+
+
+def _read_articles(feed: Any, items: list[dict[str, Any]], per_host: int) -> None:
+    """A `fulltext` feed's items get their article text, as the daemon would see it (a progress bar on
+    a terminal); pages that cannot be read are reported on stderr and the item keeps its feed text."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from monitor.cli import trial
+
+    console = Console(stderr=True)
+    with Progress(console=console, disable=not console.is_terminal, transient=True) as bar:
+        task = bar.add_task(f"reading {feed.name}'s article pages", total=None)
+        started = False
+
+        def progress(n: int) -> None:
+            nonlocal started
+            if not started:
+                started = True
+                bar.update(task, total=n)
+            else:
+                bar.advance(task, n)
+
+        failures = trial.with_articles(feed, items, per_host=per_host, progress=progress)
+    for reason in failures:
+        console.print(Text(f"article not read: {reason}", style="yellow"))
 
 
 def _highlight(snippet: Any) -> Text:
@@ -188,7 +217,8 @@ def feeds(ctx: click.Context, as_json: bool) -> None:
         for row in rows:
             click.echo(json.dumps(asdict(row), default=str))
         return
-    table = Table("feed", "status", "last poll", "next poll", "items", "failures", "error / reason")
+    columns = ("feed", "status", "last poll", "next poll", "items", "failures", "article failures")
+    table = Table(*columns, "error / reason")
     for row in rows:
         style = {"failing": "red", "degraded": "yellow", "ok": "green"}.get(row.status, "")
         name = row.name if row.configured else f"{row.name} (not configured)"
@@ -199,6 +229,7 @@ def feeds(ctx: click.Context, as_json: bool) -> None:
             _when(row.next_poll_at),
             str(row.items),
             str(row.failures),
+            str(row.article_failures) if row.fulltext or row.article_failures else "",
             row.reason or "",
         )
     out.print(table)

@@ -26,6 +26,8 @@ class FeedHealth:
     last_ok_at: datetime | None
     next_poll_at: datetime | None
     configured: bool
+    fulltext: bool = False  # the feed reads its items' article pages
+    article_failures: int = 0  # article pages that could not be read, in all
 
 
 def feed_health(engine: sa.Engine, config: Config | None) -> list[FeedHealth]:
@@ -49,6 +51,8 @@ def feed_health(engine: sa.Engine, config: Config | None) -> list[FeedHealth]:
                 last_ok_at=state.last_ok_at,
                 next_poll_at=state.next_poll_at,
                 configured=bool(config and name in config.feeds),
+                fulltext=bool(config and name in config.feeds and config.feeds[name].fulltext),
+                article_failures=state.article_failures,
             )
         )
     return rows

@@ -12,6 +12,10 @@ SAMPLE = (
     "alerts/channels.yaml",
     "alerts/templates/README.md",
     "examples/feeds/sample.xml",
+    "examples/feeds/summaries.xml",
+    "examples/articles/uk-coalition-of-the-willing.html",
+    "examples/articles/bank-rates.html",
+    "examples/articles/labour-feud.html",
 )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -11,8 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from monitor.articlefetch import read_pages
+from monitor.config import FeedConfig
 from monitor.errors import FetchError
 from monitor.fetch import fetch_all
+from monitor.fulltext import fetchable
 from monitor.match import document_fields
 from monitor.models import Item, utcnow
 from monitor.parsepool import parse_isolated
@@ -51,6 +54,32 @@ def feed_items(name: str, url: str) -> list[dict[str, Any]]:
     return [item_row(name, entry, now) for entry in parsed.entries]
 
 
+def with_articles(
+    feed: FeedConfig,
+    items: list[dict[str, Any]],
+    *,
+    per_host: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Read the article page of each item of a `fulltext` feed into its `article` field, as the daemon
+    would (same bounds, same refusals); `progress(n)` first with the number of pages, then after each.
+    Returns why each page that could not be read failed."""
+    todo = [(item, fetchable(feed, item.get("page"))) for item in items]
+    failures = [reason for _, (url, reason) in todo if url is None and reason]
+    wanted = [(item, url) for item, (url, _) in todo if url is not None]
+    if progress is not None:
+        progress(len(wanted))
+    outcomes = read_pages(
+        feed.name, [url for _, url in wanted], per_host=per_host, on_done=lambda _: progress and progress(1)
+    )
+    for (item, _), outcome in zip(wanted, outcomes, strict=True):
+        if isinstance(outcome, str):
+            item["article"] = outcome
+        else:
+            failures.append(str(outcome))
+    return failures
+
+
 def run_query(query: Query, items: Iterable[Mapping[str, Any]]) -> list[TryHit]:
     """Evaluate one query on items; a hit carries the matched terms and a highlighted snippet."""
     hits = []
@@ -71,4 +100,4 @@ def run_query(query: Query, items: Iterable[Mapping[str, Any]]) -> list[TryHit]:
     return hits
 
 
-__all__ = ["TryHit", "feed_items", "run_query", "stored_items"]
+__all__ = ["TryHit", "feed_items", "run_query", "stored_items", "with_articles"]

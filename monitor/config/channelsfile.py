@@ -27,6 +27,7 @@ class LoadedChannel(NamedTuple):
     options: BaseModel
     line: int
     col: int
+    secrets: tuple[str, ...] = ()  # the `${VAR}` values substituted into its options
 
 
 def default_channels() -> dict[str, LoadedChannel | None]:
@@ -96,7 +97,7 @@ def _channel(src: Source, name: str, key: Node, node: Node, env: Mapping[str, st
     except ValidationError as exc:
         _report_validation(src, exc, key, node, what, model, secrets + _strings(list(raw.values())))
         return None
-    return LoadedChannel(type_name, options, *position(key))
+    return LoadedChannel(type_name, options, *position(key), tuple(secrets))
 
 
 def _value(

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 from yaml.nodes import Node
 
+from monitor import scrub
 from monitor.config.channelsfile import LoadedChannel, load_channels
 from monitor.config.compare import fingerprint
 from monitor.config.examples import check_examples
@@ -56,7 +57,13 @@ class FeedConfig:
     tags: tuple[str, ...]
     backfill: bool
     enabled: bool
+    fulltext: bool  # fetch each new item's article page and match its main text too
     where: Location | None = field(default=None, compare=False, repr=False)  # moving it is no change
+
+    @property
+    def local(self) -> bool:
+        """A feed read from a file: only such a feed may link to article pages that are local files."""
+        return self.url.startswith("file://") or self.url.startswith("/")
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,7 @@ def _build(found: Found, channels: dict[str, LoadedChannel | None] | None, chann
     )
     rules = {name: _rule(entry, context) for name, entry in found.rules.items()}
     templates = channels_file.parent / "templates"
+    _remember_secrets(feeds, channels or {})
     return Config(
         feeds=feeds,
         rules={name: rule for name, rule in rules.items() if rule is not None},
@@ -169,6 +177,15 @@ def _build(found: Found, channels: dict[str, LoadedChannel | None] | None, chann
         templates_dir=templates if templates.is_dir() else None,
         lookback=lookback,
     )
+
+
+def _remember_secrets(feeds: dict[str, FeedConfig], channels: dict[str, LoadedChannel | None]) -> None:
+    """Tell the scrubber every secret of this configuration, so no message can show one."""
+    for loaded in channels.values():
+        if loaded is not None:
+            scrub.remember([*loaded.secrets, *scrub.option_secrets(loaded.options)])
+    for feed in feeds.values():
+        scrub.remember(scrub.feed_url_secrets(feed.url))
 
 
 def _channel(name: str, loaded: LoadedChannel, channels_file: Path) -> ChannelConfig:

@@ -135,6 +135,7 @@ class FeedSpec(Spec):
     every: Duration = DEFAULT_EVERY
     tags: TextList = ()
     backfill: Flag = False
+    fulltext: Flag = False  # fetch each new item's article page and match its main text too
     enabled: Flag = True
 
 

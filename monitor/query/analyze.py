@@ -146,6 +146,7 @@ class Document:
         "_field_stems",
         "_folded",
         "_index_only",
+        "_lines",
         "_positions",
         "_prefix_keys",
         "_raws",
@@ -180,6 +181,7 @@ class Document:
         self._positions: dict[int | None, dict[str, list[int]]] = {}
         self._spans: dict[int, list[int] | list[tuple[int, int]]] = {}
         self._folded: dict[str, list[int]] | None = None
+        self._lines: str | None = None
         self._prefix_keys: frozenset[str] | None = None
         self._scans = 0
         self._index_only: Collection[str] | None = None
@@ -304,6 +306,12 @@ class Document:
                         tok += 1
             self._folded = index
         return self._folded
+
+    def folded_lines(self) -> str:
+        """The distinct folded words, one per line (for testing a regex against all at once)."""
+        if self._lines is None:
+            self._lines = "\n".join(self.folded_index())
+        return self._lines
 
 
 def _plain_text(value: str | Sequence[str] | None) -> str:

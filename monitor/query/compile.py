@@ -7,9 +7,10 @@
   not expanded again, and words inside a quoted phrase are not expanded (a whole phrase can be).
 - `ukrain*` is a prefix of the folded word as written (not the stem); `?` and inner `*` are
   wildcards over the whole folded word.
-- `/regex/` is a Python regular expression that must match a whole folded word (lower case, no
-  accents, no possessive), like a Lucene regexp query: `/nato|otan/` matches "NATO’s" but not
-  "senator". It never spans two words; words over 64 characters are not tested.
+- `/regex/` is an RE2 regular expression (linear-time: no backreferences, no lookaround; see
+  wordregex.py) that must match a whole folded word (lower case, no accents, no possessive), like a
+  Lucene regexp query: `/nato|otan/` matches "NATO’s" but not "senator". It never spans two words;
+  words over 64 characters are not tested.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from monitor.query.analyze import FIELDS, Document, tokenize
 from monitor.query.hit import Hit
 from monitor.query.nodes import Node, NotNode, PatternNode, PhraseNode, and_of, or_of, word
 from monitor.query.syntax import Bool, Expr, Phrase, Regex, parse
+from monitor.query.wordregex import WordPattern, compile_word_pattern
 
 Aliases = Mapping[str, Sequence[str]]
 _WILDCARD = re.compile(r"(?<!\\)[*?]")
 _PLAIN_PREFIX = re.compile(r"[^\W_]+")
-# A quantified group holding a quantifier, like (a+)+: catastrophic backtracking on hostile words.
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
 
 
 def _fold_literal(text: str) -> str:
@@ -93,23 +93,9 @@ class QueryCompiler:
         return or_of(nodes) if len(nodes) > 1 else own
 
 
-def _regex(pattern: str, col: int) -> re.Pattern[str]:
-    """Compile a /regex/ on folded words; a bad one is a syntax error at its column."""
-    nested = _NESTED_QUANTIFIER.search(pattern)
-    if nested:
-        return _raise(
-            col + 1 + nested.start(),
-            "expected a regular expression without a repeated group that repeats (it can take exponential time)",
-        )
-    try:
-        return re.compile(_fold_literal(pattern), re.IGNORECASE)
-    except re.error as e:
-        return _raise(col + 1 + (e.pos or 0), f"expected a valid regular expression: {e.msg}")
-
-
-def _raise(col: int, message: str) -> re.Pattern[str]:
-    """Raise a QuerySyntaxError (typed to fit where a pattern is returned)."""
-    raise QuerySyntaxError(col, message)
+def _regex(pattern: str, col: int) -> WordPattern:
+    """Compile a /regex/ (at column `col`, its opening slash) on folded words with RE2."""
+    return compile_word_pattern(_fold_literal(pattern), col + 1)
 
 
 def _wildcard(raw: str, col: int, scope: int | None) -> Node:
@@ -125,7 +111,7 @@ def _wildcard(raw: str, col: int, scope: int | None) -> Node:
     body = re.escape(literals[0]) + "".join(
         (".*" if w == "*" else ".") + re.escape(lit) for w, lit in zip(wilds, literals[1:], strict=True)
     )
-    return PatternNode(prefix, re.compile(body), scope)
+    return PatternNode(prefix, compile_word_pattern(body, col, ignore_case=False), scope)
 
 
 def _alias_key(aliases: Aliases | None) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -7,11 +7,11 @@ successful `test` and appends (first_token, last_token) ranges of what matched.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from monitor.query.analyze import DEFAULT_FIELDS, PREFIX_KEY_LEN, PREFIX_MARK, Document
+from monitor.query.wordregex import WordPattern
 
 Span = tuple[int, int]
 MAX_PATTERN_WORD = 64  # longer words are never tested against a regex or wildcard (hostile input)
@@ -199,7 +199,7 @@ class PatternNode:
 
     __slots__ = ("prefix", "regex", "scope")
 
-    def __init__(self, prefix: str, regex: re.Pattern[str] | None, scope: int | None) -> None:
+    def __init__(self, prefix: str, regex: WordPattern | None, scope: int | None) -> None:
         self.prefix, self.regex, self.scope = prefix, regex, scope
 
     def _tokens(self, doc: Document, first_only: bool) -> list[int]:
@@ -215,7 +215,9 @@ class PatternNode:
         return found
 
     def test(self, doc: Document) -> bool:
-        """Whether a word in scope matches."""
+        """Whether a word in scope matches (most items have none: one RE2 pass over all words says so)."""
+        if self.regex is not None and not self.regex.anywhere(doc.folded_lines()):
+            return False
         return bool(self._tokens(doc, first_only=True))
 
     def collect(self, doc: Document, out: list[Span]) -> None:

@@ -24,6 +24,7 @@ from monitor.query.analyze import FIELDS
 _SPECIAL = set(' \t\r\n()":~^')
 _WHAT = "a word, phrase or group"
 MAX_DEPTH = 100
+MAX_QUERY_LENGTH = 10_000  # characters; longer queries are refused so checking and reloading stay fast
 # A query of bare words only (the usual rule): no operator, quote, field, group, escape or wildcard.
 _PLAIN_WORD = r"[^\s()\":~^\\/!+\-&|*?]+"
 _PLAIN_QUERY = re.compile(rf"[ \t\r\n]*{_PLAIN_WORD}(?:[ \t\r\n]+{_PLAIN_WORD})*[ \t\r\n]*")
@@ -279,6 +280,11 @@ class _Parser:
 
 def parse(text: str) -> Expr:
     """Parse a query; raise QuerySyntaxError(col, message) saying what was expected where."""
+    if len(text) > MAX_QUERY_LENGTH:
+        raise QuerySyntaxError(
+            MAX_QUERY_LENGTH + 1,
+            f"expected a query of at most {MAX_QUERY_LENGTH} characters, this one has {len(text)}",
+        )
     plain = _plain_words(text)
     return plain if plain is not None else parse_full(text)
 
