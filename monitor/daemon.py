@@ -128,10 +128,10 @@ def _on_signals(stop: threading.Event, hangup: threading.Event) -> None:
     signal.signal(signal.SIGHUP, reload_handler)
 
 
-def _reload(rt: Runtime, reloader: Reloader, hangup: threading.Event) -> None:
+def _reload(rt: Runtime, reloader: Reloader, hangup: threading.Event | None = None) -> None:
     previous = rt.config
-    forced = hangup.is_set()
-    if forced:
+    forced = hangup is not None and hangup.is_set()
+    if hangup is not None and forced:
         hangup.clear()
         log.info("SIGHUP: reloading the configuration")
     config = reloader.tick(force=forced)
