@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -225,12 +225,14 @@ def build_alert(rt: Runtime, members: Sequence[Delivery]) -> Alert:
         matches = {m.id: m for m in session.exec(select(Match).where(Match.id.in_(wanted)))}  # type: ignore[attr-defined]
         item_ids = [m.item_id for m in matches.values()]
         items = {i.id: i for i in session.exec(select(Item).where(Item.id.in_(item_ids)))}  # type: ignore[attr-defined]
-    alert_items = []
+    found = []
     for delivery in members:
         match = matches.get(delivery.match_id)
         item = items.get(match.item_id) if match else None
         if match and item:
-            alert_items.append(_alert_item(item, match))
+            found.append((item, match))
+    found.sort(key=lambda pair: _newest_first(pair[0]))
+    alert_items = [_alert_item(item, match) for item, match in found]
     first = members[0]
     if len(members) == 1 and first.group_key in (None, first.id):
         return Alert(id=first.id, rule=first.rule, items=tuple(alert_items), created=first.created_at)
@@ -238,6 +240,18 @@ def build_alert(rt: Runtime, members: Sequence[Delivery]) -> Alert:
     return Alert(
         id=group_id, rule=first.rule, items=tuple(alert_items), kind="digest", created=first.created_at
     )
+
+
+def _newest_first(item: Item) -> tuple[float, float, str]:
+    """Sort key of a grouped message's items: newest published first (an undated item counts from when
+    it was first seen), then the most recently first seen."""
+    seen = _aware(item.first_seen).timestamp()
+    published = _aware(item.published).timestamp() if item.published else seen
+    return (-published, -seen, item.id)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _alert_item(item: Item, match: Match) -> AlertItem:

@@ -15,6 +15,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2
 _SPACES = re.compile(r"\s+")
 _MENTION = re.compile(r"@(?=\w)")
 _MRKDWN = str.maketrans({"*": "∗", "_": "ˍ", "~": "∼", "`": "ˋ"})
+_MARKDOWN = re.compile(r"([\\`*_~|\[\]<>#])")
 _ZWSP, _ZWJ = "\u200b", "\u200d"
 
 
@@ -114,9 +115,40 @@ def highlight_text(snippet: Snippet) -> str:
     return _highlight(snippet, str, lambda part: f"«{part}»")
 
 
-def highlight_html(snippet: Snippet) -> Markup:
-    """HTML with each matched term in <mark>, everything else escaped."""
-    return Markup(_highlight(snippet, lambda p: str(escape(p)), lambda p: f"<mark>{escape(p)}</mark>"))
+def highlight_html(snippet: Snippet, tag: str = "mark") -> Markup:
+    """HTML with each matched term in <mark> (or `tag`: "b"), everything else escaped."""
+    if tag not in ("mark", "b", "strong", "em"):
+        raise ValueError(f"highlight tag must be mark, b, strong or em, not {tag!r}")
+    return Markup(_highlight(snippet, lambda p: str(escape(p)), lambda p: f"<{tag}>{escape(p)}</{tag}>"))
+
+
+def no_mentions(text: str) -> str:
+    """Break @everyone, @here and @name so no chat service (Discord, Teams, Mattermost) pings anyone."""
+    return _MENTION.sub("@" + _ZWJ, text)
+
+
+def defuse_mentions(text: str) -> str:
+    """`no_mentions` keeping the length (a full-width ＠), so highlight offsets stay valid."""
+    return _MENTION.sub("\uff20", text)
+
+
+def markdown(text: str) -> str:
+    """Escape feed text for Markdown: no emphasis, code, links, headings or HTML, and no mentions."""
+    return no_mentions(_MARKDOWN.sub(r"\\\1", text))
+
+
+def highlight_markdown(snippet: Snippet) -> str:
+    """Markdown with each matched term in **bold**, everything else escaped."""
+    return _highlight(snippet, markdown, lambda p: f"**{markdown(p.strip())}**" if p.strip() else p)
+
+
+def markdown_link(url: str | None, label: str) -> str:
+    """A Markdown link `[label](url)` for an http(s) URL; just the escaped label otherwise."""
+    link = safe_link(url)
+    if link is None:
+        return markdown(label)
+    target = link.replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+    return f"[{markdown(label)}]({target})"
 
 
 def highlight_mrkdwn(snippet: Snippet) -> str:
@@ -127,7 +159,7 @@ def highlight_mrkdwn(snippet: Snippet) -> str:
 def mrkdwn(text: str) -> str:
     """Escape feed text for Slack mrkdwn: no <, > or & control sequences, no mentions, no formatting marks."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MENTION.sub("@" + _ZWJ, text).translate(_MRKDWN)
+    return no_mentions(text).translate(_MRKDWN)
 
 
 def mrkdwn_link(url: str | None, label: str) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
 from sqlmodel import Session
 
 from monitor.models import Event, utcnow
@@ -35,7 +35,10 @@ KINDS = (
 FIELDS = ("feed", "rule", "item_id", "channel", "delivery_id")
 log = logging.getLogger("monitor")
 REGISTRY = CollectorRegistry()  # this process's counters; /metrics adds the database gauges
+disable_created_metrics()  # no `_created` series beside each counter: a scrape shows totals only
 EVENTS = Counter("monitor_events", "Events recorded by this process, by kind", ["kind"], registry=REGISTRY)
+for _kind in KINDS:  # every known kind has a series from the start, at 0
+    EVENTS.labels(kind=_kind)
 
 
 def event(kind: str, message: str = "", at: datetime | None = None, **fields: Any) -> dict[str, Any]:

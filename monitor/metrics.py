@@ -8,9 +8,12 @@ from prometheus_client import Counter, Gauge
 
 from monitor.events import REGISTRY
 
+POLL_OUTCOMES = ("ok", "not_modified", "failed")
 POLLS = Counter(
     "monitor_polls", "Feed polls by outcome (ok, not_modified, failed)", ["outcome"], registry=REGISTRY
 )
+for _outcome in POLL_OUTCOMES:  # every known value has a series from the start, at 0
+    POLLS.labels(outcome=_outcome)
 RELOAD_OK = Gauge(
     "monitor_reload_ok", "1 if the last configuration reload applied, 0 if it failed", registry=REGISTRY
 )

@@ -6,14 +6,13 @@ fallback parser expands them without limit) and overlong author-like fields (its
 quadratic); `_bound` caps items and elements, and what a not well-formed document hands to the slow
 loose parser. Measured worst cases stay under about 5 s and 150 MB for a 10 MB body; `parsepool`
 adds hard caps. Its HTML sanitizer and relative-URI rewriting are off (up to two thirds of its time on
-HTML-rich feeds): every text field is reduced to plain text here by a linear scanner that drops markup
-and never evaluates it, and links are resolved and checked here.
+HTML-rich feeds): every text field is reduced to plain text here by lexbor, an HTML5 parser in C that
+drops markup and never evaluates it, and links are resolved and checked here.
 """
 
 from __future__ import annotations
 
 import codecs
-import html
 import io
 import itertools
 import os
@@ -24,7 +23,9 @@ from typing import Any, cast
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from xml.parsers import expat
 
+import charset_normalizer
 import feedparser
+from selectolax.lexbor import LexborHTMLParser
 
 from monitor.errors import ParseError
 from monitor.escaping import is_web_url
@@ -41,6 +42,7 @@ ENTRIES_MAX = 10_000  # an archive feed can hold thousands; ELEMENTS_MAX bounds 
 ELEMENTS_MAX = 100_000  # feedparser spends about 20 µs per element
 LOOSE_MAX = 512 * 1024  # bytes of a not well-formed document given to feedparser's loose parser
 ITEM_LOOSE_MAX = LOOSE_MAX // 8  # bytes of one item kept when a not well-formed document is cut
+DETECT_BYTES = 64 * 1024  # bytes charset-normalizer reads to guess an undeclared encoding
 HTML_INPUT_FACTOR = 4  # markup read per character of text kept
 SHORT_FIELD_BYTES = 1024  # author-like elements are cut to this before parsing
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
@@ -55,8 +57,23 @@ _SHORT_FIELD = re.compile(
     rb"|owner|uri)\b[^<>]{0,500}>(?:\s*<!\[CDATA\[)?)([^<\]]{%d,})" % (SHORT_FIELD_BYTES + 1),
     re.IGNORECASE,
 )
-_TAG = re.compile(r"<(/?)([A-Za-z][\w:.-]{0,60})|<[!?]")
-_SKIP_CONTENT = frozenset({"script", "style", "template", "noscript", "iframe", "object", "svg", "math"})
+_RAW_NAMES = r"(script|style|template|noscript|iframe|noembed|noframes|xmp)"
+_RAW_OPEN = re.compile(rf"<{_RAW_NAMES}(?=[\s/>])", re.IGNORECASE)
+_RAW_CLOSE = re.compile(rf"</{_RAW_NAMES}", re.IGNORECASE)
+_RAW_TAG_END = re.compile(r"""(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""")
+RAW_TAG_MAX = 2048  # characters searched for the end of a script/iframe start tag
+NESTING_MAX = 1000  # element depth of feed HTML kept (past it, hostile: the rest is cut)
+_ANY_TAG = re.compile(r"<(/?)([A-Za-z][\w:-]{0,60})")
+# fmt: off
+_NOT_NESTING = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track",
+    "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot",
+    "colgroup", "caption", "rb", "rt", "rp",
+})
+# fmt: on
+# Dropped with their content: code, styles, embedded frames. <object>, <svg> and <math> keep their
+# text (fallback text, labels, formulas), as the HTML5 text of a page does.
+_SKIP_CONTENT = frozenset({"script", "style", "template", "noscript", "iframe", "noembed", "noframes"})
 # fmt: off
 _BLOCK = frozenset({
     "p", "br", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "dd", "dt",
@@ -73,6 +90,9 @@ _ITEM_CLOSE = re.compile(rb"</(?:[\w.-]{1,40}:)?(?:item|entry)\s*>", re.IGNORECA
 _COMMENT_OR_ROOT = re.compile(rb"<!--|<\w")
 _OPEN_OR_CLOSE = re.compile(rb"<(/?)([A-Za-z_][\w:.-]{0,60})[^<>]*?(/?)>")
 _CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+_BOX = ("iframe", "object", "embed", "svg", "math", "img", "video", "audio", "canvas")  # words apart too
+_BLOCK_NAMES = "|".join(sorted({*_BLOCK, *_BOX}, key=len, reverse=True))
+_BLOCK_TAG_START = re.compile(rf"<(?=/?(?:{_BLOCK_NAMES})[\s/>])", re.IGNORECASE)
 
 
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed:
@@ -85,6 +105,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     if not body.strip():
         raise ParseError(url, "empty document")
     body, content_type = _widen_to_utf8(body, content_type)
+    body, content_type, guessed = _undeclared_encoding(body, content_type)
     body, poisoned = _unpoison(body)
     body, defused = _defuse(body)
     body, bounded = _bound(body)
@@ -93,7 +114,9 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     entries = tuple(_entries(result.entries[:ENTRIES_MAX], url, notes))
     if not entries and not result.get("version"):
         raise ParseError(url, _not_a_feed(body, result))
-    reasons = [r for r in (poisoned, defused, bounded or _bozo_reason(result), *dict.fromkeys(notes)) if r]
+    reasons = [
+        r for r in (guessed, poisoned, defused, bounded or _bozo_reason(result), *dict.fromkeys(notes)) if r
+    ]
     feed = result.feed
     return Parsed(
         title=_field_text(feed.get("title_detail"), TITLE_MAX),
@@ -106,42 +129,72 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
 def html_to_text(markup: str, limit: int = TEXT_MAX) -> str:
     """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed, capped.
 
-    A linear scan (every search moves forward; a construct left open swallows the rest, as in a
-    browser): html.parser before Python 3.11.13 takes quadratic time on unclosed tags (200 KB of
-    "</" took 14 s), and feed text is hostile. Markup is never evaluated, only dropped.
+    Parsed by lexbor (selectolax), an HTML5-conformant parser in C, linear in its input: attribute
+    values are read as a browser reads them (`alt="growth > 5%"` stays inside the tag). Where HTML5
+    would make a self-closed or never-closed `<iframe/>` or `<script src="x"/>` swallow the rest of
+    the text as raw text, feeds mean XHTML: the element is closed right there and the text after it
+    kept (`_close_raw_text`). Scripts, styles, iframes and templates are dropped with their content;
+    block elements separate words. Markup is never evaluated, only dropped.
     """
     markup = markup[: limit * HTML_INPUT_FACTOR]
-    parts, pos, end = [], 0, len(markup)
-    while pos < end:
-        lt = markup.find("<", pos)
-        if lt < 0:
-            parts.append(markup[pos:])
-            break
-        parts.append(markup[pos:lt])
-        pos, text = _skip_markup(markup, lt)
-        parts.append(text)
-    return clean_text(html.unescape("".join(parts)), limit)
+    if "<" not in markup and "&" not in markup:
+        return clean_text(markup, limit)
+    markup = _close_raw_text(_cut_deep(markup))
+    tree = LexborHTMLParser(_BLOCK_TAG_START.sub(" <", markup))  # a space before each block tag
+    root = tree.root
+    if root is None:
+        return ""
+    if _RAW_OPEN.search(markup):
+        tree.strip_tags(list(_SKIP_CONTENT))
+    return clean_text(root.text(deep=True), limit)
 
 
-def _skip_markup(markup: str, lt: int) -> tuple[int, str]:
-    """Skip the markup construct at `lt`; return where text resumes and the text it stands for."""
-    if markup.startswith("<!--", lt):
-        close = markup.find("-->", lt + 4)
-        return (len(markup), "") if close < 0 else (close + 3, " ")
-    if markup.startswith("<![CDATA[", lt):
-        close = markup.find("]]>", lt + 9)
-        return (len(markup), markup[lt + 9 :]) if close < 0 else (close + 3, markup[lt + 9 : close])
-    tag = _TAG.match(markup, lt)
-    if not tag:
-        return lt + 1, "<"  # a bare "<" is text
-    close = markup.find(">", tag.end())
-    if close < 0:
-        return len(markup), ""
-    name = (tag.group(2) or "").lower()
-    if name in _SKIP_CONTENT and not tag.group(1):
-        after = re.compile(rf"</{name}\s*>", re.IGNORECASE).search(markup, close + 1)
-        return (len(markup), "") if after is None else (after.end(), " ")
-    return close + 1, " " if name in _BLOCK else ""
+def _close_raw_text(markup: str) -> str:
+    """Close every raw-text element (script, iframe...) that is self-closed or never closed.
+
+    One forward pass: the end of each such start tag is found honouring quoted attribute values
+    (within RAW_TAG_MAX characters, else it is left to the parser), and a closing tag is inserted
+    after it when the tag ends in "/>" or no closing tag of its name follows. Each character is
+    searched at most once.
+    """
+    last_close: dict[str, int] = {}
+    for found in _RAW_CLOSE.finditer(markup):
+        last_close[found.group(1).lower()] = found.start()
+    parts, copied, searched = [], 0, 0
+    for found in _RAW_OPEN.finditer(markup):
+        if found.start() < searched:
+            continue
+        reach = min(len(markup), found.end() + RAW_TAG_MAX)
+        end = _RAW_TAG_END.match(markup, found.end(), reach)
+        if end is None:
+            searched = reach
+            continue
+        name, stop = found.group(1).lower(), end.end()
+        searched = stop
+        if markup[stop - 2] == "/" or last_close.get(name, -1) < stop:
+            parts += [markup[copied:stop], f"</{name}>"]
+            copied = stop
+    return "".join(parts) + markup[copied:] if parts else markup
+
+
+def _cut_deep(markup: str) -> str:
+    """`markup` cut where its elements nest deeper than NESTING_MAX (lexbor is quadratic in depth).
+
+    Depth is counted over start and end tags, leaving out void elements and those HTML5 closes by
+    itself (p, li, td...), so real feed text is never cut; only hostile nesting is.
+    """
+    if markup.count("<") <= NESTING_MAX:  # too few tags to nest that deep
+        return markup
+    depth = 0
+    for tag in _ANY_TAG.finditer(markup):
+        name = tag.group(2).lower()
+        if name in _NOT_NESTING:
+            continue
+        depth += -1 if tag.group(1) else 1
+        if depth > NESTING_MAX:
+            return markup[: tag.start()]
+        depth = max(depth, 0)
+    return markup
 
 
 def clean_text(text: str, limit: int) -> str:
@@ -152,7 +205,9 @@ def clean_text(text: str, limit: int) -> str:
 def _widen_to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
     """Re-encode UTF-16/32 input as UTF-8 (the defusing below works on ASCII-compatible bytes)."""
     for boms, codec in (
-        ((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, b"\0\0\0<", b"<\0\0\0"), "utf-32"),
+        ((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE), "utf-32"),
+        ((b"\0\0\0<",), "utf-32-be"),  # no byte-order mark: the order of "<" says (XML 1.0 appendix F)
+        ((b"<\0\0\0",), "utf-32-le"),
         ((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-16"),
         ((b"\0<\0?", b"\0<\0r", b"\0<\0f"), "utf-16-be"),
         ((b"<\0?\0", b"<\0r\0", b"<\0f\0"), "utf-16-le"),
@@ -199,6 +254,32 @@ def _root_start(body: bytes) -> int:
             return len(body)
         pos = close + 3
     return len(body)
+
+
+def _undeclared_encoding(body: bytes, content_type: str | None) -> tuple[bytes, str | None, str | None]:
+    """Detect the encoding of a feed that declares none and is not UTF-8 (KOI8-R, Shift-JIS, EUC-KR...).
+
+    feedparser would read such bytes as Windows-1252 and show mojibake. charset-normalizer guesses from
+    the first DETECT_BYTES; the body is re-encoded as UTF-8 and the feed marked degraded with the
+    guess (the publisher should declare it). No guess: left to feedparser, marked degraded too.
+    """
+    declaration = _XML_DECL.match(body)
+    if (declaration and b"encoding" in declaration.group(0)) or "charset" in (content_type or "").lower():
+        return body, content_type, None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return body, content_type, None
+    best = charset_normalizer.from_bytes(body[:DETECT_BYTES]).best()
+    if best is None:
+        return body, content_type, "encoding not declared and not UTF-8 (read as Windows-1252)"
+    codec = codecs.lookup(best.encoding).name
+    text = body.decode(codec, errors="replace")
+    text = re.sub(r"\A\ufeff?\s*<\?xml[^<>]{0,300}\?>", "", text)
+    plain_type = content_type.split(";")[0] if content_type else None
+    return text.encode("utf-8"), plain_type, f"encoding not declared and not UTF-8 (read as {codec}, a guess)"
 
 
 def _defuse(body: bytes) -> tuple[bytes, str | None]:

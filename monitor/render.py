@@ -3,7 +3,8 @@
 Every template runs in a sandbox with StrictUndefined. The file name's middle suffix picks the output
 format and so the escaping applied to every `{{ value }}`: `.txt.j2` plain text (control characters
 stripped), `.html.j2` HTML (autoescape), `.mrkdwn.j2` Slack mrkdwn (feed text can never ping, link or
-format). The webhook JSON has no template: its schema is versioned (docs/webhooks.md).
+format), `.md.j2` Markdown (the same, for Apprise's services). The webhook JSON has no template: its
+schema is versioned (docs/webhooks.md).
 """
 
 from __future__ import annotations
@@ -29,12 +30,24 @@ TEMPLATES = (
     "email.txt.j2",
     "email.html.j2",
     "slack_header.txt.j2",
+    "slack_context.mrkdwn.j2",
     "slack_item.mrkdwn.j2",
+    "apprise_title.txt.j2",
+    "apprise.txt.j2",
+    "apprise.md.j2",
+    "apprise.html.j2",
 )
+TEST_LABEL = "Test alert"  # what every channel's subject or header starts with for `monitor alerts test`
 
 
 class Mrkdwn(str):
     """Text already escaped for Slack mrkdwn: output as is by `.mrkdwn.j2` templates."""
+
+    __slots__ = ()
+
+
+class Markdown(str):
+    """Text already escaped for Markdown: output as is by `.md.j2` templates."""
 
     __slots__ = ()
 
@@ -117,8 +130,18 @@ def _finalize_mrkdwn(value: Any) -> Any:
     return escaping.mrkdwn(escaping.clean_text(str(value)))
 
 
+def _finalize_markdown(value: Any) -> Any:
+    if isinstance(value, Markdown) or value is None:
+        return value if value is not None else ""
+    return escaping.markdown(escaping.clean_text(str(value)))
+
+
 def _slack_link(url: str | None, label: str) -> Mrkdwn:
     return Mrkdwn(escaping.mrkdwn_link(url, escaping.clean_line(label)))
+
+
+def _markdown_link(url: str | None, label: str) -> Markdown:
+    return Markdown(escaping.markdown_link(url, escaping.clean_line(label)))
 
 
 def _environment(loader: jinja2.BaseLoader, fmt: str) -> jinja2.Environment:
@@ -132,6 +155,11 @@ def _environment(loader: jinja2.BaseLoader, fmt: str) -> jinja2.Environment:
             loader=loader, undefined=jinja2.StrictUndefined, finalize=_finalize_mrkdwn
         )
         filters = {"highlight": lambda s: Mrkdwn(escaping.highlight_mrkdwn(s)), "slack_link": _slack_link}
+    elif fmt == "md":
+        env = ImmutableSandboxedEnvironment(
+            loader=loader, undefined=jinja2.StrictUndefined, finalize=_finalize_markdown
+        )
+        filters = {"highlight": lambda s: Markdown(escaping.highlight_markdown(s)), "link": _markdown_link}
     else:
         env = ImmutableSandboxedEnvironment(
             loader=loader, undefined=jinja2.StrictUndefined, finalize=_finalize_text
@@ -155,7 +183,7 @@ class Renderer:
         self.templates_dir = templates_dir
         search = [str(templates_dir)] if templates_dir is not None else []
         loader = jinja2.FileSystemLoader([*search, str(BUILTIN_DIR)])
-        self._envs = {fmt: _environment(loader, fmt) for fmt in ("txt", "html", "mrkdwn")}
+        self._envs = {fmt: _environment(loader, fmt) for fmt in ("txt", "html", "mrkdwn", "md")}
 
     def template(self, name: str) -> jinja2.Template:
         """The compiled template `name` (the user's if present, else the built-in one)."""
@@ -171,7 +199,14 @@ class Renderer:
     def render_strict(self, name: str, alert: Alert | AlertView, **extra: Any) -> str:
         """Render template `name` for `alert`, letting Jinja2's errors through."""
         view = alert if isinstance(alert, AlertView) else alert_view(alert)
-        context = {"alert": view, "rule": view.rule, "kind": view.kind, "items": view.items, **extra}
+        context = {
+            "alert": view,
+            "rule": view.rule,
+            "kind": view.kind,
+            "items": view.items,
+            "test_label": TEST_LABEL,
+            **extra,
+        }
         context.setdefault("item", view.items[0] if view.items else None)
         return self.template(name).render(context)
 
@@ -207,7 +242,7 @@ def sample_alert(count: int = 2, kind: Literal["match", "digest", "test"] | None
             title=f"Sample item {n} about a UK military meeting",
             link=f"https://example.org/news/{n}",
             feed="sample-feed",
-            published=datetime(2026, 1, 1, 12, n, tzinfo=UTC),
+            published=datetime(2026, 1, 1, 12, 30 - n, tzinfo=UTC),  # newest first, as grouped alerts
             matched_terms=("UK", "military"),
             snippet=Snippet("On Thursday the UK military met.", ((16, 18), (19, 27))),
         )

@@ -42,9 +42,16 @@ THREADS = 2
 
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" under a flood is expected
 
+FEED_STATUSES = ("new", "ok", "degraded", "failing")
+DELIVERY_STATUSES = ("pending", "sent", "failed")
+
 
 class DatabaseCollector(Collector):
-    """Gauges read from the database at scrape time, so every instance reports the same truth."""
+    """Gauges read from the database at scrape time, so every instance reports the same truth.
+
+    Every known label value has a series from the first scrape (0 when unused), so an alert such as
+    `monitor_feeds{status="failing"} > 0` has a series to read before the first failure.
+    """
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -79,7 +86,7 @@ class DatabaseCollector(Collector):
             "monitor_deliveries", "Deliveries by channel and status", labels=["channel", "status"]
         )
         with Session(self.engine) as session:
-            counts: dict[str, int] = {}
+            counts = dict.fromkeys(FEED_STATUSES, 0)  # every status has a series, at 0 when unused
             for state in session.exec(select(FeedState)):
                 counts[state.status] = counts.get(state.status, 0) + 1
                 failures.add_metric([state.name], state.failures)
@@ -95,8 +102,10 @@ class DatabaseCollector(Collector):
                     Delivery.channel, Delivery.status
                 )
             )
-            for channel, status, n in rows:
-                deliveries.add_metric([channel, status], n)
+            seen = {(channel, status): n for channel, status, n in rows}
+            for channel in sorted({c for c, _ in seen}):  # a channel with deliveries: all its statuses
+                for status in sorted({s for c, s in seen if c == channel} | set(DELIVERY_STATUSES)):
+                    deliveries.add_metric([channel, status], seen.get((channel, status), 0))
         yield from (feeds, failures, last_ok, last_poll, items, deliveries)
 
 

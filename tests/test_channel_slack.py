@@ -39,14 +39,30 @@ def test_sends_block_kit_message(http_receiver: HttpReceiver) -> None:
     assert request.path == "/services/T000/B000/SECRETTOKEN"
     assert request.headers["content-type"].startswith("application/json")
     payload = request.json()
-    header, section = payload["blocks"]
-    assert header["type"] == "header" and "uk-military" in header["text"]["text"]
+    header, context, section = payload["blocks"]
+    assert header["type"] == "header" and header["text"]["text"] == "UK military meeting 1"
+    assert context["type"] == "context"
+    assert context["elements"][0]["text"] == "rule *uk-military* · feed *world-news*"
     text = section["text"]["text"]
     assert section["text"]["type"] == "mrkdwn"
     assert "<https://news.example.org/story/1?a=1&amp;b=2|UK military meeting 1>" in text
     assert "world-news" in text and "2026-11-25" in text
     assert "*UK*" in text and "*military*" in text
-    assert payload["text"]
+    assert payload["text"] == "UK military meeting 1"  # what the phone's notification shows
+
+
+def test_a_digest_notification_names_the_count_and_the_newest_headline(http_receiver: HttpReceiver) -> None:
+    slack(http_receiver).send(alert(item(1, title="Newest story"), item(2), item(3)))
+    payload = http_receiver.wait_for(1)[0].json()
+    assert payload["text"] == "uk-military: 3 new items: Newest story"
+    assert payload["blocks"][0]["text"]["text"] == "uk-military: 3 new items"
+    assert payload["blocks"][1]["elements"][0]["text"] == "rule *uk-military* · 3 items from world-news"
+
+
+def test_a_hostile_headline_in_the_notification_text_is_escaped(http_receiver: HttpReceiver) -> None:
+    slack(http_receiver).send(hostile())
+    text = http_receiver.wait_for(1)[0].json()["text"]
+    assert text.startswith("Breaking ‹!channel›") and "<" not in text and "@here" not in text
 
 
 def test_hostile_text_cannot_ping_or_forge(http_receiver: HttpReceiver) -> None:
@@ -64,7 +80,7 @@ def test_hostile_text_cannot_ping_or_forge(http_receiver: HttpReceiver) -> None:
         "javascript:",
     ):
         assert forbidden not in text
-    section = payload["blocks"][1]["text"]["text"]
+    section = payload["blocks"][2]["text"]["text"]
     assert "&lt;!channel&gt;" in section and "&lt;https://evil.example|click&gt;" in section
     assert "Bcc: victim@\u200dexample.org" in section  # the newline is gone: one title line
     assert "<" not in section.split("\n", 1)[0]  # no link at all for a javascript: URL
@@ -72,12 +88,12 @@ def test_hostile_text_cannot_ping_or_forge(http_receiver: HttpReceiver) -> None:
 
 
 def test_digest_truncated_at_50_blocks(http_receiver: HttpReceiver) -> None:
-    """A digest of 60 items shows 48, then a note saying how many more there are: 50 blocks in all."""
+    """A digest of 60 items shows 47, then a note saying how many more there are: 50 blocks in all."""
     slack(http_receiver).send(alert(*(item(n) for n in range(1, 61))))
     blocks = http_receiver.wait_for(1)[0].json()["blocks"]
     assert len(blocks) == 50
-    assert sum(block["type"] == "section" for block in blocks) == 48
-    assert blocks[-1]["elements"][0]["text"] == "… and 12 more items"
+    assert sum(block["type"] == "section" for block in blocks) == 47
+    assert blocks[-1]["elements"][0]["text"] == "… and 13 more items"
 
 
 def test_long_text_truncated_at_3000_chars(http_receiver: HttpReceiver) -> None:
@@ -85,7 +101,7 @@ def test_long_text_truncated_at_3000_chars(http_receiver: HttpReceiver) -> None:
     long = "&<>" * 2000  # every character expands when escaped
     slack(http_receiver).send(alert(item(1, title="T" * 5000, snippet=long)))
     blocks = http_receiver.wait_for(1)[0].json()["blocks"]
-    text = blocks[1]["text"]["text"]
+    text = blocks[2]["text"]["text"]
     assert len(text) <= 3000 and text.endswith("…")
     assert len(blocks[0]["text"]["text"]) <= 150
 

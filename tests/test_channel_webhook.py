@@ -204,3 +204,12 @@ def test_retry_after_parsing(header: str | None, seconds: float | None) -> None:
     """Retry-After as seconds or an HTTP date; nonsense is ignored, and a day is the most a server gets."""
     now = datetime(2026, 11, 25, 3, 0, tzinfo=UTC).timestamp()
     assert retry_after(header, now) == seconds
+
+
+def test_an_unpadded_base64_secret_signs_as_its_padded_form() -> None:
+    """Standard Webhooks libraries accept secrets without '=' padding; so does monitor."""
+    padded = "whsec_" + base64.b64encode(b"seventeen bytes!!").decode()  # 17 bytes: one '=' of padding
+    assert padded.endswith("=")
+    unpadded = padded.rstrip("=")
+    assert sign(unpadded, "msg_1", 1614265330, b"{}") == sign(padded, "msg_1", 1614265330, b"{}")
+    assert make_channel("h", "webhook", {"url": "https://example.org/h", "secret": unpadded}, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -23,6 +23,10 @@ def story(n: int, words: str = "military") -> It:
     return It(
         f"Story {n} about the {words}", f"The {words} story number {n}.", link=f"https://n.example.org/{n}"
     )
+
+
+def dated(n: int, age: timedelta | None = timedelta(minutes=5)) -> It:
+    return It(f"Story {n} about the military", "The military.", link=f"https://n.example.org/{n}", age=age)
 
 
 @pytest.fixture
@@ -51,9 +55,28 @@ def test_matches_through_the_day_arrive_as_one_digest_at_the_cron_time(
     (message,) = hook.requests
     body = message.json()
     assert body["kind"] == "digest" and body["rule"] == "watch"
-    assert [item["title"] for item in body["items"]] == [story(1).title, story(2).title]
+    assert [item["title"] for item in body["items"]] == [story(2).title, story(1).title]  # newest first
     tomorrow = [d for d in rig.deliveries() if d.status == "pending"]
     assert [d.next_attempt_at for d in tomorrow] == [DAY.replace(day=27, hour=8)]
+    rig.close()
+
+
+def test_a_digest_lists_newest_first_by_published_time_then_first_seen(
+    project: Project, hook: HttpReceiver
+) -> None:
+    rig = Rig(
+        project, "hook: {type: webhook, url: '${HOOK}'}", {"HOOK": hook.url}, "    digest: '0 8 * * *'\n"
+    )
+    with time_machine.travel(DAY.replace(hour=6), tick=True) as clock:
+        rig.ingest(dated(1, timedelta(minutes=10)))  # published 05:50
+        clock.move_to(DAY.replace(hour=7))
+        rig.ingest(dated(2, timedelta(hours=2)), dated(3, None))  # 05:00, and no date (first seen 07:00)
+        clock.move_to(DAY.replace(hour=7, minute=30))
+        rig.ingest(dated(4, timedelta(hours=2, minutes=30)))  # 05:00 too, first seen later than 2
+        clock.move_to(DAY.replace(hour=8, second=1))
+        rig.deliver_until(lambda: rig.status() == {"sent"})
+    (message,) = hook.requests
+    assert [item["title"] for item in message.json()["items"]] == [dated(n).title for n in (3, 1, 4, 2)]
     rig.close()
 
 
@@ -66,7 +89,7 @@ def test_twenty_matches_at_once_reach_slack_as_one_grouped_message(
     (message,) = hook.requests
     text = json.dumps(message.json())
     assert all(story(n).title in text for n in range(20))
-    assert len(message.json()["blocks"]) == 21  # a header and one section per item
+    assert len(message.json()["blocks"]) == 22  # a header, a context line and one section per item
     rig.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,7 +82,8 @@ def test_snippet_quotes_the_sentence_with_the_most_terms() -> None:
     assert isinstance(snippet, Snippet)
     assert "Our militaries will meet this Thursday in the UK" in snippet.text
     assert len(snippet.text) <= 240 + 2
-    assert snippet.text.startswith("…") and snippet.text.endswith("…")
+    assert snippet.text.startswith("“Our militaries")  # a sentence start: no ellipsis
+    assert snippet.text.endswith(" stated…")  # cut inside a sentence, after a word
     assert [snippet.text[a:b] for a, b in snippet.spans] == ["militaries", "meet", "Thursday", "UK"]
 
 
@@ -92,7 +94,7 @@ def test_snippet_of_a_short_field_is_the_whole_text() -> None:
     assert hit.snippet(doc) == Snippet("Ceasefire talks resume", ((0, 9),))
 
 
-def test_snippet_respects_width_and_marks_both_cuts() -> None:
+def test_snippet_respects_width_and_marks_a_cut_inside_a_sentence() -> None:
     text = (
         "Filler words go here. " * 30 + "The ceasefire held overnight in Kyiv. " + "More filler text. " * 30
     )
@@ -100,7 +102,7 @@ def test_snippet_respects_width_and_marks_both_cuts() -> None:
     hit = compile_query("ceasefire Kyiv").evaluate(doc)
     assert hit is not None
     snippet = hit.snippet(doc, width=80)
-    assert snippet.text.startswith("…") and snippet.text.endswith("…")
+    assert snippet.text.startswith("The ceasefire held") and snippet.text.endswith(" text…")
     assert len(snippet.text) <= 82
     assert [snippet.text[a:b] for a, b in snippet.spans] == ["ceasefire", "Kyiv"]
 
@@ -264,6 +266,56 @@ def test_the_plain_words_shortcut_parses_exactly_as_the_full_parser(text: str) -
             return (exc.col, exc.message)
 
     assert outcome(syntax.parse) == outcome(syntax.parse_full)
+
+
+_WORDS = ["peace", "talks", "Kyiv", "the", "of", "U.S.", "ceasefire", "1,000", "well-known", "Ukraine’s"]
+_BEFORE = ["", "", "", "(", "“", "-", "— ", "'"]
+_AFTER = [
+    "",
+    "",
+    "",
+    "",
+    ".",
+    ",",
+    ";",
+    ":",
+    "-",
+    " —",
+    ")",
+    "”",
+    "!",
+    "?",
+    ".”",
+    " -",
+]  # no "…": the author's own would blur ours
+_token = st.builds(
+    lambda b, w, a: b + w + a, st.sampled_from(_BEFORE), st.sampled_from(_WORDS), st.sampled_from(_AFTER)
+)
+_SENTENCE_DONE = re.compile(r"[.!?…][\"'”’)\]]*$")
+
+
+@settings(max_examples=400, deadline=None)
+@given(tokens=st.lists(_token, min_size=1, max_size=120), width=st.integers(30, 240))
+def test_a_snippet_starts_and_ends_cleanly_at_a_word_or_a_sentence(tokens: list[str], width: int) -> None:
+    """No `…-`, `.…` or `…,`: an ellipsis touches a word; a quote without one starts or ends a sentence."""
+    text = " ".join(tokens)
+    doc = analyze_item({"content": text})
+    hit = compile_query("ceasefire").evaluate(doc)
+    snippet = hit.snippet(doc, width=width) if hit is not None else Hit(()).snippet(doc, width=width)
+    quote = snippet.text
+    core = quote.removeprefix("…").removesuffix("…")
+    assert core and core == core.strip()
+    assert core in text
+    assert not re.match(r"…[^\w\"'“‘(\[«]", quote), quote
+    assert not re.search(r"[^\w\"'”’)\]»%]…$", quote), quote
+    found = [m.start() for m in re.finditer(re.escape(core), text)]
+    assert any(p == 0 or not text[p - 1].isalnum() for p in found), quote  # starts at a word
+    assert any(p + len(core) == len(text) or not text[p + len(core)].isalnum() for p in found), quote
+    if not quote.startswith("…"):
+        assert any(p == 0 or _SENTENCE_DONE.search(text[:p].rstrip()) for p in found), quote
+    if not quote.endswith("…"):
+        assert any(p + len(core) == len(text) for p in found) or _SENTENCE_DONE.search(core), quote
+    assert all(quote[a:b].lower() == "ceasefire" for a, b in snippet.spans)
 
 
 @settings(max_examples=300, deadline=None)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from monitor.errors import QuerySyntaxError
 from monitor.query import Matcher, analyze_item, compile_query
 
 DATA = Path(__file__).parent / "data"
@@ -31,7 +32,7 @@ def item_fields(case: dict[str, Any]) -> dict[str, Any]:
 
 def case_id(case: dict[str, Any]) -> str:
     """A readable test id."""
-    what = "seed" if case.get("seed") else str(case.get("text", case.get("fields")))[:30]
+    what = "seed" if case.get("seed") else str(case.get("text", case.get("fields", "error")))[:30]
     return f"{case['query']} ~ {what}"
 
 
@@ -41,6 +42,11 @@ def test_the_table_is_big_enough() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
 def test_case(case: dict[str, Any]) -> None:
+    if "error" in case:  # refused: the error points at this column
+        with pytest.raises(QuerySyntaxError) as err:
+            compile_query(case["query"], case.get("aliases"))
+        assert err.value.col == case["error"]
+        return
     query = compile_query(case["query"], case.get("aliases"))
     doc = analyze_item(item_fields(case))
     hit = query.evaluate(doc)

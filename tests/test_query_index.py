@@ -41,7 +41,7 @@ def combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     pair = st.tuples(children, children)
     return st.one_of(
         st.builds(lambda p: f"{p[0]} {p[1]}", pair),
-        st.builds(lambda p: f"{p[0]} AND {p[1]}", pair),
+        st.builds(lambda p: f"({p[0]} AND {p[1]})", pair),  # an explicit AND beside an OR is refused
         st.builds(lambda p: f"({p[0]} OR {p[1]})", pair),
         st.builds(lambda q: f"NOT {q}", children),
         st.builds(lambda q: f"-({q})", children),

@@ -165,7 +165,10 @@ def test_alert_without_items_renders_everywhere() -> None:
     for name in TEMPLATES:
         if name != "slack_item.mrkdwn.j2":
             assert renderer.render(name, empty, prefix="[monitor]").strip()
-    assert renderer.render("email_subject.txt.j2", empty, prefix="[m]").strip() == "[m] smoke: test alert"
+    assert (
+        renderer.render("email_subject.txt.j2", empty, prefix="[m]").strip()
+        == "[m] Test alert: smoke: test alert"
+    )
 
 
 def test_documented_example_template_works(tmp_path: Path) -> None:

@@ -157,3 +157,43 @@ def test_a_running_daemon_serves_health_and_metrics(project: Project) -> None:
         assert project.stop(daemon) == 0
         with pytest.raises(httpx.TransportError):
             httpx.get(base + "/healthz", timeout=2)
+
+
+def test_every_known_label_value_has_a_series_at_zero_before_it_first_occurs(
+    engine: sa.Engine, web: Web
+) -> None:
+    """An alert on `monitor_feeds{status="failing"} > 0` reads 0, not "no data", before any failure."""
+    now = utcnow()
+    with Session(engine) as session:
+        session.add(FeedState(name="ok", url="u", status="ok", last_poll_at=now))
+        session.add(
+            Delivery(
+                id="d",
+                match_id="m",
+                rule="r",
+                channel="hook",
+                status="sent",
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        session.commit()
+    text = web.get("/metrics").text
+    got = samples(text)
+    for status in ("new", "degraded", "failing"):
+        assert got[("monitor_feeds", (("status", status),))] == 0
+    assert got[("monitor_deliveries", (("channel", "hook"), ("status", "failed")))] == 0
+    assert got[("monitor_deliveries", (("channel", "hook"), ("status", "pending")))] == 0
+
+
+def test_process_counters_start_at_zero_without_created_series() -> None:
+    from prometheus_client import generate_latest
+
+    from monitor import metrics
+    from monitor.events import REGISTRY
+
+    got = samples(generate_latest(REGISTRY).decode())
+    assert ("monitor_events_total", (("kind", "fetch_failed"),)) in got
+    for outcome in metrics.POLL_OUTCOMES:
+        assert ("monitor_polls_total", (("outcome", outcome),)) in got
+    assert not [name for name, _ in got if name.endswith("_created")]

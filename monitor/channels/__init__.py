@@ -16,6 +16,7 @@ _BUILTINS: dict[str, str] = {
     "slack": "monitor.channels.slack:SlackChannel",
     "email": "monitor.channels.email:EmailChannel",
     "webhook": "monitor.channels.webhook:WebhookChannel",
+    "apprise": "monitor.channels.apprise:AppriseChannel",
 }
 
 

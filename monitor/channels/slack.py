@@ -51,16 +51,23 @@ class SlackChannel:
         http.post(url, body, headers, self.options.timeout, f"slack channel {self.name}")
 
     def payload(self, alert: Alert) -> dict[str, Any]:
-        """The Block Kit message: a header, one section per item, a note when items were left out."""
+        """The Block Kit message: a header naming the story, a context line naming the rule and feed,
+        one section per item, and a note when items were left out. `text` (what a phone's notification
+        shows) is the story's headline."""
         view = alert_view(alert)
-        header = escaping.truncate(self.renderer.render("slack_header.txt.j2", view).strip(), MAX_HEADER)
-        room = MAX_BLOCKS - 1 if len(view.items) <= MAX_BLOCKS - 1 else MAX_BLOCKS - 2
-        blocks: list[dict[str, Any]] = [_header(header or "monitor alert")]
+        header = _plain(self.renderer.render("slack_header.txt.j2", view).strip(), MAX_HEADER)
+        context = fit(self.renderer.render("slack_context.mrkdwn.j2", view).strip(), MAX_TEXT)
+        room = MAX_BLOCKS - 2 if len(view.items) <= MAX_BLOCKS - 2 else MAX_BLOCKS - 3
+        blocks: list[dict[str, Any]] = [_header(header or "monitor alert"), _context(context or " ")]
         blocks += [_section(self._item_text(view, index)) for index in range(min(room, len(view.items)))]
         if len(view.items) > room:
             blocks.append(_context(f"… and {len(view.items) - room} more items"))
-        fallback = escaping.truncate(escaping.mrkdwn(header), MAX_TEXT)
-        return {"text": fallback, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+        return {
+            "text": _notification(header, view),
+            "blocks": blocks,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
 
     def _item_text(self, view: AlertView, index: int) -> str:
         text = self.renderer.render("slack_item.mrkdwn.j2", view, item=view.items[index]).strip()
@@ -79,6 +86,18 @@ def fit(text: str, limit: int) -> str:
     if opened > closed:
         cut = cut[:opened]
     return cut.rstrip() + "…"
+
+
+def _plain(text: str, limit: int) -> str:
+    """Feed text for a plain_text field: Slack does not parse it, but nothing there may look like
+    a control sequence or a mention either (a client or a forwarded copy might)."""
+    return escaping.truncate(escaping.no_mentions(text.replace("<", "‹").replace(">", "›")), limit)
+
+
+def _notification(header: str, view: AlertView) -> str:
+    """The notification text: the header, and for several items the newest one's headline."""
+    text = header if len(view.items) <= 1 else f"{header}: {view.items[0].title}"
+    return escaping.truncate(escaping.mrkdwn(text), MAX_TEXT)
 
 
 def _header(text: str) -> dict[str, Any]:

@@ -46,8 +46,8 @@ def address(value: str) -> str:
 def whsec_key(secret: str) -> bytes:
     """The HMAC key of a `whsec_<base64>` secret (a bare base64 string is accepted too)."""
     encoded = secret.strip().removeprefix("whsec_")
-    try:
-        key = base64.b64decode(encoded, validate=True)
+    try:  # unpadded base64 is accepted too, as by the Standard Webhooks libraries
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("secret must be whsec_ followed by base64") from None
     if len(key) < 16:

@@ -10,6 +10,9 @@ from monitor.records import Snippet
 
 ELLIPSIS = "…"
 _SENTENCE_END = re.compile(r"[.!?…](?=[\s\"'”’)\]]|$)|\n")
+_CLOSED = re.compile(r"[.!?…][\"'”’)\]]*$")  # text ending a sentence (maybe inside quotes)
+_OPENERS = "\"'“‘([«"
+_CLOSERS = "\"'”’)]»%"
 _SNIPPET_FIELDS_NO_TERMS = (1, 2, 0)  # summary, content, title: what to quote when nothing matched
 _SNIPPET_FIELD_ORDER = (1, 2, 0, 3, 4, 5, 6)  # summary, content, title, then the others
 
@@ -116,10 +119,25 @@ def _terms(doc: Document, spans: list[tuple[int, int]]) -> tuple[Term, ...]:
 
 
 def _window(text: str, terms: list[tuple[int, int, str]], width: int) -> Snippet:
-    """Cut `text` to about `width` chars around the window holding the most distinct terms."""
+    """Cut `text` to about `width` chars around the window holding the most distinct terms.
+
+    Both ends fall at a word or a sentence: an ellipsis marks a cut inside a sentence and always
+    touches a word (never `…-` or `.…`); a quote of whole sentences has none.
+    """
     terms = sorted(set(terms))
     spans = [(a, b) for a, b, _ in terms]
-    start = _best_start(text, terms, width)
+    start = _clean_start(text, _best_start(text, terms, width), spans)
+    end = _clean_end(text, start, _cut_end(text, start, width), spans)
+    body = text[start:end].replace("\n", " ").replace("\r", " ").replace("\t", " ")
+    lead = ELLIPSIS if start > 0 and not _after_sentence(text, start) else ""
+    trail = ELLIPSIS if end < len(text) and not _sentence_done(text, end) else ""
+    shift = len(lead) - start
+    inside = tuple((a + shift, b + shift) for a, b in spans if a >= start and b <= end)
+    return Snippet(lead + body + trail, inside)
+
+
+def _cut_end(text: str, start: int, width: int) -> int:
+    """Where a window of `width` from `start` ends: a sentence end past its middle, else a space."""
     end = min(len(text), start + width)
     if end < len(text):
         cut = text.rfind(" ", start, end)
@@ -129,13 +147,38 @@ def _window(text: str, terms: list[tuple[int, int, str]], width: int) -> Snippet
             if sentence is not None and sentence > start + width // 2
             else (cut if cut > start else end)
         )
-    body = text[start:end].replace("\n", " ").replace("\r", " ").replace("\t", " ").rstrip()
-    end = start + len(body)
-    lead = ELLIPSIS if start > 0 else ""
-    trail = ELLIPSIS if end < len(text) else ""
-    shift = len(lead) - start
-    inside = tuple((a + shift, b + shift) for a, b in spans if a >= start and b <= end)
-    return Snippet(lead + body + trail, inside)
+    return end
+
+
+def _clean_start(text: str, start: int, spans: list[tuple[int, int]]) -> int:
+    """Step past spaces and dangling punctuation (a dash, a comma) at the start, never past a term."""
+    limit = min((a for a, _ in spans if a >= start), default=len(text))
+    while start < limit and not (text[start].isalnum() or text[start] in _OPENERS):
+        start += 1
+    return start
+
+
+def _clean_end(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> int:
+    """Step back over spaces, and over dangling punctuation where the text goes on, never into a term."""
+    floor = max((b for a, b in spans if a >= start and b <= end), default=start)
+    while end > floor and (
+        text[end - 1].isspace()
+        or (end < len(text) and not (text[end - 1].isalnum() or text[end - 1] in _CLOSERS))
+    ):
+        end -= 1
+    return end
+
+
+def _after_sentence(text: str, start: int) -> bool:
+    """Whether `start` begins a sentence or a line (so a quote from there needs no leading ellipsis)."""
+    before = text[:start].rstrip(" \t")
+    return not before or before.endswith(("\n", "\r")) or bool(_CLOSED.search(before))
+
+
+def _sentence_done(text: str, end: int) -> bool:
+    """Whether text[:end] ends a sentence or a line (so the quote needs no trailing ellipsis)."""
+    after = text[end : end + 1]
+    return after in ("\n", "\r") or bool(_CLOSED.search(text, max(0, end - 8), end))
 
 
 def _best_start(text: str, terms: list[tuple[int, int, str]], width: int) -> int:

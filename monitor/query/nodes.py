@@ -7,6 +7,7 @@ successful `test` and appends (first_token, last_token) ranges of what matched.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -127,7 +128,7 @@ def or_of(children: Sequence[Node]) -> Node:
 
 
 class PhraseNode:
-    """Stemmed words in order (slop 0), or all within `slop` extra positions in any order."""
+    """Stemmed words in order (slop 0), or within `slop` moves of that order (Lucene's sloppy phrase)."""
 
     __slots__ = ("scope", "slop", "stem_set", "stems")
 
@@ -174,24 +175,40 @@ class PhraseNode:
         return found
 
     def _near(self, doc: Document, first_only: bool) -> list[Span]:
-        need: dict[str, int] = {}
-        for s in self.stems:
-            need[s] = need.get(s, 0) + 1
-        tokens = sorted({t for s in need for t in doc.occurrences(s, self.scope)})
-        limit, fields, stems = len(self.stems) - 1 + self.slop, doc.tok_field, doc.tok_stem
+        """Lucene's sloppy phrase: word i at position p stands at p - i; all within `slop` of each other.
+
+        So the slop is an edit distance counted in moves: `"a b"~1` matches "a x b", a reversed pair
+        ("b a") needs `~2`. A sweep over each field (the smallest range covering one position of every
+        word, as Lucene's SloppyPhraseMatcher); a word repeated in the phrase needs distinct positions.
+        """
+        fields = doc.tok_field
+        lists = [doc.occurrences(s, self.scope) for s in self.stems]
         used: set[int] = set()
-        for i, first in enumerate(tokens):
-            window = [
-                t for t in tokens[i : i + limit + 1] if t - first <= limit and fields[t] == fields[first]
-            ]
-            counts: dict[str, int] = {}
-            for t in window:
-                counts[stems[t]] = counts.get(stems[t], 0) + 1
-            if all(counts.get(s, 0) >= k for s, k in need.items()):
-                used.update(window)
-                if first_only:
-                    break
+        for field in sorted({fields[t] for t in lists[0]}):
+            shifted = [[t - i for t in ts if fields[t] == field] for i, ts in enumerate(lists)]
+            if all(shifted) and self._sweep(shifted, used, first_only) and first_only:
+                break
         return [(t, t) for t in sorted(used)]
+
+    def _sweep(self, shifted: list[list[int]], used: set[int], first_only: bool) -> bool:
+        """Add the positions of every window of `shifted` within the slop to `used`; True if any."""
+        heap = [(ts[0], i, 0) for i, ts in enumerate(shifted)]
+        heapq.heapify(heap)
+        high, found = max(ts[0] for ts in shifted), False
+        while True:
+            low, i, k = heap[0]
+            if high - low <= self.slop:
+                positions = {at + j for at, j, _ in heap}
+                if len(positions) == len(heap):
+                    used.update(positions)
+                    found = True
+                    if first_only:
+                        return True
+            if k + 1 == len(shifted[i]):
+                return found
+            nxt = shifted[i][k + 1]
+            heapq.heapreplace(heap, (nxt, i, k + 1))
+            high = max(high, nxt)
 
 
 class PatternNode:

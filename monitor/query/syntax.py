@@ -1,16 +1,19 @@
 """Parse the query text (Lucene query_string syntax) into a small syntax tree, with 1-based columns.
 
 Grammar, loosest first (OR binds tighter than AND, as in Google: `Thursday UK OR Britain military`
-is `Thursday AND (UK OR Britain) AND military`; use parentheses to say otherwise):
+is `Thursday AND (UK OR Britain) AND military`; use parentheses to say otherwise). An explicit AND
+beside an OR at one level (`a AND b OR c`) is refused: boolean logic and Lucene read it
+`(a AND b) OR c`, the Google order `a AND (b OR c)`, so the author must say which with parentheses.
 
     query   := and_expr
     and_expr:= or_expr ( ["AND" | "&&"] or_expr )*        (juxtaposition is AND)
     or_expr := unary ( ("OR" | "||") unary )*
     unary   := ("NOT" | "!" | "-") unary | "+" unary | primary
-    primary := FIELD ":" primary | "(" and_expr ")" | '"phrase"' ["~" N] | "/regex/" | word
+    primary := FIELD ":" primary | "(" and_expr ")" ["^" N] | '"phrase"' ["~" N] | "/regex/" | word
 
 Operators are upper case (lower-case "and"/"or" are words, as in Lucene). `\\` escapes the next
-character. A boost `^N` is accepted and ignored. Fuzzy `word~N` and ranges are not supported.
+character. A boost `^N` is accepted and ignored. Fuzzy `word~N` and ranges (`[a TO b]`, `{a TO b}`)
+are refused at their column. Any Unicode white space (U+00A0, U+2009, U+3000...) separates words.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from dataclasses import dataclass
 from monitor.errors import QuerySyntaxError
 from monitor.query.analyze import FIELDS
 
-_SPECIAL = set(' \t\r\n()":~^')
+_SPECIAL = set('()":~^')  # and any white space (str.isspace)
 _WHAT = "a word, phrase or group"
 MAX_DEPTH = 100
 MAX_QUERY_LENGTH = 10_000  # characters; longer queries are refused so checking and reloading stay fast
 # A query of bare words only (the usual rule): no operator, quote, field, group, escape or wildcard.
-_PLAIN_WORD = r"[^\s()\":~^\\/!+\-&|*?]+"
-_PLAIN_QUERY = re.compile(rf"[ \t\r\n]*{_PLAIN_WORD}(?:[ \t\r\n]+{_PLAIN_WORD})*[ \t\r\n]*")
+_PLAIN_WORD = r"[^\s()\":~^\\/!+\-&|*?\[\]{}]+"
+_PLAIN_QUERY = re.compile(rf"\s*{_PLAIN_WORD}(?:\s+{_PLAIN_WORD})*\s*")
+_RANGE = "ranges such as [a TO c], {a TO c} or field:[2002-01-01 TO 2002-01-04] are not supported"
 _PLAIN_WORDS = re.compile(_PLAIN_WORD)
 
 
@@ -127,7 +131,7 @@ def _lex_word(text: str, i: int, value: bool) -> tuple[Tok, int]:
     A `value` (the word right after a field name) may contain ':' (`link:https://example.org`).
     """
     start = i
-    while i < len(text) and (text[i] not in _SPECIAL or (value and text[i] == ":")):
+    while i < len(text) and not text[i].isspace() and (text[i] not in _SPECIAL or (value and text[i] == ":")):
         i += 2 if text[i] == "\\" and i + 1 < len(text) else 1
     raw = text[start:i]
     if i < len(text) and text[i] == ":":
@@ -148,6 +152,11 @@ def _lex_one(text: str, i: int, value: bool) -> tuple[Tok, int]:
     ch, col = text[i], i + 1
     two = text[i : i + 2]
     simple = {"(": "LPAREN", ")": "RPAREN", "!": "NOT", "+": "PLUS", "-": "MINUS"}
+    if ch in "[{":
+        raise QuerySyntaxError(col, _RANGE)
+    if ch == ")":  # a boost on a group, `(a b)^2`, is accepted and ignored like any boost
+        _, after = _suffixes(text, i + 1, allow_slop=False)
+        return Tok("RPAREN", ch, col), after
     if two in ("&&", "||"):
         return Tok("AND" if two == "&&" else "OR", two, col), i + 2
     if ch in simple and not (ch in "+-!" and (i + 1 == len(text) or text[i + 1].isspace())):
@@ -203,17 +212,24 @@ class _Parser:
 
     def and_expr(self, field: str | None) -> Expr:
         """Terms joined by AND or by juxtaposition, up to ')' or the end."""
-        items = [self.or_expr(field)]
+        first_or: list[Tok] = []  # the first OR at this level, if any
+        items = [self.or_expr(field, first_or)]
+        explicit: Tok | None = None  # the first explicit AND at this level
         while self.peek().kind not in ("EOF", "RPAREN"):
             if self.peek().kind == "AND":
+                explicit = explicit or self.peek()
                 self.take()
-            items.append(self.or_expr(field))
+            items.append(self.or_expr(field, first_or))
+        if explicit is not None and first_or:
+            raise _mixed(explicit, first_or[0])
         return items[0] if len(items) == 1 else Bool("AND", tuple(items))
 
-    def or_expr(self, field: str | None) -> Expr:
-        """Terms joined by OR."""
+    def or_expr(self, field: str | None, first_or: list[Tok]) -> Expr:
+        """Terms joined by OR; the first OR token of the level is appended to `first_or`."""
         items = [self.unary(field)]
         while self.peek().kind == "OR":
+            if not first_or:
+                first_or.append(self.peek())
             self.take()
             items.append(self.unary(field))
         return items[0] if len(items) == 1 else Bool("OR", tuple(items))
@@ -276,6 +292,17 @@ class _Parser:
         if tok.kind == "RPAREN" and not self.open_parens:
             return QuerySyntaxError(tok.col, "unexpected ')' without a matching '('")
         return QuerySyntaxError(tok.col, f"expected {_WHAT}{after}, found '{tok.text}'")
+
+
+def _mixed(and_tok: Tok, or_tok: Tok) -> QuerySyntaxError:
+    """The error for an explicit AND beside an OR at one level, with both readings."""
+    a, o = and_tok.text, or_tok.text
+    return QuerySyntaxError(
+        and_tok.col,
+        f"'{a}' beside '{o}' (column {or_tok.col}) without parentheses reads two ways: "
+        f"'(x {a} y) {o} z' in boolean logic and Lucene, 'x {a} (y {o} z)' in the Google order "
+        "used for words without an operator; add parentheses to say which",
+    )
 
 
 def parse(text: str) -> Expr:
