@@ -91,10 +91,10 @@ class Reloader:
         self.seen = fingerprint(watched_files(rules_dir, channels_file))
         metrics.reloaded(True)
 
-    def tick(self) -> Config | None:
-        """Reload if any watched file changed: swap in the new rules, or record why they were refused."""
+    def tick(self, *, force: bool = False) -> Config | None:
+        """Reload if any watched file changed (or `force`, on SIGHUP): swap in the new rules, or record why not."""
         current = fingerprint(watched_files(self.rules_dir, self.channels_file))
-        if current == self.seen:
+        if current == self.seen and not force:
             return None
         self.seen = current
         try:
