@@ -23,6 +23,8 @@ RUN mkdir -p data && chown monitor:monitor data
 USER monitor
 VOLUME ["/srv/monitor/data"]
 
+# 0.0.0.0 inside the container only, so a published port reaches it: publish it on 127.0.0.1
+# (docker run -p 127.0.0.1:8080:8080, as docker-compose.yml does).
 ENV MONITOR_HTTP=0.0.0.0:8080
 EXPOSE 8080
 # /healthz answers 200 while the scheduler runs and the database answers (the image has no curl).

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from monitor import db, opendb, parsepool, pipeline, retention
 from monitor.articlefetch import ArticleFetcher
 from monitor.config import load_config
+from monitor.dbhealth import DatabaseHealth
 from monitor.deliver import Deliverer
 from monitor.models import utcnow
 from monitor.query import StemCounts
@@ -69,28 +70,33 @@ def run_once(settings: Settings) -> int:
 
 
 def run_forever(settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT, then finish in-flight work and exit 0."""
+    """Run until SIGTERM/SIGINT, then finish in-flight work and exit 0; SIGHUP reloads the configuration."""
     bound = listen(settings.http_address) if settings.http_address else None  # a busy port fails first
     try:
         rt, lock = start(settings)
     except BaseException:
         if bound:
-            bound.server_close()
+            bound.close()
         raise
     deliverer = Deliverer(rt)
     articles = ArticleFetcher(rt)
     reloader = Reloader(rt, settings.rules, settings.channels)
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "misfire_grace_time": 30})
     stop = threading.Event()  # set by SIGTERM/SIGINT: fetches in flight are abandoned, their leases lapse
+    hangup = threading.Event()  # set by SIGHUP: the next reload tick re-reads the configuration
     poll = {"stop": stop}
+    health = DatabaseHealth(rt.engine)  # a database outage is logged once, and once when it ends
+    guard = health.guard
     scheduler.add_job(
-        pipeline.poll_due, "interval", seconds=1, args=[rt], kwargs=poll, id="poll", max_instances=4
+        guard(pipeline.poll_due), "interval", seconds=1, args=[rt], kwargs=poll, id="poll", max_instances=4
     )
-    scheduler.add_job(deliverer.tick, "interval", seconds=1, id="deliver", max_instances=1)
-    scheduler.add_job(apply_reload, "interval", seconds=1, args=[rt, reloader], id="reload", max_instances=1)
-    scheduler.add_job(_prune, "interval", hours=1, args=[rt], id="prune", next_run_time=utcnow())
-    _on_signals(stop)
-    server = serve(bound, rt.engine, lambda: scheduler.running) if bound else None
+    scheduler.add_job(guard(deliverer.tick), "interval", seconds=1, id="deliver", max_instances=1)
+    scheduler.add_job(
+        guard(apply_reload), "interval", seconds=1, args=[rt, reloader, hangup], id="reload", max_instances=1
+    )
+    scheduler.add_job(guard(_prune), "interval", hours=1, args=[rt], id="prune", next_run_time=utcnow())
+    _on_signals(stop, hangup)
+    server = serve(bound, rt.engine, lambda: scheduler.running, health) if bound else None
     scheduler.start()
     articles.start()
     log.info(
@@ -110,18 +116,29 @@ def run_forever(settings: Settings) -> int:
     return 0
 
 
-def _on_signals(stop: threading.Event) -> None:
+def _on_signals(stop: threading.Event, hangup: threading.Event) -> None:
+    """SIGTERM and SIGINT stop after in-flight work; SIGHUP reloads the configuration (as Alertmanager)."""
+
     def handler(signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
+    def reload_handler(signum: int, _frame: FrameType | None) -> None:
+        hangup.set()
+
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGHUP, reload_handler)
 
 
-def apply_reload(rt: Runtime, reloader: Reloader) -> None:
-    """One reload tick: a good edit of the rules file is applied (feeds resynced, new rules look back)."""
+def apply_reload(rt: Runtime, reloader: Reloader, hangup: threading.Event | None = None) -> None:
+    """One reload tick: a good edit of the rules file is applied (feeds resynced, new rules look back);
+    after SIGHUP (`hangup` set) the configuration is read again even when no file changed."""
     previous = rt.config
-    config = reloader.tick()
+    forced = hangup is not None and hangup.is_set()
+    if hangup is not None and forced:
+        hangup.clear()
+        log.info("SIGHUP: reloading the configuration")
+    config = reloader.tick(force=forced)
     if config is not None:
         pipeline.sync_feeds(rt.engine, config, previous)  # reschedules only feeds whose interval changed
         pipeline.lookback(rt)

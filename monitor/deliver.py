@@ -28,6 +28,7 @@ from monitor.match import snippet
 from monitor.models import Delivery, Item, Match, utcnow
 from monitor.records import Alert, AlertItem
 from monitor.render import sample_alert
+from monitor.route import delivery_id
 from monitor.runtime import Active, Runtime
 from monitor.scrub import scrub
 
@@ -349,3 +350,55 @@ def send_test(config: Config, channel: str) -> None:
     """Send a made-up alert through one channel now (`monitor alerts test`); raises DeliveryError."""
     alert = replace(sample_alert(1, kind="test"), id=f"msg_test_{utcnow():%Y%m%d%H%M%S}")
     Active.build(config).channels[channel].send(alert)
+
+
+def resend(engine: sa.Engine, rule: str, channel: str, since: timedelta) -> int:
+    """`deliveries resend`: send the rule's matches of the window to `channel` again, under new ids.
+
+    A delivery that exists is made pending again with a new id (a receiver that drops repeated ids
+    would drop a deliberate re-send); a missing one is made. Muted matches stay undelivered.
+    """
+    now = utcnow()
+    with Session(engine) as session:
+        stmt = select(Match).where(
+            Match.rule == rule,
+            Match.muted == False,  # noqa: E712
+            Match.created_at >= now - since,
+        )
+        matches = list(session.exec(stmt))
+        existing = {
+            d.match_id: d
+            for d in session.exec(
+                select(Delivery).where(
+                    Delivery.channel == channel,
+                    Delivery.match_id.in_([m.id for m in matches]),  # type: ignore[attr-defined]
+                )
+            )
+        }
+        stamp = now.isoformat()
+        for match in matches:
+            new_id = delivery_id(match.id, f"{channel}\x1fresend {stamp}")
+            values: dict[str, Any] = {
+                "id": new_id,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+            values |= {"group_key": None, "sent_at": None, "last_error": None, "lease_owner": None}
+            if match.id in existing:
+                session.execute(
+                    sa.update(Delivery).where(Delivery.id == existing[match.id].id).values(**values)  # type: ignore[arg-type]
+                )
+            else:
+                session.add(Delivery(match_id=match.id, rule=rule, channel=channel, created_at=now, **values))
+        if matches:
+            events.record(
+                session,
+                "delivery",
+                f"{rule}: {len(matches)} match(es) queued again for {channel} (deliveries resend)",
+                rule=rule,
+                channel=channel,
+                resent=len(matches),
+            )
+        session.commit()
+    return len(matches)

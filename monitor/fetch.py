@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import importlib.util
+import ipaddress
 import os
 import queue
 import socket
@@ -318,12 +319,46 @@ async def _get(client: httpx.AsyncClient, req: FetchRequest, opts: FetchOptions)
         permanent = permanent and resp.status_code in PERMANENT_REDIRECTS
         if urlsplit(target).scheme not in ("http", "https"):
             raise FetchError(redact_url(req.url), "redirect to a non-HTTP URL")
+        if await _leaves_public_network(req.url, target):
+            raise FetchError(
+                redact_url(req.url),
+                f"redirect from a public address to a private, loopback or link-local one refused "
+                f"({redact_url(target)})",
+            )
         if target in seen:
             raise FetchError(redact_url(req.url), "redirect loop")
         if len(seen) > MAX_REDIRECTS:
             raise FetchError(redact_url(req.url), f"more than {MAX_REDIRECTS} redirects")
         seen.add(target)
         url = target
+
+
+async def _leaves_public_network(origin: str, target: str) -> bool:
+    """Whether a redirect moves from a feed on a public address to a private one (a feed on your own
+    network may redirect within it). Names are resolved here; see README "Guarantees" for the gap."""
+    target_host = urlsplit(target).hostname or ""
+    if target_host == (urlsplit(origin).hostname or ""):
+        return False
+    return not await _is_private_host(urlsplit(origin).hostname or "") and await _is_private_host(target_host)
+
+
+async def _is_private_host(host: str) -> bool:
+    """Whether `host` is, or resolves to, any address that is not globally routable.
+
+    MONITOR_TEST_PUBLIC_HOSTS (comma-separated host names, for tests only) names hosts to count as
+    public, so the policy can be tested on loopback; it can only make the policy stricter.
+    """
+    if host in {h.strip() for h in os.environ.get("MONITOR_TEST_PUBLIC_HOSTS", "").split(",") if h.strip()}:
+        return False
+    try:
+        addresses = [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except OSError:
+            return False  # unresolvable: the request itself will fail and say so
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    return any(not a.is_global for a in addresses)
 
 
 async def _finish(

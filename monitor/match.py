@@ -19,7 +19,8 @@ from monitor.records import Snippet
 def build_matcher(config: Config, learning: StemCounts | None = None) -> Matcher:
     """Index the rules of `config`; with `learning`, the matcher learns word frequencies into it (a
     reload passes the previous generation's, so nothing learned is lost)."""
-    return Matcher({name: rule.query for name, rule in config.rules.items()}, learning=learning)
+    queries = {name: rule.query for name, rule in config.rules.items() if rule.enabled}
+    return Matcher(queries, learning=learning)
 
 
 def match_id(rule: str, item_id: str) -> str:
@@ -81,7 +82,9 @@ def match_items(
 def changed_rules(session: Session, config: Config) -> list[RuleConfig]:
     """Rules that are new or changed since they were last applied (their lookback is due)."""
     known = {r.name: r.fingerprint for r in session.exec(select(RuleState))}
-    return [rule for name, rule in config.rules.items() if known.get(name) != rule.fingerprint]
+    return [
+        rule for name, rule in config.rules.items() if rule.enabled and known.get(name) != rule.fingerprint
+    ]
 
 
 def lookback_matches(

@@ -1,4 +1,4 @@
-"""The database tables: FeedState, Item, Match, Delivery, Event, RuleState.
+"""The database tables: FeedState, Item, Match, Delivery, Event, RuleState, RuleMute.
 
 Uniqueness lives in the schema, so no race between threads or instances can double an alert:
 an Item is unique per identity, a Match per (rule, story link) and per (rule, story title),
@@ -110,6 +110,9 @@ class Match(SQLModel, table=True):
     # where the terms are: {"terms": [[field, start, end], ...]}; the quote is cut from it when an alert is built
     snippet: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     created_at: datetime = _when(index=True, nullable=False)
+    muted: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false())
+    )
 
 
 class Delivery(SQLModel, table=True):
@@ -155,3 +158,11 @@ class RuleState(SQLModel, table=True):
     name: str = Field(primary_key=True)
     fingerprint: str
     applied_at: datetime = _when(nullable=False)
+
+
+class RuleMute(SQLModel, table=True):
+    """`monitor mute RULE`: kept in the database, so it survives restarts and holds on every instance."""
+
+    rule: str = Field(primary_key=True)
+    until: datetime | None = _when()  # None: until `monitor unmute`
+    muted_at: datetime = _when(nullable=False)

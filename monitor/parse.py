@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from xml.parsers import expat
 
 import charset_normalizer
@@ -41,6 +41,7 @@ CATEGORIES_MAX = 32
 ENTRIES_MAX = 10_000  # an archive feed can hold thousands; ELEMENTS_MAX bounds the work anyway
 ELEMENTS_MAX = 100_000  # feedparser spends about 20 µs per element
 LOOSE_MAX = 512 * 1024  # bytes of a not well-formed document given to feedparser's loose parser
+ITEM_LOOSE_MAX = LOOSE_MAX // 8  # bytes of one item kept when a not well-formed document is cut
 DETECT_BYTES = 64 * 1024  # bytes charset-normalizer reads to guess an undeclared encoding
 HTML_INPUT_FACTOR = 4  # markup read per character of text kept
 SHORT_FIELD_BYTES = 1024  # author-like elements are cut to this before parsing
@@ -79,10 +80,19 @@ _BLOCK = frozenset({
     "blockquote", "pre", "section", "article", "header", "footer", "figure", "figcaption", "table",
 })
 # fmt: on
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
+)  # C0, C1 controls but tab, CR, LF; lone surrogates
+_UNSAFE = re.compile("[\x00-\x20\x7f-\x9f\ud800-\udfff]")  # never in a link: controls, spaces, surrogates
+_TZ_OFFSET = re.compile(r"(?:\d|\s)([+-])(\d\d):?(\d\d)\s*\Z")
+_ITEM_OPEN = re.compile(rb"<(?:[\w.-]{1,40}:)?(?:item|entry)[\s>]", re.IGNORECASE)
+_ITEM_CLOSE = re.compile(rb"</(?:[\w.-]{1,40}:)?(?:item|entry)\s*>", re.IGNORECASE)
+_COMMENT_OR_ROOT = re.compile(rb"<!--|<\w")
+_OPEN_OR_CLOSE = re.compile(rb"<(/?)([A-Za-z_][\w:.-]{0,60})[^<>]*?(/?)>")
+_CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
 _BOX = ("iframe", "object", "embed", "svg", "math", "img", "video", "audio", "canvas")  # words apart too
 _BLOCK_NAMES = "|".join(sorted({*_BLOCK, *_BOX}, key=len, reverse=True))
 _BLOCK_TAG_START = re.compile(rf"<(?=/?(?:{_BLOCK_NAMES})[\s/>])", re.IGNORECASE)
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1 controls but tab, CR, LF
 
 
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed:
@@ -96,13 +106,17 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
         raise ParseError(url, "empty document")
     body, content_type = _widen_to_utf8(body, content_type)
     body, content_type, guessed = _undeclared_encoding(body, content_type)
+    body, poisoned = _unpoison(body)
     body, defused = _defuse(body)
     body, bounded = _bound(body)
     result = _feedparser(body, url, content_type)
-    entries = tuple(_entries(result.entries[:ENTRIES_MAX], url))
+    notes: list[str] = []
+    entries = tuple(_entries(result.entries[:ENTRIES_MAX], url, notes))
     if not entries and not result.get("version"):
         raise ParseError(url, _not_a_feed(body, result))
-    reasons = [r for r in (guessed, defused, bounded or _bozo_reason(result)) if r]
+    reasons = [
+        r for r in (guessed, poisoned, defused, bounded or _bozo_reason(result), *dict.fromkeys(notes)) if r
+    ]
     feed = result.feed
     return Parsed(
         title=_field_text(feed.get("title_detail"), TITLE_MAX),
@@ -206,6 +220,42 @@ def _widen_to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | 
     return body, content_type
 
 
+def _unpoison(body: bytes) -> tuple[bytes, str | None]:
+    """Remove NUL bytes and neutralize character references no text may hold (NUL, lone surrogates).
+
+    Either would cost the whole feed: PostgreSQL refuses NUL in text (the poll's transaction fails),
+    and feedparser's loose parser raises on a reference to a surrogate. Each becomes U+FFFD.
+    """
+    count = body.count(b"\0")
+    body = body.replace(b"\0", b"")
+
+    def neutralize(match: re.Match[bytes]) -> bytes:
+        nonlocal count
+        hex_digits, decimal = match.groups()
+        code = int(hex_digits, 16) if hex_digits else int(decimal)
+        if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+            count += 1
+            return b"&#xFFFD;"
+        return match.group(0)
+
+    if b"&#" in body:
+        body = _CHARREF.sub(neutralize, body)
+    return body, (f"{count} invalid characters (NUL, lone surrogates) replaced" if count else None)
+
+
+def _root_start(body: bytes) -> int:
+    """Where the root element starts: the first `<name` outside a comment (`<!-- <a -->` is not it)."""
+    pos = 0
+    while (found := _COMMENT_OR_ROOT.search(body, pos)) is not None:
+        if found.group(0) != b"<!--":
+            return found.start()
+        close = body.find(b"-->", found.end())
+        if close < 0:
+            return len(body)
+        pos = close + 3
+    return len(body)
+
+
 def _undeclared_encoding(body: bytes, content_type: str | None) -> tuple[bytes, str | None, str | None]:
     """Detect the encoding of a feed that declares none and is not UTF-8 (KOI8-R, Shift-JIS, EUC-KR...).
 
@@ -235,8 +285,7 @@ def _undeclared_encoding(body: bytes, content_type: str | None) -> tuple[bytes, 
 def _defuse(body: bytes) -> tuple[bytes, str | None]:
     """Drop entity declarations before the root element and cut overlong author-like fields."""
     reasons = []
-    root = _ROOT.search(body)
-    head_end = root.start() if root else len(body)
+    head_end = _root_start(body)
     if _ENTITY.search(body, 0, head_end):
         declaration = _XML_DECL.match(body, 0, head_end)
         body = (declaration.group(0) if declaration else b"") + body[head_end:]
@@ -260,7 +309,8 @@ def _bound(body: bytes) -> tuple[bytes, str | None]:
     A quick expat pass (names resolved as feedparser will, bytes read as Latin-1 so every ASCII-based
     encoding keeps its structure) finds where to cut and which elements to close there. A document
     that is not well-formed goes to feedparser's loose parser, far slower and hungrier (about 6 s and
-    200 MB per MB of deeply nested tags), so only its first LOOSE_MAX bytes are kept.
+    200 MB per MB of deeply nested tags), so only its first LOOSE_MAX bytes are kept,
+    after any item over ITEM_LOOSE_MAX is cut to that size (one huge item hides no later item).
     """
     try:
         _survey(body)
@@ -268,10 +318,47 @@ def _bound(body: bytes) -> tuple[bytes, str | None]:
         return body[: cut.at] + cut.closers, cut.reason
     except expat.ExpatError as err:
         reason = f"not well-formed XML (line {err.lineno}): {expat.ErrorString(err.code)}"
+        if len(body) <= LOOSE_MAX:
+            return body, reason
+        body, large = _cut_large_items(body)
+        if large:
+            reason += f"; {large} item{'s' * (large > 1)} over {ITEM_LOOSE_MAX // 1024} KB cut"
         if len(body) > LOOSE_MAX:
             return body[:LOOSE_MAX], f"{reason}; only the first {LOOSE_MAX // 1024} KB read"
         return body, reason
     return body, None
+
+
+def _cut_large_items(body: bytes) -> tuple[bytes, int]:
+    """Cut every item longer than ITEM_LOOSE_MAX to that size and close it: one huge item no longer
+    pushes the items after it out of the LOOSE_MAX bytes read. Returns the body and how many were cut."""
+    parts, pos, cut = [], 0, 0
+    while (opening := _ITEM_OPEN.search(body, pos)) is not None:
+        closing = _ITEM_CLOSE.search(body, opening.end())
+        end = closing.end() if closing else len(body)
+        if end - opening.start() <= ITEM_LOOSE_MAX:
+            parts.append(body[pos:end])
+        else:
+            kept = body[opening.end() : opening.start() + ITEM_LOOSE_MAX]
+            kept = kept[: kept.rfind(b"<")] if kept.rfind(b"<") > kept.rfind(b">") else kept
+            name = opening.group(0)[1:-1]
+            parts += [body[pos : opening.end()], kept, _closers(kept), b"</" + name + b">"]
+            cut += 1
+        pos = end
+    parts.append(body[pos:])
+    return (b"".join(parts), cut) if cut else (body, 0)
+
+
+def _closers(fragment: bytes) -> bytes:
+    """End tags for the elements left open at the end of `fragment` (innermost first)."""
+    stack: list[bytes] = []
+    for tag in _OPEN_OR_CLOSE.finditer(fragment):
+        closing, name, empty = tag.groups()
+        if not closing and not empty:
+            stack.append(name)
+        elif closing and name in stack:
+            del stack[len(stack) - 1 - stack[::-1].index(name) :]
+    return b"".join(b"</" + name + b">" for name in reversed(stack))
 
 
 def _survey(body: bytes) -> None:
@@ -332,28 +419,49 @@ def _bozo_reason(result: Any) -> str | None:
     return f"{type(exc).__name__}: {exc}"[:200]
 
 
-def _entries(raws: Iterable[Mapping[str, Any]], base: str) -> Iterable[Entry]:
+def _entries(raws: Iterable[Mapping[str, Any]], base: str, notes: list[str]) -> Iterable[Entry]:
     for raw in raws:
-        entry = _entry(raw, base)
+        entry = _entry(raw, base, notes)
         if entry.title or entry.link or entry.guid or entry.summary or entry.content:
             yield entry
 
 
-def _entry(raw: Mapping[str, Any], base: str) -> Entry:
+def _entry(raw: Mapping[str, Any], base: str, notes: list[str]) -> Entry:
     contents = raw.get("content") or []
     content = " ".join(_field_text(c, TEXT_MAX) for c in contents[:4])[:TEXT_MAX]
     guid = collapse_text(str(raw.get("id") or ""), GUID_MAX) or None
     return Entry(
         guid=guid,
-        link=resolve_link(raw.get("link"), base),
+        link=_item_link(raw.get("link"), base, notes),
         page=page_location(raw.get("link"), base),
         title=_field_text(raw.get("title_detail"), TITLE_MAX),
         summary=_field_text(raw.get("summary_detail"), TEXT_MAX),
         content=content,
         author=html_to_text(str(raw.get("author") or ""), AUTHOR_MAX),
         categories=_categories(raw.get("tags") or []),
-        published=_published(_plain_get(raw, "published_parsed") or _plain_get(raw, "updated_parsed")),
+        published=_item_date(raw, notes),
     )
+
+
+def _item_link(link: object, base: str, notes: list[str]) -> str | None:
+    if isinstance(link, str) and _UNSAFE.search(link.strip()):
+        notes.append("links holding control characters dropped")
+        return None
+    return resolve_link(link, base)
+
+
+def _item_date(raw: Mapping[str, Any], notes: list[str]) -> datetime | None:
+    """The item's published (else updated) time; None when its time zone offset is impossible."""
+    for key in ("published", "updated"):
+        parsed = _plain_get(raw, f"{key}_parsed")
+        if parsed:
+            offset = _TZ_OFFSET.search(str(_plain_get(raw, key) or ""))
+            if offset and (int(offset.group(2)) > 14 or int(offset.group(3)) > 59):
+                shown = "".join(offset.groups())
+                notes.append(f"dates with an impossible time zone offset ignored ({shown})")
+                return None
+            return _published(parsed)
+    return None
 
 
 def _field_text(detail: Mapping[str, Any] | None, limit: int) -> str:
@@ -372,7 +480,15 @@ def resolve_link(link: object, base: str) -> str | None:
         absolute = urljoin(base, link.strip()) if base.startswith(("http://", "https://")) else link.strip()
     except ValueError:
         return None
-    return absolute if is_web_url(absolute) else None
+    return _without_userinfo(absolute) if is_web_url(absolute) else None
+
+
+def _without_userinfo(url: str) -> str:
+    """`url` without `user:password@`: credentials in a feed's link must not reach alerts."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def page_location(link: object, base: str) -> str | None:

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from types import EllipsisType
@@ -23,8 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from monitor import db, dedup, events, fulltext, schedule
-from monitor.config import Config, FeedConfig
+from monitor import db, dedup, events, fulltext, mutes, schedule
+from monitor.config import Config, FeedConfig, RuleConfig
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import fetch_iter, redact_url
 from monitor.match import changed_rules, lookback_matches, mark_applied, match_items
@@ -51,6 +52,8 @@ def sync_feeds(engine: sa.Engine, config: Config, previous: Config | None = None
         db.exclusive(session, "sync_feeds")  # instances starting or reloading together take turns
         known = {s.name: s for s in session.exec(select(FeedState))}
         for feed in config.feeds.values():
+            if not feed.enabled:  # `enabled: false`: never polled; its state is kept for when it is back
+                continue
             state = known.get(feed.name)
             if state is None:
                 session.add(FeedState(name=feed.name, url=feed.url, next_poll_at=now))
@@ -77,7 +80,8 @@ def poll_due(
         if every_feed:
             session.execute(sa.update(FeedState).values(next_poll_at=now))
             session.commit()
-        names = db.claim_due_feeds(session, config.feeds, rt.owner, now, limit)
+        enabled = [name for name, feed in config.feeds.items() if feed.enabled]
+        names = db.claim_due_feeds(session, enabled, rt.owner, now, limit)
         states = {s.name: s for s in session.exec(select(FeedState).where(col(FeedState.name).in_(names)))}
     requests = [FetchRequest(n, config.feeds[n].url, states[n].etag, states[n].last_modified) for n in names]
     ingested: set[str] = set()
@@ -340,22 +344,77 @@ def _item_event(row: dict[str, Any], alertable: bool) -> Any:
 
 
 def route_matches(config: Config, session: Session, matches: list[dict[str, Any]], now: datetime) -> None:
-    """Store matches (a story alerts a rule once) and their deliveries, with an event per match."""
+    """Store matches (a story alerts a rule once) and their deliveries, with an event per match.
+
+    A muted rule's matches are stored with `muted` set and get no delivery, then or later.
+    """
+    if not matches:
+        return
+    muted = mutes.active(session, now)
+    matches = [{**m, "muted": m["rule"] in muted} for m in matches]
     inserted = db.insert_ignore(session, Match, matches)
     fresh = [m for m in matches if m["id"] in inserted]
-    db.insert_ignore(session, Delivery, route(config, fresh, now))
-    events.record_all(session, (_match_event(config, m) for m in fresh))
+    db.insert_ignore(session, Delivery, route(config, [m for m in fresh if not m["muted"]], now))
+    items = _titles(session, {m["item_id"] for m in fresh})
+    events.record_all(session, (_match_event(config, m, items.get(m["item_id"])) for m in fresh))
 
 
-def _match_event(config: Config, match: dict[str, Any]) -> Any:
-    note = "" if config.rules[match["rule"]].alert else " (dry run: no channel)"
+def _titles(session: Session, ids: set[str]) -> dict[str, tuple[str, str | None]]:
+    """Each item's (title, link), for the match events."""
+    found: dict[str, tuple[str, str | None]] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 500):
+        stmt = sa.select(col(Item.id), col(Item.title), col(Item.link)).where(
+            col(Item.id).in_(ordered[start : start + 500])
+        )
+        found |= {row.id: (row.title, row.link) for row in session.execute(stmt)}
+    return found
+
+
+def _match_event(config: Config, match: dict[str, Any], item: tuple[str, str | None] | None) -> Any:
+    rule = config.rules.get(match["rule"])
+    note = " (muted)" if match["muted"] else "" if rule and rule.alert else " (dry run: no channel)"
+    title, link = item or ("", None)
     return events.event(
         "match",
-        f"{match['rule']} matched{note}",
+        f"{match['rule']} matched{note}: {title[:120]}" + (f" <{link}>" if link else ""),
         rule=match["rule"],
         item_id=match["item_id"],
         terms=match["matched_terms"],
+        title=title,
+        link=link,
+        muted=match["muted"],
     )
+
+
+def replay(config: Config, session: Session, rules: Sequence[RuleConfig], now: datetime) -> int:
+    """Give each channel newly on a rule's `alert:` the rule's matches of its lookback window, once.
+
+    Deliveries are unique per (match, channel): a channel that already had a match gets nothing again;
+    muted matches are never delivered. Return how many deliveries were made.
+    """
+    windows = {rule.name: now - rule.lookback for rule in rules if rule.alert and rule.enabled}
+    if not windows:
+        return 0
+    stmt = select(Match).where(
+        col(Match.rule).in_(sorted(windows)),
+        col(Match.muted).is_(False),
+        col(Match.created_at) >= min(windows.values()),
+    )
+    found = [m.model_dump() for m in session.exec(stmt) if m.created_at >= windows[m.rule]]
+    rows = route(config, found, now)
+    inserted = db.insert_ignore(session, Delivery, rows)
+    made = Counter((row["rule"], row["channel"]) for row in rows if row["id"] in inserted)
+    for (rule, channel), count in sorted(made.items()):
+        events.record(
+            session,
+            "delivery",
+            f"{rule}: {count} match(es) of its lookback window queued for {channel}, newly on its alert list",
+            rule=rule,
+            channel=channel,
+            replayed=count,
+        )
+    return sum(made.values())
 
 
 def lookback(rt: Runtime) -> int:
@@ -366,6 +425,7 @@ def lookback(rt: Runtime) -> int:
         todo = changed_rules(session, config)
         matches = lookback_matches(rt.config, session, todo, now) if todo else []
         route_matches(config, session, matches, now)
+        replay(config, session, todo, now)
         mark_applied(session, todo, now)
         session.commit()
     return len(matches)

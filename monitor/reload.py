@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,16 +16,25 @@ from monitor.config import Config, load_config
 from monitor.config.compare import changed_fields
 from monitor.config.files import Unreadable, read_bytes
 from monitor.config.rulesfile import candidate_files
+from monitor.config.secrets import ENV_FILE, environment
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.runtime import Active, Runtime
 
 
 def watched_files(rules_dir: Path, channels_file: Path) -> list[Path]:
-    """Every file whose edit changes the configuration."""
+    """Every file whose edit changes the configuration: `.env` and the `VAR_FILE` secrets too."""
     files = [*candidate_files(rules_dir), channels_file]
     templates = channels_file.parent / "templates"
     if templates.is_dir():
         files += sorted(p for p in templates.rglob("*") if p.is_file())
+    files.append(Path(ENV_FILE))
+    try:
+        text = read_bytes(channels_file).decode("utf-8")  # never blocks on a pipe (see files)
+        named = sorted(set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text)))
+    except (Unreadable, UnicodeDecodeError):
+        named = []
+    env = environment()
+    files += [Path(env[f"{name}_FILE"]) for name in named if env.get(f"{name}_FILE")]
     return files
 
 
@@ -84,10 +94,10 @@ class Reloader:
         self.seen = fingerprint(watched_files(rules_dir, channels_file))
         metrics.reloaded(True)
 
-    def tick(self) -> Config | None:
-        """Reload if any watched file changed: swap in the new rules, or record why they were refused."""
+    def tick(self, *, force: bool = False) -> Config | None:
+        """Reload if any watched file changed (or `force`, on SIGHUP): swap in the new rules, or record why not."""
         current = fingerprint(watched_files(self.rules_dir, self.channels_file))
-        if current == self.seen:
+        if current == self.seen and not force:
             return None
         self.seen = current
         try:

@@ -40,6 +40,8 @@ def route(config: Config, matches: Iterable[Mapping[str, Any]], now: datetime) -
             when = next_digest(rule, config, now)
             group = f"digest:{rule.name}:{when.isoformat()}"
         for channel in rule.alert:
+            if (known := config.channels.get(channel)) is not None and not known.enabled:
+                continue  # `enabled: false` on the channel: nothing is queued for it
             rows.append(
                 {
                     "id": delivery_id(match["id"], channel),

@@ -32,6 +32,7 @@ class Active:
         channels = {
             name: make_channel(name, ch.type, ch.options, config.templates_dir)  # type: ignore[arg-type]  # options: a ChannelOptions typed BaseModel
             for name, ch in config.channels.items()
+            if ch.enabled
         }
         return cls(config, build_matcher(config, learning), channels)
 

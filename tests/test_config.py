@@ -274,8 +274,8 @@ def test_a_missing_or_empty_variable_is_named(tmp_path: Path) -> None:
         "channels:\n  s: {type: slack, webhook_url: '${SLACK_URL}'}\n  w: {type: webhook, url: '${W}'}\n"
     )
     assert errors_of(tmp_path, {"alerts/channels.yaml": channels}, {"W": ""}) == [
-        "alerts/channels.yaml:2:33: environment variable 'SLACK_URL' is not set (needed by option 'webhook_url' in channel 's')",
-        "alerts/channels.yaml:3:27: environment variable 'W' is empty (needed by option 'url' in channel 'w')",
+        "alerts/channels.yaml:2:33: environment variable 'SLACK_URL' is not set (needed by option 'webhook_url' in channel 's'); export it, add SLACK_URL=... to .env in the working folder, or set SLACK_URL_FILE to a file holding it",
+        "alerts/channels.yaml:3:27: environment variable 'W' is empty (needed by option 'url' in channel 'w'); export it, add W=... to .env in the working folder, or set W_FILE to a file holding it",
     ]
 
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, SQLModel, select
 from monitor import db
 from monitor.models import Delivery, Event, FeedState, Item, Match, RuleState
 
-HEAD = "0003"
+HEAD = "0004"
 NEW_INDEX = "ix_delivery_status_next_attempt_at"
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -75,9 +75,10 @@ def add_rows(engine: sa.Engine) -> None:
             )
         )
     with Session(engine) as session:
-        session.add(
-            Match(id="m1", rule="r", item_id="i1", title_key="t", matched_terms=["troops"], created_at=T0)
-        )
+        old_columns = {c["name"] for c in sa.inspect(session.connection()).get_columns("match")}
+        match = {"id": "m1", "rule": "r", "item_id": "i1", "title_key": "t", "created_at": T0}
+        match |= {"matched_terms": ["troops"], "snippet": {}}  # a row as the revision at hand has it
+        session.execute(sa.insert(Match).values({k: v for k, v in match.items() if k in old_columns}))
         session.add(
             Delivery(id="d1", match_id="m1", rule="r", channel="hook", next_attempt_at=T0, created_at=T0)
         )
@@ -93,7 +94,7 @@ def assert_rows_kept(engine: sa.Engine) -> None:
         item = session.get(Item, "i1")
         assert item is not None and item.categories == ["world"] and item.first_seen == T0
         match = session.get(Match, "m1")
-        assert match is not None and match.matched_terms == ["troops"]
+        assert match is not None and match.matched_terms == ["troops"] and match.muted is False
         delivery = session.get(Delivery, "d1")
         assert delivery is not None and delivery.status == "pending" and delivery.next_attempt_at == T0
         assert [e.data for e in session.exec(select(Event))] == [{"n": 1}]

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from rich import box
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Column, Table
 from rich.text import Text
 
@@ -28,9 +31,9 @@ from monitor.logs import setup_logging
 from monitor.scrub import scrub
 from monitor.settings import Settings
 
-out = Console(
-    highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160
-)  # pipes: no 80-column wrap
+# A terminal (or COLUMNS) sets the width; a pipe gets 160 columns, so scripts see whole lines.
+out = Console(highlight=False, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+NARROW = 120  # under this many columns the tables drop their less useful columns
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -137,6 +140,10 @@ def try_(ctx: click.Context, query: str, feed: str | None, since: timedelta, as_
     try:
         if feed:
             url = config.feeds[feed].url if config and feed in config.feeds else feed
+            if config is None and "://" not in feed and not Path(feed).exists():
+                _fail(
+                    f"monitor: no feed named {feed!r} is known (the configuration did not load) and no file {feed}"
+                )
             items = trial.feed_items(feed if config and feed in config.feeds else "try", url)
             if config and feed in config.feeds and config.feeds[feed].fulltext:
                 _read_articles(config.feeds[feed], items, settings.article_per_host)
@@ -194,12 +201,27 @@ def _highlight(snippet: Any) -> Text:
     return text
 
 
+def _config_or_fail(settings: Settings) -> Any:
+    from monitor.config import load_config
+
+    try:
+        return load_config(settings.rules, settings.channels)
+    except ConfigErrors as exc:
+        _fail(f"{exc}\nmonitor: {len(exc.errors)} error(s) in the configuration (see `monitor check`)")
+
+
 def _config_or_none(settings: Settings) -> Any:
     from monitor.config import load_config
 
     try:
         return load_config(settings.rules, settings.channels)
-    except ConfigErrors:
+    except ConfigErrors as exc:  # say so: a silent None shows every feed as "not configured"
+        first = exc.errors[0] if exc.errors else "?"
+        click.echo(
+            f"monitor: the configuration did not load ({len(exc.errors)} error(s), first: {first}); "
+            "`monitor check` lists them",
+            err=True,
+        )
         return None
 
 
@@ -213,8 +235,28 @@ def _engine(settings: Settings, *, create: bool = False) -> Any:
         _fail(f"monitor: {exc}", 2)
 
 
-def _when(value: datetime | None) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+def _when(value: datetime | None, short: bool = False) -> str:
+    """A time in tables: local, with its zone (`short`: without the year, for narrow terminals)."""
+    return value.astimezone().strftime("%m-%d %H:%M %Z" if short else "%Y-%m-%d %H:%M %Z") if value else "-"
+
+
+def _iso(value: Any) -> Any:
+    """JSON: times as ISO 8601 UTC (`2026-12-02T13:05:00Z`), anything else unknown as text."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, default=_iso, ensure_ascii=False)
+
+
+def _narrow() -> bool:
+    return out.width < NARROW
+
+
+def _table(*columns: str | Column) -> Table:
+    return Table(*columns, box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
 
 
 @main.command()
@@ -228,23 +270,21 @@ def feeds(ctx: click.Context, as_json: bool) -> None:
     rows = feed_health(_engine(settings), _config_or_none(settings))
     if as_json:
         for row in rows:
-            click.echo(json.dumps(asdict(row), default=str))
+            click.echo(_json(asdict(row)))
         return
-    columns = ("feed", "status", "last poll", "next poll", "items", "failures", "article failures")
-    table = Table(*columns, "error / reason")
+    narrow = _narrow()
+    columns = ["feed", "status", "last poll", *([] if narrow else ["next poll"]), "items", "fail"]
+    table = _table(*columns, *([] if narrow else ["article fail"]), "reason")
     for row in rows:
         style = {"failing": "red", "degraded": "yellow", "ok": "green"}.get(row.status, "")
         name = row.name if row.configured else f"{row.name} (not configured)"
-        table.add_row(
-            name,
-            Text(row.status, style=style),
-            _when(row.last_poll_at),
-            _when(row.next_poll_at),
-            str(row.items),
-            str(row.failures),
-            str(row.article_failures) if row.fulltext or row.article_failures else "",
-            row.reason or "",
-        )
+        status = row.status if row.enabled or not row.configured else "disabled"
+        articles = str(row.article_failures) if row.fulltext or row.article_failures else ""
+        cells: list[str | Text] = [name, Text(status, style=style), _when(row.last_poll_at)]
+        cells += [] if narrow else [_when(row.next_poll_at)]
+        cells += [str(row.items), str(row.failures) + (f" +{articles} art." if narrow and articles else "")]
+        cells += [] if narrow else [articles]
+        table.add_row(*cells, row.reason or "")
     out.print(table)
 
 
@@ -262,10 +302,12 @@ def events(
 
     for row in list_events(_engine(_settings(ctx)), since, kind, limit):
         if as_json:
-            click.echo(json.dumps(row.model_dump(), default=str, ensure_ascii=False))
+            click.echo(_json(row.model_dump()))
         else:
             where = " ".join(f"{k}={getattr(row, k)}" for k in ("feed", "rule", "channel") if getattr(row, k))
-            click.echo(f"{_when(row.at)}  {row.kind:<15} {row.message}  {where}".rstrip())
+            line = Text(f"{_when(row.at)}  {row.kind:<15} ")
+            line.append(f"{row.message}  {where}".rstrip())
+            out.print(line, overflow="fold")
 
 
 @main.group(invoke_without_command=True)
@@ -281,12 +323,19 @@ def deliveries(ctx: click.Context, failed: bool, as_json: bool) -> None:
     rows = list_deliveries(_engine(_settings(ctx)), failed)
     if as_json:
         for row in rows:
-            click.echo(json.dumps(row.model_dump(), default=str))
+            click.echo(_json(row.model_dump()))
         return
-    table = Table(
-        Column("id", no_wrap=True, min_width=28),  # whole, so it can be copied into `deliveries retry`
-        *("rule", "channel", "status", "attempts", "created", "next attempt / sent", "last error"),
-    )
+    narrow = _narrow()
+    id_column = Column("id", no_wrap=True, min_width=28)  # whole, so it can be copied into `deliveries retry`
+    if narrow:  # rule and channel in one column, the error under the status, times without the year
+        table = _table(id_column, "rule / channel", "status", "sent / next")
+        for row in rows:
+            when = row.sent_at if row.status == "sent" else row.next_attempt_at
+            status = Text(row.status + (f"\n{row.last_error}" if row.last_error else ""))
+            table.add_row(row.id, f"{row.rule}\n→ {row.channel}", status, _when(when, short=True))
+        out.print(table)
+        return
+    table = _table(id_column, "rule", "channel", "status", "attempts", "created", "sent / next", "last error")
     for row in rows:
         when = row.sent_at if row.status == "sent" else row.next_attempt_at
         table.add_row(
@@ -300,6 +349,27 @@ def deliveries(ctx: click.Context, failed: bool, as_json: bool) -> None:
             row.last_error or "",
         )
     out.print(table)
+
+
+@deliveries.command("resend")
+@click.option("--rule", "rule", required=True, help="The rule whose matches to send again.")
+@click.option("--channel", "channel", required=True, help="The channel to send them to.")
+@click.option("--since", default="1d", callback=_duration, help="Matches made in this window (1d).")
+@click.pass_context
+def deliveries_resend(ctx: click.Context, rule: str, channel: str, since: timedelta) -> None:
+    """Send a rule's recent matches to a channel again (new delivery ids); the daemon sends them."""
+    from monitor.deliver import resend
+
+    settings = _settings(ctx)
+    config = _config_or_fail(settings)
+    if rule not in config.rules:
+        _fail(f"monitor: no rule {rule!r} in {settings.rules} (rules: {', '.join(config.rules)})")
+    if channel not in config.channels:
+        _fail(
+            f"monitor: no channel {channel!r} in {settings.channels} (channels: {', '.join(config.channels)})"
+        )
+    count = resend(_engine(settings), rule, channel, since)
+    click.echo(f"{count} match(es) of {rule} queued for {channel}")
 
 
 @deliveries.command("retry")
@@ -371,3 +441,100 @@ def db_upgrade(ctx: click.Context) -> None:
     """Create or upgrade the database schema in place."""
     _engine(_settings(ctx), create=True)
     click.echo("database schema is up to date")
+
+
+@main.command()
+@click.option("--rule", help="Only this rule's matches.")
+@click.option("--since", default=None, callback=_duration, help="Only matches in this window (e.g. 1d).")
+@click.option("--limit", type=int, default=50, show_default=True, help="At most N matches.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per match.")
+@click.pass_context
+def matches(ctx: click.Context, rule: str | None, since: timedelta | None, limit: int, as_json: bool) -> None:
+    """What each rule caught, newest first, and each channel's delivery status."""
+    from monitor.cli.report import list_matches
+
+    rows = list_matches(_engine(_settings(ctx)), rule, since, limit)
+    if as_json:
+        for row in rows:
+            click.echo(_json(asdict(row)))
+        return
+    for row in rows:  # a list, not a table: titles and links stay whole at any width
+        sent = "muted" if row.muted else ", ".join(f"{d['channel']}: {d['status']}" for d in row.deliveries)
+        head = Text(f"{_when(row.matched_at)}  ")
+        head.append(row.rule, style="bold")
+        head.append(f"  [{row.feed}]  ", style="dim")
+        head.append(sent or "(no channel)", style="yellow" if row.muted else "")
+        out.print(head)
+        out.print(Padding(Text(row.title, style="bold"), (0, 0, 0, 2), expand=False))
+        if row.link:
+            out.print(Padding(Text(row.link, style="blue", overflow="fold"), (0, 0, 0, 2), expand=False))
+        out.print(
+            Padding(Text(f"terms: {', '.join(row.matched_terms)}", style="dim"), (0, 0, 0, 2), expand=False)
+        )
+    if not rows:
+        out.print("no matches" + (f" of rule {rule}" if rule else "") + (" in that window" if since else ""))
+
+
+@main.command("rules")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per rule.")
+@click.pass_context
+def rules_(ctx: click.Context, as_json: bool) -> None:
+    """Each rule: its channels, matches in the last 24 h and 7 days, last match, muted or disabled."""
+    from monitor.cli.report import rule_summary
+
+    settings = _settings(ctx)
+    rows = rule_summary(_engine(settings), _config_or_none(settings))
+    if as_json:
+        for row in rows:
+            click.echo(_json(asdict(row)))
+        return
+    short = _narrow()
+    table = _table(Column("rule", no_wrap=True), "alerts to", "24h", "7d", "last match", "state")
+    for row in rows:
+        if not row.enabled:
+            state = Text("disabled", style="dim")
+        elif row.muted:
+            state = Text(
+                "muted" + (f" until {_when(row.muted_until, short)}" if row.muted_until else ""),
+                style="yellow",
+            )
+        else:
+            state = Text("active", style="green")
+        named = [f"{c} (disabled)" if c in row.disabled_channels else c for c in row.channels]
+        channels = ", ".join(named) or "(dry run)"
+        table.add_row(
+            row.name, channels, str(row.matches_24h), str(row.matches_7d), _when(row.last_match, short), state
+        )
+    out.print(table)
+
+
+@main.command()
+@click.argument("rule")
+@click.option(
+    "--for", "duration", default=None, callback=_duration, help="How long (e.g. 2h); default: until unmuted."
+)
+@click.pass_context
+def mute(ctx: click.Context, rule: str, duration: timedelta | None) -> None:
+    """Mute RULE: its matches are still recorded (shown as muted) but never delivered."""
+    from monitor import mutes
+
+    settings = _settings(ctx)
+    config = _config_or_none(settings)
+    if config is not None and rule not in config.rules:
+        _fail(f"monitor: no rule {rule!r} in {settings.rules} (rules: {', '.join(config.rules)})")
+    until = mutes.mute(_engine(settings), rule, duration)
+    click.echo(
+        f"{rule} muted " + (f"until {_when(until)}" if until else "until `monitor unmute " + rule + "`")
+    )
+
+
+@main.command()
+@click.argument("rule")
+@click.pass_context
+def unmute(ctx: click.Context, rule: str) -> None:
+    """End RULE's mute: its next matches are delivered (those made while muted never are)."""
+    from monitor import mutes
+
+    if not mutes.unmute(_engine(_settings(ctx)), rule):
+        _fail(f"monitor: rule {rule!r} is not muted")
+    click.echo(f"{rule} unmuted")

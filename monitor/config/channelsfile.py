@@ -14,6 +14,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from monitor.channels import available_types, channel_class
 from monitor.channels.base import ChannelOptions
+from monitor.config.secrets import Missing, lookup
 from monitor.config.validation import MAX_DEPTH, locate, problems
 from monitor.config.yamlnodes import STR, Report, Source, compose_file, is_null, mapping, position, text
 
@@ -28,6 +29,7 @@ class LoadedChannel(NamedTuple):
     line: int
     col: int
     secrets: tuple[str, ...] = ()  # the `${VAR}` values substituted into its options
+    enabled: bool = True  # `enabled: false`: kept and checked, but no alert is routed to it
 
 
 def default_channels() -> dict[str, LoadedChannel | None]:
@@ -85,10 +87,11 @@ def _channel(src: Source, name: str, key: Node, node: Node, env: Mapping[str, st
         return None
     secrets: list[str] = []
     errors_before = len(src.report.errors)
+    enabled = _enabled(src, fields, what)
     raw = {
         k: _value(src, v, env, secrets, f"option '{k}' in {what}")
         for k, (_, v) in fields.items()
-        if k != "type"
+        if k not in ("type", "enabled")
     }
     if len(src.report.errors) > errors_before:
         return None
@@ -97,7 +100,19 @@ def _channel(src: Source, name: str, key: Node, node: Node, env: Mapping[str, st
     except ValidationError as exc:
         _report_validation(src, exc, key, node, what, model, secrets + _strings(list(raw.values())))
         return None
-    return LoadedChannel(type_name, options, *position(key), tuple(secrets))
+    return LoadedChannel(type_name, options, *position(key), tuple(secrets), enabled=enabled)
+
+
+def _enabled(src: Source, fields: Mapping[str, tuple[Node, Node]], what: str) -> bool:
+    """`enabled:` (default true), a key of every channel whatever its type."""
+    if "enabled" not in fields:
+        return True
+    node = fields["enabled"][1]
+    value = _scalar(src, node, f"'enabled' in {what}") if isinstance(node, ScalarNode) else None
+    if not isinstance(value, bool):
+        src.error(node, f"'enabled' in {what} must be true or false")
+        return True
+    return value
 
 
 def _value(
@@ -128,16 +143,16 @@ def _scalar(src: Source, node: ScalarNode, what: str) -> Any:
 
 
 def _substitute(src: Source, node: ScalarNode, env: Mapping[str, str], secrets: list[str], what: str) -> str:
-    """Replace each `${VAR}` from the environment (`$${VAR}` stays literal); report missing ones."""
+    """Replace each `${VAR}` (environment, `.env`, `VAR_FILE`; `$${VAR}` stays literal); report missing ones."""
 
     def replace(found: re.Match[str]) -> str:
         if found.group(1):
             return found.group(0)[1:]
         name = found.group(2)
-        value = env.get(name, "")
-        if not value:
-            state = "is empty" if name in env else "is not set"
-            src.error(node, f"environment variable '{name}' {state} (needed by {what})")
+        try:
+            value = lookup(name, env)
+        except Missing as exc:
+            src.error(node, f"{exc.problem} (needed by {what})" + (f"; {exc.hint}" if exc.hint else ""))
             return ""
         secrets.append(value)
         return value

@@ -1,12 +1,11 @@
 """Load rules/*.yaml and alerts/channels.yaml into one immutable Config.
 
 Every problem is a ConfigError(file, line, col, message); all of them are collected and raised
-together as ConfigErrors. `${VAR}` reads the environment; secrets stay SecretStr.
+together as ConfigErrors. `${VAR}` reads the environment, `.env` and `VAR_FILE` files (config.secrets); secrets stay SecretStr.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -31,6 +30,7 @@ from monitor.config.schema import (
     RulesFile,
     RuleSpec,
 )
+from monitor.config.secrets import environment
 from monitor.config.yamlnodes import Report, Source, is_plain, position
 from monitor.errors import ConfigError, ConfigErrors, QuerySyntaxError
 from monitor.query import Query, QueryCompiler
@@ -97,6 +97,7 @@ class ChannelConfig:
     type: str
     options: BaseModel  # the channel class's validated Options (secrets as SecretStr)
     where: Location | None = field(default=None, compare=False, repr=False)  # moving it is no change
+    enabled: bool = True  # false: checked and shown, but nothing is routed to it
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def check_config(
     files = rules_files(rules_dir, report)
     for path in files:
         read_rules_file(path, found, report)
-    channels = load_channels(channels_file, os.environ if env is None else env, report)
+    channels = load_channels(channels_file, environment() if env is None else env, report)
     config = _build(found, channels, channels_file)
     order = {str(path): index for index, path in enumerate([*files, channels_file])}
     errors = sorted(report.errors, key=lambda e: (order.get(e.file, -1), e.line, e.col))
@@ -191,7 +192,7 @@ def _remember_secrets(feeds: dict[str, FeedConfig], channels: dict[str, LoadedCh
 def _channel(name: str, loaded: LoadedChannel, channels_file: Path) -> ChannelConfig:
     """A ChannelConfig from a validated channel (the default console has no location)."""
     where = Location(str(channels_file), loaded.line, loaded.col) if loaded.line else None
-    return ChannelConfig(name, loaded.type, loaded.options, where)
+    return ChannelConfig(name, loaded.type, loaded.options, where, enabled=loaded.enabled)
 
 
 def _where(entry: Entry) -> Location:
