@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -251,6 +252,12 @@ def _json(data: Any) -> str:
     return json.dumps(data, default=_iso, ensure_ascii=False)
 
 
+def _json_lines(rows: Iterable[Mapping[str, Any]]) -> None:
+    """`--json` output: one JSON object a line."""
+    for row in rows:
+        click.echo(_json(row))
+
+
 def _narrow() -> bool:
     return out.width < NARROW
 
@@ -269,8 +276,7 @@ def feeds(ctx: click.Context, as_json: bool) -> None:
     settings = _settings(ctx)
     rows = feed_health(_engine(settings), _config_or_none(settings))
     if as_json:
-        for row in rows:
-            click.echo(_json(asdict(row)))
+        _json_lines(asdict(row) for row in rows)
         return
     narrow = _narrow()
     columns = ["feed", "status", "last poll", *([] if narrow else ["next poll"]), "items", "fail"]
@@ -322,8 +328,7 @@ def deliveries(ctx: click.Context, failed: bool, as_json: bool) -> None:
 
     rows = list_deliveries(_engine(_settings(ctx)), failed)
     if as_json:
-        for row in rows:
-            click.echo(_json(row.model_dump()))
+        _json_lines(row.model_dump() for row in rows)
         return
     narrow = _narrow()
     id_column = Column("id", no_wrap=True, min_width=28)  # whole, so it can be copied into `deliveries retry`
@@ -455,8 +460,7 @@ def matches(ctx: click.Context, rule: str | None, since: timedelta | None, limit
 
     rows = list_matches(_engine(_settings(ctx)), rule, since, limit)
     if as_json:
-        for row in rows:
-            click.echo(_json(asdict(row)))
+        _json_lines(asdict(row) for row in rows)
         return
     for row in rows:  # a list, not a table: titles and links stay whole at any width
         sent = "muted" if row.muted else ", ".join(f"{d['channel']}: {d['status']}" for d in row.deliveries)
@@ -485,8 +489,7 @@ def rules_(ctx: click.Context, as_json: bool) -> None:
     settings = _settings(ctx)
     rows = rule_summary(_engine(settings), _config_or_none(settings))
     if as_json:
-        for row in rows:
-            click.echo(_json(asdict(row)))
+        _json_lines(asdict(row) for row in rows)
         return
     short = _narrow()
     table = _table(Column("rule", no_wrap=True), "alerts to", "24h", "7d", "last match", "state")
