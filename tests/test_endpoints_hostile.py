@@ -17,10 +17,8 @@ import sqlalchemy as sa
 from conftest import Project
 from feeds import It, rss
 from feedserver import FeedServer
-from test_web import Web, free_port
 from waiting import wait_until
-
-from monitor import db
+from webserve import Web, free_port, migrated_engine, serving
 
 
 @pytest.fixture
@@ -30,16 +28,13 @@ def sqlite_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def engine(sqlite_file: Path) -> sa.Engine:
-    engine = db.make_engine(f"sqlite:///{sqlite_file}")
-    db.upgrade(engine)
-    return engine
+    return migrated_engine(sqlite_file)
 
 
 @pytest.fixture
 def web(engine: sa.Engine) -> Iterator[Web]:
-    web = Web(engine)
-    yield web
-    web.server.shutdown()
+    with serving(engine) as web:
+        yield web
 
 
 def test_healthz_is_unhealthy_while_the_sqlite_file_is_read_only(web: Web, sqlite_file: Path) -> None:

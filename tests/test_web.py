@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,16 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from receivers import HttpReceiver
 from sqlmodel import Session
 from waiting import wait_until
+from webserve import Web, free_port, migrated_engine, serving
 
-from monitor import db
 from monitor.models import Delivery, FeedState, utcnow
-from monitor.web import listen, serve
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -38,30 +30,15 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-class Web:
-    """The endpoints served in-process for an engine, with a switch for the scheduler's state."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.running = True
-        self.server = serve(listen(("127.0.0.1", 0)), engine, lambda: self.running)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=5)
-
-
 @pytest.fixture
 def engine(tmp_path: Path) -> sa.Engine:
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
-    db.upgrade(engine)
-    return engine
+    return migrated_engine(tmp_path / "monitor.db")
 
 
 @pytest.fixture
 def web(engine: sa.Engine) -> Iterator[Web]:
-    web = Web(engine)
-    yield web
-    web.server.shutdown()
+    with serving(engine) as web:
+        yield web
 
 
 def test_healthz_is_200_while_the_scheduler_runs_and_503_when_it_stops(web: Web) -> None:
