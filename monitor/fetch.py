@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import importlib.util
-import ipaddress
 import os
 import queue
 import socket
@@ -32,6 +31,7 @@ import httpx
 from monitor import USER_AGENT
 from monitor.errors import FetchError
 from monitor.inflate import Inflater, size_text
+from monitor.pinning import PinnedTransport, non_global, pinned, resolve
 from monitor.records import Fetched, FetchRequest
 from monitor.retryafter import retry_after
 from monitor.scrub import SECRET_PARAMS
@@ -179,13 +179,16 @@ class Clients:
     def for_host(self, host: str) -> httpx.AsyncClient:
         shard = self._shards.get(host, 0)
         if shard not in self._clients:
+            limits = httpx.Limits(
+                max_connections=self._opts.limit, max_keepalive_connections=self._opts.limit
+            )
             self._clients[shard] = httpx.AsyncClient(
                 http2=_has_h2(),
                 verify=_ssl_context(),
                 timeout=httpx.Timeout(self._opts.deadline),
-                limits=httpx.Limits(
-                    max_connections=self._opts.limit, max_keepalive_connections=self._opts.limit
-                ),
+                limits=limits,
+                # connects to the addresses _get checked (pinning.py); proxies keep httpx's own
+                transport=PinnedTransport(verify=_ssl_context(), http2=_has_h2(), limits=limits),
                 headers={
                     "User-Agent": USER_AGENT,
                     "Accept": self._opts.accept,
@@ -302,7 +305,11 @@ def _read_local(req: FetchRequest, max_bytes: int) -> Fetched:
 
 
 async def _get(client: httpx.AsyncClient, req: FetchRequest, opts: FetchOptions) -> Fetched:
-    """GET with conditional headers, following at most MAX_REDIRECTS redirects by hand."""
+    """GET with conditional headers, following at most MAX_REDIRECTS redirects by hand.
+
+    Each host of the chain is resolved once, and connected to at the addresses found (`pinning`), so
+    the redirect policy judges the very addresses the requests go to.
+    """
     start = time.monotonic()
     headers = {}
     if req.etag:
@@ -310,55 +317,49 @@ async def _get(client: httpx.AsyncClient, req: FetchRequest, opts: FetchOptions)
     if req.last_modified:
         headers["If-Modified-Since"] = req.last_modified
     url, seen, permanent = req.url, {req.url}, True
-    while True:
-        async with client.stream("GET", url, headers=headers) as resp:
-            if resp.status_code not in REDIRECTS or "location" not in resp.headers:
-                moved = url if permanent and url != req.url else None
-                return await _finish(req, url, resp, moved, opts, time.monotonic() - start)
-            target = urljoin(url, resp.headers["location"])
-        permanent = permanent and resp.status_code in PERMANENT_REDIRECTS
-        if urlsplit(target).scheme not in ("http", "https"):
-            raise FetchError(redact_url(req.url), "redirect to a non-HTTP URL")
-        if await _leaves_public_network(req.url, target):
-            raise FetchError(
-                redact_url(req.url),
-                f"redirect from a public address to a private, loopback or link-local one refused "
-                f"({redact_url(target)})",
-            )
-        if target in seen:
-            raise FetchError(redact_url(req.url), "redirect loop")
-        if len(seen) > MAX_REDIRECTS:
-            raise FetchError(redact_url(req.url), f"more than {MAX_REDIRECTS} redirects")
-        seen.add(target)
-        url = target
+    resolved: dict[str, tuple[str, ...]] = {}
+    with pinned(resolved):
+        origin_private = await _is_private_host(url, resolved)
+        while True:
+            async with client.stream("GET", url, headers=headers) as resp:
+                if resp.status_code not in REDIRECTS or "location" not in resp.headers:
+                    moved = url if permanent and url != req.url else None
+                    return await _finish(req, url, resp, moved, opts, time.monotonic() - start)
+                target = urljoin(url, resp.headers["location"])
+            permanent = permanent and resp.status_code in PERMANENT_REDIRECTS
+            if urlsplit(target).scheme not in ("http", "https"):
+                raise FetchError(redact_url(req.url), "redirect to a non-HTTP URL")
+            if await _leaves_public_network(origin_private, target, resolved):
+                raise FetchError(
+                    redact_url(req.url),
+                    f"redirect from a public address to a private, loopback or link-local one refused "
+                    f"({redact_url(target)})",
+                )
+            if target in seen:
+                raise FetchError(redact_url(req.url), "redirect loop")
+            if len(seen) > MAX_REDIRECTS:
+                raise FetchError(redact_url(req.url), f"more than {MAX_REDIRECTS} redirects")
+            seen.add(target)
+            url = target
 
 
-async def _leaves_public_network(origin: str, target: str) -> bool:
+async def _leaves_public_network(
+    origin_private: bool, target: str, resolved: dict[str, tuple[str, ...]]
+) -> bool:
     """Whether a redirect moves from a feed on a public address to a private one (a feed on your own
-    network may redirect within it). Names are resolved here; see README "Guarantees" for the gap."""
-    target_host = urlsplit(target).hostname or ""
-    if target_host == (urlsplit(origin).hostname or ""):
-        return False
-    return not await _is_private_host(urlsplit(origin).hostname or "") and await _is_private_host(target_host)
+    network may redirect within it)."""
+    return not origin_private and await _is_private_host(target, resolved)
 
 
-async def _is_private_host(host: str) -> bool:
-    """Whether `host` is, or resolves to, any address that is not globally routable.
+async def _is_private_host(url: str, resolved: dict[str, tuple[str, ...]]) -> bool:
+    """Whether `url`'s host is, or resolves to, any address that is not globally routable.
 
-    MONITOR_TEST_PUBLIC_HOSTS (comma-separated host names, for tests only) names hosts to count as
-    public, so the policy can be tested on loopback; it can only make the policy stricter.
+    The host is resolved once per fetch, into `resolved`: the addresses the request is pinned to.
     """
-    if host in {h.strip() for h in os.environ.get("MONITOR_TEST_PUBLIC_HOSTS", "").split(",") if h.strip()}:
-        return False
-    try:
-        addresses = [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except OSError:
-            return False  # unresolvable: the request itself will fail and say so
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    return any(not a.is_global for a in addresses)
+    host = httpx.URL(url).raw_host.decode("ascii")
+    if host not in resolved:
+        resolved[host] = await resolve(host)
+    return non_global(host, resolved[host])
 
 
 async def _finish(

@@ -6,7 +6,9 @@ Tests cannot reach a public address, so MONITOR_TEST_PUBLIC_HOSTS makes the loop
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from feeds import It, rss
@@ -39,3 +41,97 @@ def test_a_feed_on_your_own_network_may_redirect_within_it(server: FeedServer) -
     server.redirect("/feed.xml", f"http://localhost:{server.port}/secret.xml")
     [result] = fetch_all([FetchRequest(feed="f", url=server.url("/feed.xml"))])
     assert isinstance(result, Fetched) and b"internal page" in result.body
+
+
+class Dns:
+    """The process's name lookups (`socket.getaddrinfo`, which asyncio and anyio call) answered for
+    test host names from a script of answers, one per lookup (the last one repeats); every other
+    name goes to the real resolver. No test can run a DNS server the system resolver would ask."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._answers: dict[str, list[str]] = {}
+        self.asked: dict[str, int] = {}
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            name = host.decode() if isinstance(host, bytes) else host
+            if name not in self._answers:
+                return real(host, port, *args, **kwargs)
+            self.asked[name] = self.asked.get(name, 0) + 1
+            answers = self._answers[name]
+            return [_addrinfo(a, port or 0) for a in answers[min(self.asked[name], len(answers)) - 1].split()]
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    def answer(self, name: str, *answers: str) -> None:
+        """One answer per lookup, each one or more addresses separated by spaces."""
+        self._answers[name] = list(answers)
+
+
+def _addrinfo(address: str, port: int) -> tuple[Any, ...]:
+    if ":" in address:
+        return (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port, 0, 0))
+    return (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> Dns:
+    return Dns(monkeypatch)
+
+
+def test_a_dns_answer_that_changes_after_the_check_does_not_reach_loopback(
+    server: FeedServer, dns: Dns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the redirect target answers a global address when it is checked, then 127.0.0.1.
+
+    The global address is a multicast one (ipaddress counts it global): TCP cannot connect to it, so
+    the request connected to the address that was checked fails at once, on any machine.
+    """
+    monkeypatch.setenv("MONITOR_TEST_PUBLIC_HOSTS", "127.0.0.1")
+    dns.answer("rebind.test", "224.0.0.77", "127.0.0.1")
+    server.redirect("/feed.xml", f"http://rebind.test:{server.port}/secret.xml")
+    [result] = fetch_all([FetchRequest(feed="f", url=server.url("/feed.xml"))], deadline=10)
+    assert not server.requests("/secret.xml")
+    assert isinstance(result, FetchError), result
+    assert dns.asked["rebind.test"] == 1  # resolved once: the check and the connection agree
+
+
+def test_the_feed_host_is_resolved_once_and_connected_to_that_address(
+    server: FeedServer, dns: Dns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A public feed whose name later answers 127.0.0.1 may not redirect into loopback either."""
+    monkeypatch.setenv("MONITOR_TEST_PUBLIC_HOSTS", "feed.test")
+    dns.answer("feed.test", "127.0.0.1", "127.0.0.2")
+    server.redirect("/feed.xml", f"http://localhost:{server.port}/secret.xml")
+    [result] = fetch_all([FetchRequest(feed="f", url=f"http://feed.test:{server.port}/feed.xml")])
+    assert isinstance(result, FetchError), result
+    assert "refused" in result.reason and not server.requests("/secret.xml")
+    assert dns.asked["feed.test"] == 1
+
+
+def test_a_redirect_to_another_public_host_is_followed(
+    server: FeedServer, dns: Dns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The target's addresses are tried in the resolver's order: nothing listens on 127.0.0.2."""
+    monkeypatch.setenv("MONITOR_TEST_PUBLIC_HOSTS", "127.0.0.1,mirror.test")
+    dns.answer("mirror.test", "127.0.0.2 127.0.0.1", "127.0.0.2")
+    server.redirect("/feed.xml", f"http://mirror.test:{server.port}/secret.xml")
+    [result] = fetch_all([FetchRequest(feed="f", url=server.url("/feed.xml"))])
+    assert isinstance(result, Fetched) and b"internal page" in result.body, result
+    assert result.final_url == f"http://mirror.test:{server.port}/secret.xml"
+    assert server.requests("/secret.xml")[0]["host"] == f"mirror.test:{server.port}"
+    assert dns.asked["mirror.test"] == 1
+
+
+def test_a_refused_redirect_names_its_target_without_credentials(
+    server: FeedServer, dns: Dns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MONITOR_TEST_PUBLIC_HOSTS", "127.0.0.1")
+    dns.answer("mapped.test", "::ffff:127.0.0.1")  # loopback written as an IPv6 address
+    target = f"http://alice:hunter2@mapped.test:{server.port}/secret.xml?token=s3cr3t&page=2"
+    server.redirect("/feed.xml", target)
+    [result] = fetch_all([FetchRequest(feed="f", url=server.url("/feed.xml"))])
+    assert isinstance(result, FetchError), result
+    assert f"refused (http://mapped.test:{server.port}/secret.xml?token=***&page=2)" in result.reason
+    assert "hunter2" not in str(result) and "s3cr3t" not in str(result) and "alice" not in str(result)
+    assert not server.requests("/secret.xml")
