@@ -1,7 +1,10 @@
 """Deliver: claim due deliveries, render, send outside any transaction, then mark sent, retry or failed.
 
-Each channel sends from its own worker, one message at a time (its `min_interval` apart), so a slow or
-dead channel never holds up the others. Deliveries sharing a `group_key` (a digest, or a burst of more
+Each channel sends from its own worker, with up to its `concurrency` messages in flight (their starts
+`min_interval` apart), so a slow or dead channel never holds up the others. With concurrency above 1,
+"in order" means the order sends are started: each channel's groups are taken one by one in claim order,
+and a later one may finish first; a group is still one message, and every member's retries, ids and
+events are those of a one-at-a-time send. Deliveries sharing a `group_key` (a digest, or a burst of more
 than BURST_THRESHOLD due at once for one rule) go out as one alert, fixed on the rows before any send.
 """
 
@@ -21,7 +24,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from monitor import db, events, schedule
-from monitor.channels.base import DEFAULT_OPTIONS
+from monitor.channels.base import DEFAULT_OPTIONS, close_channel
 from monitor.config import Config
 from monitor.errors import Rejected, RetryLater
 from monitor.match import snippet
@@ -47,10 +50,12 @@ class Deliverer:
         self.paused_until: dict[str, float] = {}
         self.last_send: dict[str, float] = {}
         self.lock = threading.Lock()
+        self.senders: dict[str, Any] = {}  # the channels last seen in rt.active, closed once replaced
 
     def tick(self) -> int:
         """Claim due deliveries for idle channels and hand each channel's batch to its worker."""
         with self.lock:
+            self._close_replaced()
             self.busy = {c: f for c, f in self.busy.items() if not f.done()}
             idle = [c for c in self.rt.active.channels if c not in self.busy and not self._paused(c)]
             with Session(self.rt.engine) as session:
@@ -82,21 +87,61 @@ class Deliverer:
         self.rt.stopping.set()
         self.wait()
         self.pool.shutdown(wait=True)
+        with self.lock:
+            for sender in {
+                id(s): s for s in [*self.senders.values(), *self.rt.active.channels.values()]
+            }.values():
+                close_channel(sender)
+
+    def _close_replaced(self) -> None:
+        """Close the channels a reload replaced (each closes its client when its sends in flight end)."""
+        current = self.rt.active.channels
+        kept = {id(sender) for sender in current.values()}
+        for sender in self.senders.values():
+            if id(sender) not in kept:
+                close_channel(sender)
+        self.senders = dict(current)
 
     def _paused(self, channel: str) -> bool:
         return self.paused_until.get(channel, 0) > time.monotonic()
 
     def send_batch(self, channel: str, batch: Sequence[Delivery]) -> None:
-        """Send a channel's claimed deliveries in order, one message per group."""
+        """Send a channel's claimed deliveries, one message per group, up to `concurrency` at once.
+
+        Workers take the groups one by one in claim order (paced under the same lock, so sends start in
+        that order); a RetryLater pause or the stop flag releases every group not yet taken.
+        """
         groups: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in batch:
             groups[delivery.group_key or delivery.id].append(delivery)
-        for members in groups.values():
-            if self.rt.stopping.is_set() or self._paused(channel):
-                _release(self.rt, members)
-                continue
-            self._pace(channel)
-            self.send_group(channel, members)
+        todo = iter(list(groups.values()))
+        take = threading.Lock()
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                while True:
+                    with take:
+                        members = next(todo, None)
+                        if members is None:
+                            return
+                        if self.rt.stopping.is_set() or self._paused(channel):
+                            _release(self.rt, members)
+                            continue
+                        self._pace(channel)
+                    self.send_group(channel, members)
+            except BaseException as exc:  # a database error: raised from send_batch, as with one worker
+                errors.append(exc)
+
+        width = min(int(_option(self.rt.active.channels.get(channel), "concurrency")), len(groups))
+        helpers = [threading.Thread(target=work, name=f"deliver-{channel}-{n}") for n in range(1, width)]
+        for helper in helpers:
+            helper.start()
+        work()
+        for helper in helpers:
+            helper.join()
+        if errors:
+            raise errors[0]
 
     def _pace(self, channel: str) -> None:
         sender = self.rt.active.channels.get(channel)
@@ -349,7 +394,11 @@ def retry_failed(engine: sa.Engine, ids: Sequence[str] | None) -> list[str]:
 def send_test(config: Config, channel: str) -> None:
     """Send a made-up alert through one channel now (`monitor alerts test`); raises DeliveryError."""
     alert = replace(sample_alert(1, kind="test"), id=f"msg_test_{utcnow():%Y%m%d%H%M%S}")
-    Active.build(config).channels[channel].send(alert)
+    sender = Active.build(config).channels[channel]
+    try:
+        sender.send(alert)
+    finally:
+        close_channel(sender)
 
 
 def resend(engine: sa.Engine, rule: str, channel: str, since: timedelta) -> int:

@@ -55,7 +55,7 @@ def test_retry_after_pauses_the_whole_channel_even_across_a_restart(
     project: Project, hook: HttpReceiver
 ) -> None:
     hook.script(Reply(429, {"Retry-After": "2"}))
-    rig = webhook_rig(project, hook)
+    rig = webhook_rig(project, hook, ", concurrency: 1")  # with more, OTHER is in flight before the 429
     rig.ingest(STORY, OTHER)
     rig.deliver_until(lambda: len(hook.requests) == 1, seen=lambda: len(hook.requests))
     rig.restart()  # the pause is in the database, not only in this process's memory

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import builtins
-from typing import ClassVar, Protocol
+from typing import Annotated, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.records import Alert
 
+Concurrency = Annotated[int, Field(ge=1, le=64)]  # sends in flight at once on one channel
+
 
 class ChannelOptions(BaseModel):
-    """Base of every channel's Options: unknown keys are errors; `max_attempts` and `rate` are common."""
+    """Base of every channel's Options: unknown keys are errors; `max_attempts`, `min_interval` and
+    `concurrency` are common (a channel may give `concurrency` another default, as webhook and email do)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     max_attempts: int = 8
-    min_interval: float = 0.0  # seconds between two sends on this channel (rate limit); 0: none
+    min_interval: float = 0.0  # seconds between the starts of two sends on this channel (rate limit); 0: none
+    concurrency: Concurrency = 1  # sends in flight at once on this channel (1..64)
 
 
 DEFAULT_OPTIONS = ChannelOptions()  # the defaults, for a plugin channel whose options lack one
@@ -28,3 +32,10 @@ class Channel(Protocol):
     Options: ClassVar[builtins.type[ChannelOptions]]
 
     def send(self, alert: Alert) -> None: ...
+
+
+def close_channel(channel: object) -> None:
+    """Let a channel free what it holds (its HTTP client); a plugin without `close` holds nothing."""
+    close = getattr(channel, "close", None)
+    if callable(close):
+        close()

@@ -24,7 +24,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from monitor import escaping
 from monitor.channels import validate
-from monitor.channels.base import ChannelOptions
+from monitor.channels.base import ChannelOptions, Concurrency
 from monitor.errors import Rejected, RetryLater
 from monitor.records import Alert
 
@@ -83,6 +83,7 @@ class EmailOptions(ChannelOptions):
     smtp: SecretStr
     subject_prefix: str = Field(default="[monitor]", max_length=40)
     timeout: float = Field(default=10.0, gt=0)
+    concurrency: Concurrency = 4  # SMTP sessions at once, one per send
 
     @field_validator("to")
     @classmethod

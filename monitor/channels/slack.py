@@ -43,13 +43,18 @@ class SlackChannel:
 
     def __init__(self, name: str, options: SlackOptions, renderer: Renderer) -> None:
         self.name, self.options, self.renderer = name, options, renderer
+        self.http = http.HttpPoster(options.timeout, options.concurrency)
+
+    def close(self) -> None:
+        """Close the channel's HTTP client (once its sends in flight end)."""
+        self.http.close()
 
     def send(self, alert: Alert) -> None:
         """POST the alert's Block Kit message to the incoming webhook."""
         body = json.dumps(self.payload(alert), ensure_ascii=False).encode()
         url = self.options.webhook_url.get_secret_value()
         headers = {"content-type": "application/json; charset=utf-8"}
-        http.post(url, body, headers, self.options.timeout, f"slack channel {self.name}")
+        self.http.post(url, body, headers, f"slack channel {self.name}")
 
     def payload(self, alert: Alert) -> dict[str, Any]:
         """The Block Kit message: a header naming the story, a context line naming the rule and feed,

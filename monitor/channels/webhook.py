@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from monitor import escaping
 from monitor.channels import http, validate
-from monitor.channels.base import ChannelOptions
+from monitor.channels.base import ChannelOptions, Concurrency
 from monitor.records import Alert
 from monitor.render import ItemView, alert_view, iso
 
@@ -73,6 +73,7 @@ class WebhookOptions(ChannelOptions):
     secret: SecretStr | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: float = Field(default=10.0, gt=0)
+    concurrency: Concurrency = 4
 
     @field_validator("url")
     @classmethod
@@ -105,6 +106,11 @@ class WebhookChannel:
 
     def __init__(self, name: str, options: WebhookOptions, renderer: Renderer) -> None:
         self.name, self.options, self.renderer = name, options, renderer
+        self.http = http.HttpPoster(options.timeout, options.concurrency)
+
+    def close(self) -> None:
+        """Close the channel's HTTP client (once its sends in flight end)."""
+        self.http.close()
 
     def send(self, alert: Alert) -> None:
         """POST the alert as JSON with webhook-id, webhook-timestamp and (with a secret) webhook-signature."""
@@ -121,4 +127,4 @@ class WebhookChannel:
                 self.options.secret.get_secret_value(), msg_id, timestamp, body
             )
         url = self.options.url.get_secret_value()
-        http.post(url, body, headers, self.options.timeout, f"webhook channel {self.name}")
+        self.http.post(url, body, headers, f"webhook channel {self.name}")
