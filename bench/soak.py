@@ -171,15 +171,16 @@ def polled_all(path: Path, feeds: int) -> bool:
 
 
 @contextmanager
-def running_daemon(root: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m monitor run` in `root` on SQLite, no HTTP endpoint; SIGTERM (then kill) on exit."""
+def running_daemon(root: Path, code: Path = REPO) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m monitor run` (from the checkout `code`) in `root` on SQLite, no HTTP endpoint;
+    SIGTERM (then kill) on exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     env |= {
         "MONITOR_DB": f"sqlite:///{root / 'data' / 'monitor.db'}",
         "MONITOR_HTTP": "off",
         "MONITOR_RULES": str(root / "rules"),
         "MONITOR_CHANNELS": str(root / "alerts" / "channels.yaml"),
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(code),
         "PYTHONUNBUFFERED": "1",
     }
     (root / "data").mkdir()

@@ -110,7 +110,27 @@ def test_polls_are_conditional_and_an_unchanged_feed_stores_nothing(project: Pro
         first, second = server.requests("/world.xml")
         assert "if-none-match" not in first
         assert second["if-none-match"].startswith('"') and second["if-modified-since"].endswith("GMT")
-        assert feeds.state("world").items == 1 and feeds.events("fetch", "world")[-1] == "unchanged"
+        state = feeds.state("world")
+        assert state.items == 1 and state.last_poll_at and state.last_ok_at == state.last_poll_at
+        assert feeds.events("fetch", "world") == ["1 entries, 1 new"]  # the unchanged poll: no event row
+
+
+def test_an_unchanged_poll_records_no_event_but_a_change_of_state_does(project: Project) -> None:
+    with FeedServer() as server:
+        feeds = Feeds(project, server, {"world": "/world.xml 1m"})
+        server.feed("/world.xml", rss(STORY))
+        feeds.poll()
+        first = feeds.state("world").last_poll_at
+        feeds.poll()  # 304: the state moves on, the event log stays as it was
+        state = feeds.state("world")
+        assert state.last_poll_at and first and state.last_poll_at > first and state.status == "ok"
+        assert feeds.events("fetch", "world") == ["1 entries, 1 new"]
+        server.status("/world.xml", 500)
+        feeds.poll()
+        assert len(feeds.events("fetch_failed", "world")) == 1  # every failure's state change: an event
+        server.feed("/world.xml", rss(STORY))
+        feeds.poll()  # recovered, with the same body: an event for the change of state only
+        assert feeds.events("fetch", "world") == ["1 entries, 1 new", "world recovered after 1 failures"]
 
 
 def test_a_permanently_moved_feed_is_followed_and_reported_once(project: Project) -> None:
