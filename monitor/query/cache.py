@@ -148,10 +148,8 @@ class CachedCompiler(QueryCompiler):
                 return query
         query = super().compile(text)  # a syntax error is raised here, and never cached
         self.misses += 1
-        try:
+        with contextlib.suppress(Unsupported):
             self._used[text] = encode(query.root)
-        except Unsupported:
-            pass
         return query
 
     def save(self) -> None:
