@@ -19,6 +19,7 @@ from monitor.dbhealth import DatabaseHealth
 from monitor.deliver import Deliverer
 from monitor.models import utcnow
 from monitor.query import StemCounts
+from monitor.query.cache import cache_path
 from monitor.reload import Reloader
 from monitor.runtime import Active, Runtime
 from monitor.settings import Settings
@@ -37,7 +38,7 @@ def start(settings: Settings, *, learn: bool = True) -> tuple[Runtime, db.Instan
     # objects less often, and keep the loaded rules out of every later collection (gc.freeze).
     gc.set_threshold(50_000, 50, 100)
     parsepool.warm_up()  # the parse workers start while the rules load
-    config = load_config(settings.rules, settings.channels)
+    config = load_config(settings.rules, settings.channels, cache=cache_path(settings.db))
     engine = opendb.engine_for(settings.db)
     lock = db.InstanceLock(engine)
     lock.acquire()

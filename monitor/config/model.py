@@ -34,6 +34,7 @@ from monitor.config.secrets import environment
 from monitor.config.yamlnodes import Report, Source, is_plain, position
 from monitor.errors import ConfigError, ConfigErrors, QuerySyntaxError
 from monitor.query import Query, QueryCompiler
+from monitor.query.cache import CachedCompiler
 from monitor.render import check_templates
 
 
@@ -116,16 +117,21 @@ class Config:
 MIN_INTERVAL = timedelta(minutes=1)
 
 
-def load_config(rules_dir: Path, channels_file: Path, env: Mapping[str, str] | None = None) -> Config:
-    """Load and validate everything; raise ConfigErrors listing every problem found."""
-    config, errors, _ = check_config(rules_dir, channels_file, env)
+def load_config(
+    rules_dir: Path, channels_file: Path, env: Mapping[str, str] | None = None, *, cache: Path | None = None
+) -> Config:
+    """Load and validate everything; raise ConfigErrors listing every problem found.
+
+    `cache`: a compiled-queries file (`monitor.query.cache`) to read queries from and update.
+    """
+    config, errors, _ = check_config(rules_dir, channels_file, env, cache=cache)
     if errors or config is None:
         raise ConfigErrors(errors)
     return config
 
 
 def check_config(
-    rules_dir: Path, channels_file: Path, env: Mapping[str, str] | None = None
+    rules_dir: Path, channels_file: Path, env: Mapping[str, str] | None = None, *, cache: Path | None = None
 ) -> tuple[Config | None, list[ConfigError], list[str]]:
     """Load and validate everything: (the Config or None if any error, every error, every warning)."""
     report, found = Report(), Found()
@@ -133,7 +139,7 @@ def check_config(
     for path in files:
         read_rules_file(path, found, report)
     channels = load_channels(channels_file, environment() if env is None else env, report)
-    config = _build(found, channels, channels_file)
+    config = _build(found, channels, channels_file, cache)
     order = {str(path): index for index, path in enumerate([*files, channels_file])}
     errors = sorted(report.errors, key=lambda e: (order.get(e.file, -1), e.line, e.col))
     errors += check_templates(config.templates_dir)  # a broken template is refused now, not at send time
@@ -157,15 +163,18 @@ def _setting(found: Found, name: str) -> Any:
     return found.settings[name][0] if name in found.settings else RulesFile.model_fields[name].default
 
 
-def _build(found: Found, channels: dict[str, LoadedChannel | None] | None, channels_file: Path) -> Config:
+def _build(
+    found: Found, channels: dict[str, LoadedChannel | None] | None, channels_file: Path, cache: Path | None
+) -> Config:
     """Turn the merged specs into the Config, reporting every problem that needs more than one of them."""
     lookback = _setting(found, "lookback")
     aliases = {word: alternatives for word, (alternatives, _, _) in found.aliases.items()}
     feeds = {name: _feed(entry) for name, entry in found.feeds.items()}
-    context = _Context(
-        QueryCompiler(aliases), found.tags, None if channels is None else set(channels), lookback
-    )
+    compiler = QueryCompiler(aliases) if cache is None else CachedCompiler(cache, aliases)
+    context = _Context(compiler, found.tags, None if channels is None else set(channels), lookback)
     rules = {name: _rule(entry, context) for name, entry in found.rules.items()}
+    if isinstance(compiler, CachedCompiler):
+        compiler.save()
     templates = channels_file.parent / "templates"
     _remember_secrets(feeds, channels or {})
     return Config(
