@@ -26,8 +26,10 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 # words, punctuation the analyzer resolves (acronyms, numbers, apostrophes), accents, other scripts
 pieces = st.sampled_from(
-    ["peace", "deal", "U.K.", "1,000", "3.5", "don't", "NATO’s", "Zürich", "STRASSE", "a.b,c", "x_y"]
-    + ["-", ",", ".", " ", "\n", "北京", "İstanbul", "ﬁnal", "talks.", "'s", "e.g.", "U.S.-led"]
+    [
+        *("peace", "deal", "U.K.", "1,000", "3.5", "don't", "NATO’s", "Zürich", "STRASSE", "a.b,c", "x_y"),
+        *("-", ",", ".", " ", "\n", "北京", "İstanbul", "ﬁnal", "talks.", "'s", "e.g.", "U.S.-led"),
+    ]
 )
 text = st.one_of(st.text(max_size=60), st.lists(pieces, max_size=25).map("".join))
 entries = st.builds(
