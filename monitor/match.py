@@ -11,8 +11,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from monitor.config import Config, RuleConfig
+from monitor.entrytext import EntryAnalysis, with_feed
 from monitor.models import Item, RuleState
-from monitor.query import FIELDS, Hit, Matcher, StemCounts, Term, analyze_item
+from monitor.query import FIELDS, Document, Hit, Matcher, StemCounts, Term, analyze_item
+from monitor.query.analyze import analyze_text, item_texts
 from monitor.records import Snippet
 
 
@@ -40,6 +42,17 @@ def document_fields(item: Mapping[str, Any]) -> dict[str, str | Sequence[str]]:
     }
 
 
+def item_document(item: Mapping[str, Any], analysis: EntryAnalysis | None = None) -> Document:
+    """The analyzed item; with the `analysis` its parse worker made of its entry, only put together.
+
+    An item with an article (its `content` is the feed's and the article's) is analyzed here.
+    """
+    texts = item_texts(document_fields(item))
+    if analysis is None or item.get("article"):
+        return Document(texts)
+    return Document(texts, with_feed(analysis, analyze_text(texts[FIELDS.index("feed")])))
+
+
 def _joined(content: str, article: str) -> str:
     """The feed's content and the article's text (a `fulltext` item), searched as one `content` field."""
     return f"{content}\n\n{article}" if content and article else content or article
@@ -54,12 +67,19 @@ def snippet(item: Mapping[str, Any], where: Mapping[str, Any], width: int = 240)
 
 
 def match_items(
-    config: Config, matcher: Matcher, items: Iterable[Mapping[str, Any]], now: datetime
+    config: Config,
+    matcher: Matcher,
+    items: Iterable[Mapping[str, Any]],
+    now: datetime,
+    analyses: Mapping[str, EntryAnalysis | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Match rows for every (rule of `matcher`, item) hit, honouring each rule's feeds in `config`."""
+    """Match rows for every (rule of `matcher`, item) hit, honouring each rule's feeds in `config`.
+
+    `analyses`: item id -> its entry's analysis from the parse worker (see `item_document`).
+    """
     rows = []
     for item in items:
-        doc = analyze_item(document_fields(item))
+        doc = item_document(item, analyses.get(item["id"]) if analyses else None)
         for name, hit in matcher.match(doc).items():
             rule = config.rules.get(name)
             if rule is None or item["feed"] not in rule.feeds:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import multiprocessing
 import multiprocessing.queues
 import os
@@ -23,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from types import FrameType
 
 from monitor import lifeline
+from monitor.entrytext import entry_analysis
 from monitor.errors import ParseError
 from monitor.parse import parse_feed
 from monitor.records import Parsed
@@ -187,6 +189,12 @@ def _discard(key: tuple[int, int], *, kill: bool = False) -> None:
         _pids.pop(pool, None)
 
 
+def _analyzed(parsed: Parsed) -> Parsed:
+    """The entries with their analysis beside them (so the ingest thread only matches)."""
+    entries = tuple(dataclasses.replace(e, analysis=entry_analysis(e)) for e in parsed.entries)
+    return dataclasses.replace(parsed, entries=entries)
+
+
 class _Alarm(Exception):
     """Raised inside a worker when its parse runs out of time."""
 
@@ -222,7 +230,7 @@ def _work(body: bytes, url: str, content_type: str | None, kind: str, timeout: f
             from monitor.extract import extract_article  # imported on first use: most workers never need it
 
             return extract_article(body, url, content_type)
-        return parse_feed(body, url, content_type)
+        return _analyzed(parse_feed(body, url, content_type))
     except ParseError as err:
         return (err.url, err.reason)
     except _Alarm:

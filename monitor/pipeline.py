@@ -272,7 +272,11 @@ def store_items(
     now: datetime,
 ) -> int:
     """Insert new items, match and route those that may alert; return how many items were new."""
-    rows = list({row["id"]: row for row in (item_row(feed.name, e, now) for e in entries)}.values())
+    by_id, analyses = {}, {}  # the last entry of an id wins, as its analysis does
+    for entry in entries:
+        row = item_row(feed.name, entry, now)
+        by_id[row["id"]], analyses[row["id"]] = row, entry.analysis
+    rows = list(by_id.values())
     inserted = db.insert_ignore(session, Item, rows)
     new = [row for row in rows if row["id"] in inserted]
     silent = first_poll and not feed.backfill
@@ -295,7 +299,8 @@ def store_items(
             session.info["articles_pending"] = True  # the caller wakes the article fetcher after commit
     now_matched = [r for r in alertable if r["id"] not in waiting]
     active = rt.active  # read once: a reload may swap it, and a config goes with its own matcher
-    route_matches(active.config, session, match_items(active.config, active.matcher, now_matched, now), now)
+    matches = match_items(active.config, active.matcher, now_matched, now, analyses)
+    route_matches(active.config, session, matches, now)
     return len(new)
 
 

@@ -5,6 +5,7 @@ Frozen dataclasses, so a stage can never change what an earlier stage produced.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -54,6 +55,8 @@ class Entry:
     categories: tuple[str, ...] = ()
     published: datetime | None = None  # timezone-aware UTC
     page: str | None = None  # the link as found, resolved but unchecked: where a `fulltext` feed's article is
+    # The fields' analysis (entrytext.entry_analysis), made by the parse worker; None: analyze when matching.
+    analysis: tuple[tuple[Sequence[str], bool], ...] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

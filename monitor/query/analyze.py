@@ -132,6 +132,23 @@ def _field_stems(raws: list[str]) -> tuple[list[str], bool]:
     return out, all(len(pieces(raw)) == 1 for raw in raws)
 
 
+FieldAnalysis = tuple[Sequence[str], bool]  # a field's stems in order; whether each raw word is one token
+Analysis = tuple[FieldAnalysis, ...]  # per field of FIELDS: what a Document needs, compact and picklable
+
+
+def analyze_text(text: str) -> FieldAnalysis:
+    """One field's analysis in compact form (what a parse worker sends back beside the entry)."""
+    if not text:
+        return ((), True)
+    stems, simple = _field_stems(_RAW_RE.findall(text))
+    return (tuple(stems), simple)
+
+
+def analyze_texts(texts: Sequence[str]) -> Analysis:
+    """The compact analysis of each text (`Document(texts, analysis)` rebuilds the same Document)."""
+    return tuple(map(analyze_text, texts))
+
+
 class Document:
     """An analyzed item. Tokens of all fields share one numbering, field by field in FIELDS order;
     `tok_field[i]` is token i's field, so phrases never cross fields. Positions, offsets and folded
@@ -157,15 +174,19 @@ class Document:
         "tok_stem",
     )
 
-    def __init__(self, texts: tuple[str, ...]) -> None:
+    def __init__(self, texts: tuple[str, ...], analysis: Analysis | None = None) -> None:
+        """Analyze `texts` (one per field of FIELDS), or take their `analysis` (from `analyze_texts`,
+        perhaps computed in another process): the Document is the same either way."""
         self.texts = texts
-        self._raws: list[list[str]] = [_RAW_RE.findall(text) if text else [] for text in texts]
+        self._raws: list[list[str]] | None = None  # per field: its raw words (found on first use)
+        if analysis is None:
+            self._raws = [_RAW_RE.findall(text) if text else [] for text in texts]
+            analysis = tuple(map(_field_stems, self._raws))
         self._simple: list[bool] = []  # per field: every raw word is exactly one token
         self.tok_stem: list[str] = []
         self.tok_field: list[int] = []
         self.bounds: list[tuple[int, int]] = []  # per field: its first token number, one past its last
-        for field_id, raws in enumerate(self._raws):
-            stems, simple = _field_stems(raws)
+        for field_id, (stems, simple) in enumerate(analysis):
             self._simple.append(simple)
             self.bounds.append((len(self.tok_stem), len(self.tok_stem) + len(stems)))
             self.tok_stem.extend(stems)
@@ -182,6 +203,12 @@ class Document:
         self._scans = 0
         self._index_only: Collection[str] | None = None
 
+    def raw_words(self) -> list[list[str]]:
+        """Per field, its raw words (kept when the Document analyzed its texts, else found now)."""
+        if self._raws is None:
+            self._raws = [_RAW_RE.findall(text) if text else [] for text in self.texts]
+        return self._raws
+
     def index_only(self, stems: Collection[str]) -> None:
         """Promise that positions will be asked for these stems (those of the rules that matched):
         the positions index then holds only them, is cheap, and is built on first use. Another
@@ -195,11 +222,11 @@ class Document:
         """Presearch keys for prefix queries: the mark plus the first letters of every word."""
         if self._prefix_keys is None:
             keys: set[str | None] = set()
-            for raws in self._raws:
+            for raws in self.raw_words():
                 keys.update(map(_single_prefix.get, raws))
             if None in keys:  # a word of several tokens, or one the caches dropped: the slow way
                 keys.discard(None)
-                rare = {r for raws in self._raws for r in raws if r not in _single_prefix}
+                rare = {r for raws in self.raw_words() for r in raws if r not in _single_prefix}
                 keys.update(PREFIX_MARK + p[2][:PREFIX_KEY_LEN] for r in rare for p in pieces(r))
             self._prefix_keys = frozenset(keys)  # type: ignore[arg-type]
         return self._prefix_keys
@@ -282,7 +309,7 @@ class Document:
         if self._simple[field_id]:
             return ends  # raw word k starts at ends[2k] and ends at ends[2k + 1]
         spans: list[tuple[int, int]] = []
-        for k, found in enumerate(map(pieces, self._raws[field_id])):
+        for k, found in enumerate(map(pieces, self.raw_words()[field_id])):
             start = ends[2 * k]
             if len(found) == 1:
                 spans.append((start, ends[2 * k + 1]))
@@ -295,7 +322,7 @@ class Document:
         if self._folded is None:
             index: dict[str, list[int]] = {}
             tok = 0
-            for raws in self._raws:
+            for raws in self.raw_words():
                 for raw in raws:
                     for piece in pieces(raw):
                         index.setdefault(piece[2], []).append(tok)
@@ -326,4 +353,9 @@ def analyze_item(fields: Mapping[str, str | Sequence[str]]) -> Document:
 
     A field may hold several strings (the categories of an entry): they are joined with spaces.
     """
-    return Document(tuple(_plain_text(fields.get(name)) for name in FIELDS))
+    return Document(item_texts(fields))
+
+
+def item_texts(fields: Mapping[str, str | Sequence[str]]) -> tuple[str, ...]:
+    """The text of each field of FIELDS, as `analyze_item` reads them."""
+    return tuple(_plain_text(fields.get(name)) for name in FIELDS)
