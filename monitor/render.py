@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 import jinja2
+from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from monitor import escaping
@@ -176,13 +177,52 @@ def _format(name: str) -> str:
     return name.removesuffix(".j2").rsplit(".", 1)[-1]
 
 
+class UserTemplates(jinja2.BaseLoader):
+    """The user's templates folder, read as configuration files are (`config.files.read_bytes`).
+
+    A template that is not a regular file (a named pipe, a symlink to `/dev/zero`) is passed over, so the
+    built-in template of that name is used (`monitor check` warns about it); one over 10 MB, unreadable or
+    not UTF-8 is an error naming the file. Nothing here can block or read without end.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        from monitor.config import files  # here: monitor.config imports this module
+
+        path = self.folder.joinpath(*split_template_path(template))
+        if not path.exists():
+            raise jinja2.TemplateNotFound(template)
+        try:
+            source = files.read_bytes(path).decode("utf-8")
+        except files.Unreadable as exc:
+            if exc.special:
+                raise jinja2.TemplateNotFound(template) from None
+            raise jinja2.TemplateError(f"cannot read the file: {exc.reason}") from None
+        except UnicodeDecodeError as exc:
+            raise jinja2.TemplateError(f"cannot read the file: not UTF-8 text (byte {exc.start})") from None
+        mtime = _mtime(path)
+        return source, str(path), lambda: _mtime(path) == mtime
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
 class Renderer:
     """Renders alerts for each channel from the built-in templates overlaid by the user's."""
 
     def __init__(self, templates_dir: Path | None = None) -> None:
         self.templates_dir = templates_dir
-        search = [str(templates_dir)] if templates_dir is not None else []
-        loader = jinja2.FileSystemLoader([*search, str(BUILTIN_DIR)])
+        builtin = jinja2.FileSystemLoader(str(BUILTIN_DIR))
+        user = [UserTemplates(templates_dir)] if templates_dir is not None else []
+        loader = jinja2.ChoiceLoader([*user, builtin])
         self._envs = {fmt: _environment(loader, fmt) for fmt in ("txt", "html", "mrkdwn", "md")}
 
     def template(self, name: str) -> jinja2.Template:
@@ -254,13 +294,27 @@ def sample_alert(count: int = 2, kind: Literal["match", "digest", "test"] | None
     )
 
 
-def check_templates(templates_dir: Path | None) -> list[ConfigError]:
-    """Compile and trial-render every template; each problem is a ConfigError at file:line."""
+def check_templates(
+    templates_dir: Path | None, warnings: list[tuple[str, int, int, str]] | None = None
+) -> list[ConfigError]:
+    """Compile and trial-render every template; each problem is a ConfigError at file:line.
+
+    A template that is not a regular file is skipped, with a warning in `warnings` saying why.
+    """
+    from monitor.config import files  # here: monitor.config imports this module
+
     if templates_dir is None or not templates_dir.is_dir():
         return []
     errors: list[ConfigError] = []
     renderer = Renderer(templates_dir)
     for path in sorted(templates_dir.glob("*.j2")):
+        reason = files.skip_reason(path)
+        if reason:
+            instead = "; the built-in template is used" if path.name in TEMPLATES else ""
+            (warnings if warnings is not None else []).append(
+                (str(path), 1, 1, f"skipped: {reason}{instead}")
+            )
+            continue
         if path.name not in TEMPLATES and not path.name.startswith("_"):
             expected = ", ".join(TEMPLATES)
             errors.append(ConfigError(str(path), 1, 1, f"unknown template name; expected one of {expected}"))

@@ -14,6 +14,8 @@ from conftest import Project
 from test_reload import Setup
 
 from monitor.config import check_config
+from monitor.config.secrets import environment
+from monitor.render import Renderer, sample_alert
 
 T = TypeVar("T")
 RULE = "rules:\n  - {name: r, match: ukraine, alert: [console]}\n"
@@ -167,3 +169,56 @@ def test_an_alias_bomb_is_refused_at_its_alias_within_seconds(project: Project, 
     assert result.stderr.startswith(
         f"{where}:{line}:{col}: invalid YAML: aliases expand to more than 100,000 values (a YAML alias bomb?)"
     ), result.stderr
+
+
+SPECIAL = [
+    (lambda p: os.mkfifo(p), "not a regular file (a named pipe)"),
+    (lambda p: p.symlink_to("/dev/zero"), "not a regular file (a character device)"),
+]
+
+
+@pytest.mark.parametrize(("make", "reason"), SPECIAL, ids=["fifo", "dev-zero"])
+def test_a_template_that_is_not_a_regular_file_is_skipped_and_the_built_in_one_used(
+    root: Path, make: Callable[[Path], object], reason: str
+) -> None:
+    (root / "alerts" / "templates").mkdir()
+    template = root / "alerts" / "templates" / "console.txt.j2"
+    make(template)
+    errors, warnings = bounded(template, lambda: check(root))
+    assert errors == []
+    assert warnings == [
+        f"alerts/templates/console.txt.j2:1:1: warning: skipped: {reason}; the built-in template is used"
+    ]
+    text = bounded(template, lambda: Renderer(Path("alerts/templates")).console(sample_alert(1)))
+    assert text == Renderer().console(sample_alert(1))
+
+
+def test_a_template_over_10_mb_is_an_error_naming_it_not_compiled(root: Path) -> None:
+    (root / "alerts" / "templates").mkdir()
+    (root / "alerts" / "templates" / "console.txt.j2").write_bytes(b"x" * (MAX_BYTES + 1))
+    errors, _ = check(root)
+    assert errors == [
+        "alerts/templates/console.txt.j2:1:1: cannot read the file: over 10 MB"
+        " (a configuration file is never this big)"
+    ]
+
+
+@pytest.mark.parametrize(("make", "reason"), SPECIAL, ids=["fifo", "dev-zero"])
+def test_a_var_file_that_is_not_a_regular_file_is_named_and_skipped_never_read(
+    root: Path, make: Callable[[Path], object], reason: str
+) -> None:
+    (root / "alerts" / "channels.yaml").write_text(
+        "channels:\n  console: {type: console}\n  hook: {type: webhook, url: '${HOOK_URL}'}\n"
+    )
+    make(root / "hook.secret")
+    env = {"HOOK_URL_FILE": str(root / "hook.secret")}
+    _config, errors, _ = bounded(
+        root / "hook.secret", lambda: check_config(Path("rules"), Path("alerts/channels.yaml"), env)
+    )
+    [error] = [str(e) for e in errors]
+    assert f"HOOK_URL_FILE names {root / 'hook.secret'}, which is skipped: {reason}" in error
+
+
+def test_a_dot_env_that_is_a_named_pipe_does_not_block(root: Path) -> None:
+    os.mkfifo(root / ".env")
+    assert bounded(root / ".env", lambda: "HOME" in environment())

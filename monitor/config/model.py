@@ -142,7 +142,7 @@ def check_config(
     config = _build(found, channels, channels_file, cache)
     order = {str(path): index for index, path in enumerate([*files, channels_file])}
     errors = sorted(report.errors, key=lambda e: (order.get(e.file, -1), e.line, e.col))
-    errors += check_templates(config.templates_dir)  # a broken template is refused now, not at send time
+    errors += check_templates(config.templates_dir, report.warnings)  # refused now, not at send time
     noted = sorted(report.warnings, key=lambda w: (order.get(w[0], -1), w[1], w[2]))
     warnings = [f"{file}:{line}:{col}: warning: {message}" for file, line, col, message in noted]
     return (None if errors else replace(config, warnings=tuple(warnings))), errors, warnings

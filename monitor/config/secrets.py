@@ -2,16 +2,20 @@
 
 The process environment wins over `.env` (as in docker-compose). `VAR_FILE=/run/secrets/x` names a file
 holding the value (Docker and systemd secrets); one trailing newline is dropped. Both are read again at
-every load, so a running daemon picks up a secret added after it started.
+every load, so a running daemon picks up a secret added after it started. The file is read as a
+configuration file is (`files.read_bytes`): a named pipe or a device is skipped, never waited on.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from dotenv import dotenv_values
+
+from monitor.config.files import Unreadable, read_bytes
 
 ENV_FILE = ".env"
 
@@ -22,9 +26,10 @@ def environment(folder: Path | None = None) -> dict[str, str]:
     merged: dict[str, str] = {}
     if path.is_file():
         try:
-            merged = {k: v for k, v in dotenv_values(path).items() if v is not None}
-        except (OSError, UnicodeDecodeError):
-            merged = {}
+            text = read_bytes(path).decode("utf-8")
+        except (Unreadable, UnicodeDecodeError):
+            text = ""
+        merged = {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
     merged.update(os.environ)
     return merged
 
@@ -46,10 +51,13 @@ def lookup(name: str, env: Mapping[str, str]) -> str:
     if env.get(file_var):
         path = Path(env[file_var])
         try:
-            content = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-            raise Missing(f"{file_var} names {path}, which cannot be read ({reason})") from None
+            content = read_bytes(path).decode("utf-8")
+        except Unreadable as exc:
+            if exc.special:
+                raise Missing(f"{file_var} names {path}, which is skipped: {exc.reason}") from None
+            raise Missing(f"{file_var} names {path}, which cannot be read ({exc.reason})") from None
+        except UnicodeDecodeError:
+            raise Missing(f"{file_var} names {path}, which cannot be read (not UTF-8 text)") from None
         content = content[:-1] if content.endswith("\n") else content
         content = content[:-1] if content.endswith("\r") else content
         if not content:
