@@ -44,9 +44,12 @@ Piece = tuple[int, int, str, str]  # start and end offsets inside the raw word, 
 
 _stemmer = Stemmer.Stemmer("english")
 _pieces_cache: dict[str, tuple[Piece, ...]] = {}
-_single_stem: dict[str, str] = {}  # raw words that are one token -> stem (the hot path)
 _single_prefix: dict[str, str] = {}  # raw words that are one token -> prefix key
 _stem_objects: dict[str, str] = {}  # one str object per stem: set lookups then compare by identity
+_CHUNK_LIMIT = 100_000  # about 15 MB of chunks of text between spaces, hyphens and slashes ("said,")
+_chunk_stem: dict[str, str] = {}  # chunk of one token -> its stem; of no word -> "" (the hot path)
+_chunk_stems: dict[str, tuple[str, ...]] = {}  # other chunks -> the stems of their raw words, in order
+_chunk_split: set[str] = set()  # chunks with a raw word that is not exactly one token ("U.S.-led" is not)
 
 
 def fold(word: str) -> str:
@@ -90,12 +93,10 @@ def pieces(raw: str) -> tuple[Piece, ...]:
         found = tuple(p for p in found if p[2])
         if len(_pieces_cache) >= _CACHE_LIMIT:
             _pieces_cache.clear()
-            _single_stem.clear()
             _single_prefix.clear()
             _stem_objects.clear()
         _pieces_cache[raw] = found
         if len(found) == 1:
-            _single_stem[raw] = found[0][3]
             _single_prefix[raw] = PREFIX_MARK + found[0][2][:PREFIX_KEY_LEN]
     return found
 
@@ -118,30 +119,60 @@ def tokenize(text: str) -> list[Token]:
     ]
 
 
-def _field_stems(raws: list[str]) -> tuple[list[str], bool]:
-    """The stems of a field's raw words, in order, and whether each raw word is exactly one token."""
-    stems = list(map(_single_stem.get, raws))
-    if None not in stems:
-        return stems, True  # type: ignore[return-value]
-    out: list[str] = []
-    for raw, found in zip(raws, stems, strict=True):
-        if found is not None:
-            out.append(found)
-        else:
-            out.extend(p[3] for p in pieces(raw))
-    return out, all(len(pieces(raw)) == 1 for raw in raws)
-
-
 FieldAnalysis = tuple[Sequence[str], bool]  # a field's stems in order; whether each raw word is one token
 Analysis = tuple[FieldAnalysis, ...]  # per field of FIELDS: what a Document needs, compact and picklable
 
 
+def _chunk(chunk: str) -> tuple[str, ...]:
+    """The stems of one chunk of text (between spaces, hyphens, slashes), cached (see `analyze_text`)."""
+    found = [pieces(raw) for raw in _RAW_RE.findall(chunk)]
+    stems = tuple(p[3] for ps in found for p in ps)
+    if not all(len(ps) == 1 for ps in found):
+        _chunk_split.add(chunk)
+    elif len(stems) <= 1 and "" not in stems:
+        _chunk_stem[chunk] = stems[0] if stems else ""
+        return stems
+    _chunk_stems[chunk] = stems
+    return stems
+
+
 def analyze_text(text: str) -> FieldAnalysis:
-    """One field's analysis in compact form (what a parse worker sends back beside the entry)."""
+    """One field's analysis in compact form (what a parse worker sends back beside the entry).
+
+    A raw word never holds whitespace, a hyphen or a slash, so the raw words of a text are those of
+    its chunks between them, in order. Each chunk's stems are cached ("said," -> "said", "(BBC)" ->
+    "bbc", "—" -> none, "1.5bn" -> "1", "5bn"): a text is analyzed by one split and one look-up per
+    chunk at C speed. The result is the word-by-word analysis's (`tokenize`; property-tested against
+    it in tests/test_analyze_fast.py).
+    """
     if not text:
         return ((), True)
-    stems, simple = _field_stems(_RAW_RE.findall(text))
-    return (tuple(stems), simple)
+    if len(_chunk_stem) + len(_chunk_stems) >= _CHUNK_LIMIT:  # here only: one generation per field
+        _chunk_stem.clear()
+        _chunk_stems.clear()
+        _chunk_split.clear()
+    if "-" in text:
+        text = text.replace("-", " ")
+    if "/" in text:
+        text = text.replace("/", " ")
+    chunks = text.split()
+    found = list(map(_chunk_stem.get, chunks))  # a chunk's one stem, "" for none, None: see below
+    if None not in found:
+        return (tuple(filter(None, found)), True)
+    stems: list[str] = []  # chunks of several tokens, or not yet cached, are spliced in
+    start, after = 0, found.index
+    while True:
+        try:
+            at = after(None, start)
+        except ValueError:
+            stems.extend(filter(None, found[start:]))
+            break
+        stems.extend(filter(None, found[start:at]))
+        chunk = chunks[at]
+        cached = _chunk_stems.get(chunk)
+        stems.extend(_chunk(chunk) if cached is None else cached)
+        start = at + 1
+    return (tuple(stems), _chunk_split.isdisjoint(chunks))
 
 
 def analyze_texts(texts: Sequence[str]) -> Analysis:
@@ -180,8 +211,7 @@ class Document:
         self.texts = texts
         self._raws: list[list[str]] | None = None  # per field: its raw words (found on first use)
         if analysis is None:
-            self._raws = [_RAW_RE.findall(text) if text else [] for text in texts]
-            analysis = tuple(map(_field_stems, self._raws))
+            analysis = tuple(map(analyze_text, texts))
         self._simple: list[bool] = []  # per field: every raw word is exactly one token
         self.tok_stem: list[str] = []
         self.tok_field: list[int] = []
