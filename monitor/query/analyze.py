@@ -20,8 +20,8 @@ Choices (what a search engine with an English stemming analyzer does, written do
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
-from itertools import accumulate, chain
+from collections.abc import Callable, Collection, Mapping, Sequence
+from itertools import accumulate
 from typing import NamedTuple
 
 import Stemmer
@@ -190,6 +190,7 @@ class Document:
         "_field_stems",
         "_folded",
         "_index_only",
+        "_joined",
         "_lines",
         "_positions",
         "_prefix_keys",
@@ -221,9 +222,10 @@ class Document:
             self.bounds.append((len(self.tok_stem), len(self.tok_stem) + len(stems)))
             self.tok_stem.extend(stems)
             self.tok_field.extend([field_id] * len(stems))
-        self.default_stems = frozenset(self.tok_stem[: self.bounds[max(DEFAULT_FIELDS)][1]])
+        end = self.bounds[max(DEFAULT_FIELDS)][1]
+        self.default_stems = frozenset(self.tok_stem[:end])
         # Presearch keys: every stem, and "" (the key of rules posted under one clause).
-        self.keys: frozenset[str] = frozenset(chain(self.tok_stem, ("",)))
+        self.keys: frozenset[str] = self.default_stems.union(self.tok_stem[end:], ("",))
         self._field_stems: dict[int, frozenset[str]] = {}
         self._positions: dict[int | None, dict[str, list[int]]] = {}
         self._spans: dict[int, list[int] | list[tuple[int, int]]] = {}
@@ -231,7 +233,8 @@ class Document:
         self._lines: str | None = None
         self._prefix_keys: frozenset[str] | None = None
         self._scans = 0
-        self._index_only: Collection[str] | None = None
+        self._index_only: Collection[str] | Callable[[], Collection[str]] | None = None
+        self._joined: dict[int | None, str | None] = {}
 
     def raw_words(self) -> list[list[str]]:
         """Per field, its raw words (kept when the Document analyzed its texts, else found now)."""
@@ -239,10 +242,11 @@ class Document:
             self._raws = [_RAW_RE.findall(text) if text else [] for text in self.texts]
         return self._raws
 
-    def index_only(self, stems: Collection[str]) -> None:
-        """Promise that positions will be asked for these stems (those of the rules that matched):
-        the positions index then holds only them, is cheap, and is built on first use. Another
-        stem is still found, by a scan."""
+    def index_only(self, stems: Collection[str] | Callable[[], Collection[str]]) -> None:
+        """Promise that positions will be asked for these stems (those of the rules that matched),
+        or for those a function returns (called on first use: most matches never ask): the positions
+        index then holds only them, is cheap, and is built on first use. Another stem is still
+        found, by a scan."""
         if self._index_only is None and self._positions:
             return  # a full index is built already: it serves every stem
         self._index_only = stems
@@ -283,6 +287,8 @@ class Document:
         The first few calls scan the token list at C speed; after that (many phrase rules are
         being checked) the item builds a full stem -> positions index once and uses it.
         """
+        if callable(self._index_only):
+            self._index_only = self._index_only()
         index = self._positions.get(scope)
         if index is None:
             self._scans += 1
@@ -295,10 +301,27 @@ class Document:
             return [] if only is None or stem in only else self._scan(stem, self._range(scope))
         return found
 
+    def joined(self, scope: int | None) -> str | None:
+        """The stems in scope as one string: each stem between two NUL characters, a \\x01 between
+        fields. A phrase (slop 0) occurs in scope exactly when NUL + its stems joined by NUL + NUL is
+        a substring of it: one C-speed search. None if a stem holds either character (no stem of
+        letters and digits does): the caller then scans the tokens."""
+        if scope in self._joined:
+            return self._joined[scope]
+        fields = sorted(DEFAULT_FIELDS) if scope is None else [scope]
+        stems = [self.tok_stem[slice(*self.bounds[f])] for f in fields]
+        stems = [field for field in stems if field]
+        text = "\1".join("\0" + "\0".join(field) + "\0" for field in stems)
+        nuls, breaks = sum(len(field) + 1 for field in stems), max(0, len(stems) - 1)
+        # a stem holding a NUL or a \x01 (none does): None, and the caller scans instead
+        found = self._joined[scope] = text if (text.count("\0"), text.count("\1")) == (nuls, breaks) else None
+        return found
+
     def _index(self, where: range) -> dict[str, list[int]]:
         """Stem -> token numbers within a range (only the promised stems, if any)."""
         index: dict[str, list[int]] = {}
         only = self._index_only
+        assert not callable(only)
         for tok, stem_ in enumerate(self.tok_stem[where.start : where.stop], where.start):
             if only is not None and stem_ not in only:
                 continue

@@ -50,9 +50,7 @@ class Hit:
     @classmethod
     def of(cls, doc: Document, node: _Collector) -> Hit:
         """The hit of a query node that matched `doc`; its terms are collected when first asked for."""
-        hit = cls.__new__(cls)
-        hit._terms, hit._doc, hit._node = None, doc, node
-        return hit
+        return lazy_hit(doc, node)
 
     @property
     def terms(self) -> tuple[Term, ...]:
@@ -103,6 +101,15 @@ class Hit:
             if count and (best is None or count > best[0]):
                 best = (count, field_id)
         return None if best is None else best[1]
+
+
+def lazy_hit(doc: Document, node: _Collector, _new: object = object.__new__) -> Hit:
+    """`Hit.of(doc, node)`, without the class method's binding (a busy matcher makes many)."""
+    hit: Hit = _new(Hit)  # type: ignore[operator]
+    hit._terms = None
+    hit._doc = doc
+    hit._node = node
+    return hit
 
 
 def _terms(doc: Document, spans: list[tuple[int, int]]) -> tuple[Term, ...]:

@@ -6,7 +6,9 @@ clauses: postings[key1][key2] (key2 "" when it has one clause; every item has th
 For an item, the candidates are the rules whose key1 and key2 are both among the item's keys.
 Rules with no clause (only negative, regex or short-prefix terms) are always checked. Candidates
 are then evaluated exactly, so the result is what evaluating every rule returns. A rule that is
-only words joined by AND (the usual rule) is evaluated as one subset test of its stems.
+only words joined by AND (the usual rule) is evaluated as one subset test of its stems, and one of
+exactly the two words it is posted under (or of one word) is not evaluated at all when both are among
+the item's title, summary and content stems (`Bucket`).
 
 A rule's cheapest clause is its rarest word. A daemon's matcher learns how rare each word is from
 the items it matches (StemCounts) and posts its rules again as it learns; before its first 256
@@ -22,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from monitor.query.analyze import PREFIX_MARK, Document
 from monitor.query.compile import Query
-from monitor.query.hit import Hit
+from monitor.query.hit import Hit, lazy_hit
 from monitor.query.nodes import Node, WordsNode, clause_cost
 
 _PREFIX_COST = 0.5  # a 3-letter prefix, when stem frequencies are known: assume it is common
@@ -33,6 +35,9 @@ LEARN_AT = (256, 1024, 4096, 16_384, 65_536)  # items counted when a learning Ma
 # A posting: (rule number, stems of a plain AND-of-words rule or None, the rule's root node,
 # whether the rule is posted more than once and so must be deduplicated).
 Posting = tuple[int, frozenset[str] | None, Node, bool]
+# The rules posted under one pair of keys: those a plain AND of exactly these words (they match
+# whenever both keys are among the item's default-field stems), then the others.
+Bucket = tuple[list[int], list[Posting]]
 
 
 def _cost_function(frequencies: Mapping[str, float] | None) -> Callable[[frozenset[str]], float]:
@@ -99,7 +104,7 @@ class _Index:
 
     def __init__(self, roots: list[Node], cost: Callable[[frozenset[str]], float]) -> None:
         self.always: list[int] = []
-        postings: dict[str, dict[str, list[Posting]]] = {}
+        postings: dict[str, dict[str, Bucket]] = {}
         self.uses_prefixes = False  # some rule is posted under a prefix key
         for idx, root in enumerate(roots):
             self._post(idx, root, cost, postings)
@@ -112,7 +117,7 @@ class _Index:
         idx: int,
         root: Node,
         cost: Callable[[frozenset[str]], float],
-        postings: dict[str, dict[str, list[Posting]]],
+        postings: dict[str, dict[str, Bucket]],
     ) -> None:
         clauses = sorted(set(root.clauses(cost)), key=lambda c: (cost(c), sorted(c)))
         if not clauses:
@@ -120,12 +125,17 @@ class _Index:
             return
         first = clauses[0]
         second = clauses[1] if len(clauses) > 1 and len(first) * len(clauses[1]) <= _MAX_PAIRS else {""}
-        posting = (idx, _plain_words(root), root, len(first) * len(second) > 1)
+        plain = _plain_words(root)
+        posting = (idx, plain, root, len(first) * len(second) > 1)
         self.uses_prefixes |= any(k.startswith(PREFIX_MARK) for k in (*first, *second))
         for key1 in first:
             sub = postings.setdefault(key1, {})
             for key2 in second:
-                sub.setdefault(key2, []).append(posting)
+                sure, rest = sub.setdefault(key2, ([], []))
+                if plain is not None and not posting[3] and plain <= {key1, key2}:
+                    sure.append(idx)  # posted once: never a duplicate
+                else:
+                    rest.append(posting)
 
 
 class Matcher:
@@ -149,6 +159,7 @@ class Matcher:
         self._names = list(rules)
         self._roots = [rules[name].root for name in self._names]
         self._stems = [root.all_stems() for root in self._roots]  # each rule's stems, for Hit.terms
+        self._plain = [_plain_words(root) for root in self._roots]
         self.learning = learning
         if frequencies is None and learning is not None and learning.items >= LEARN_AT[0]:
             frequencies = learning.frequencies()
@@ -171,7 +182,9 @@ class Matcher:
         for key1 in keys & index.first_keys:  # as in `match` (inline there: a shared helper cost 6%)
             key2s, sub = pairs[key1]
             for key2 in key2s & keys:
-                found.update(p[0] for p in sub[key2])
+                sure, rest = sub[key2]
+                found.update(sure)
+                found.update(p[0] for p in rest)
         return sorted(found)
 
     def match(self, doc: Document) -> dict[str, Hit]:
@@ -180,13 +193,20 @@ class Matcher:
             self._learn(doc)
         index, roots, stems = self._index, self._roots, doc.default_stems
         keys = doc.keys | doc.prefix_keys() if index.uses_prefixes else doc.keys
-        pairs = index.pairs
+        pairs, plains = index.pairs, self._plain
         matched = [idx for idx in index.always if roots[idx].test(doc)]
         seen: set[int] = set()
         for key1 in keys & index.first_keys:  # set & set walks the smaller one
             key2s, sub = pairs[key1]
+            certain = key1 in stems  # a key may be a stem of another field only
             for key2 in key2s & keys:
-                for idx, plain, root, multi in sub[key2]:
+                sure, rest = sub[key2]
+                if sure:
+                    if certain and (not key2 or key2 in stems):
+                        matched.extend(sure)
+                    else:
+                        matched.extend(idx for idx in sure if plains[idx] <= stems)  # type: ignore[operator]
+                for idx, plain, root, multi in rest:
                     if multi:
                         if idx in seen:
                             continue
@@ -196,7 +216,6 @@ class Matcher:
         if not matched:
             return {}
         matched.sort()
-        stems_of = self._stems
-        doc.index_only(frozenset().union(*(stems_of[idx] for idx in matched)))  # for Hit.terms
-        names = self._names
-        return {names[idx]: Hit.of(doc, roots[idx]) for idx in matched}
+        stems_of, names, hit = self._stems, self._names, lazy_hit
+        doc.index_only(lambda: frozenset().union(*map(stems_of.__getitem__, matched)))  # for Hit.terms
+        return {names[idx]: hit(doc, roots[idx]) for idx in matched}

@@ -130,14 +130,22 @@ def or_of(children: Sequence[Node]) -> Node:
 class PhraseNode:
     """Stemmed words in order (slop 0), or within `slop` moves of that order (Lucene's sloppy phrase)."""
 
-    __slots__ = ("scope", "slop", "stem_set", "stems")
+    __slots__ = ("joined", "scope", "slop", "stem_set", "stems")
 
     def __init__(self, stems: tuple[str, ...], slop: int, scope: int | None) -> None:
         self.stems, self.slop, self.scope = stems, slop, scope
         self.stem_set = frozenset(stems)
+        # The phrase as `Document.joined` writes the item's stems ("" if only the token scan applies).
+        self.joined = "\0" + "\0".join(stems) + "\0" if stems and slop == 0 else ""
 
     def test(self, doc: Document) -> bool:
-        """Whether the phrase occurs in scope."""
+        """Whether the phrase occurs in scope (an exact phrase: one substring search of the item's stems)."""
+        if self.joined and self.stem_set <= (
+            doc.default_stems if self.scope is None else doc.stems_in(self.scope)
+        ):
+            joined = doc.joined(self.scope)
+            if joined is not None:
+                return self.joined in joined
         return bool(self._spans(doc, first_only=True))
 
     def collect(self, doc: Document, out: list[Span]) -> None:
