@@ -3,30 +3,53 @@
     python bench/match.py            # 1,000, 10,000 and 100,000 rules
     python bench/match.py --quick    # 200 and 2,000 rules, fewer items
     python bench/match.py --sizes 5000 --data path/to/articles.csv
+    python bench/match.py --sizes 10000,100000 --end-to-end   # also: analysis in 2 worker processes
 
 Rules are 2 or 3 mid-frequency words (each in 0.25% to 2.5% of the articles; --band changes it), some with a phrase taken from
 an article or an OR group; seeded, so every run generates the same rules. Both strategies run in
 the same process on the same analyzed items; the every-rule loop runs on a sample of items and
 its rate is extrapolated. Every sampled item's result is checked to be identical for both.
+
+--end-to-end also runs the daemon's split: 2 worker processes analyse the entries (the function the
+parse workers run after parsing, `parsepool._analyzed`), the main process receives them and matches
+each item (`match.item_document` + the learned Matcher), as the daemon's ingest thread does; and once
+more with feedparser in the loop, feed bodies through the real parse pool (`parsepool.submit`). It
+prints items/s (wall clock), the CPU per item in the main process (its every thread: one GIL, one
+core at most) and in the workers, and the rate a 2-core machine allows when nothing else runs on it
+(the main process on one core, the rest of the work on what is left), beside the one-thread
+figures of the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import csv
 import gc
+import multiprocessing
+import os
 import random
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from monitor import parsepool
+from monitor.match import item_document
+from monitor.parse import parse_feed
+from monitor.pipeline import item_row
 from monitor.query import Document, Matcher, Query, StemCounts, analyze_item, compile_query
 from monitor.query.analyze import tokenize
+from monitor.records import Entry, Parsed
 
 REPEATS = 5  # each timing is the best of this many runs (the machine is shared)
+WORKERS = 2  # worker processes of the end-to-end runs, as the daemon has on this 2-core machine
+BATCH = 25  # entries per feed in the end-to-end runs
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/bbc-news/articles.csv"
 
 
@@ -135,6 +158,7 @@ def run_size(
     items: list[dict[str, str]],
     sample: int,
     frequencies: dict[str, float],
+    e2e_data: Path | None = None,
 ) -> dict:
     """Measure one rule count (each timing on freshly analyzed items); return its figures."""
     rule_texts = generate_rules(n, mid, texts)
@@ -159,8 +183,12 @@ def run_size(
             raise SystemExit(f"MISMATCH at {n} rules, item {i * step}: indexed and every-rule differ")
     if indexed != indexed_df:
         raise SystemExit(f"MISMATCH at {n} rules: the two indexes differ")
+    split = {}
+    if e2e_data is not None:
+        split = {"e2e": end_to_end(matcher_df, items, e2e_data), "thread": one_thread(matcher_df, items)}
     gc.unfreeze()
     return {
+        **split,
         "n": n,
         "compile_s": compile_s,
         "index_s": index_s,
@@ -170,6 +198,128 @@ def run_size(
         "sampled": len(naive),
         "hits_per_item": sum(len(r) for r in indexed) / len(items),
     }
+
+
+def entries_of(items: list[dict[str, str]]) -> list[Entry]:
+    """The articles as parsed feed entries."""
+    return [
+        Entry(guid=f"g{i}", link=None, title=it["title"], content=it["content"], categories=(it["category"],))
+        for i, it in enumerate(items)
+    ]
+
+
+_worker_entries: list[Entry] = []
+
+
+def _load_in_worker(path: str, limit: int) -> None:
+    """Worker set-up: the entries, so a job is only a range (the daemon sends a feed's body)."""
+    _worker_entries.extend(entries_of(load_articles(Path(path))[:limit]))
+
+
+def _analyse_range(start: int, stop: int) -> Parsed:
+    """In a worker: what a parse worker does after parsing a feed of these entries."""
+    return parsepool._analyzed(Parsed(title="bbc", entries=tuple(_worker_entries[start:stop])))
+
+
+def feed_body(items: list[dict[str, str]], start: int) -> bytes:
+    """An RSS feed of the articles (their first sentence as title, the rest as description)."""
+    parts = ["<rss version='2.0'><channel><title>bbc</title>"]
+    for i, it in enumerate(items, start):
+        parts.append(
+            f"<item><guid>g{i}</guid><title>{escape(it['title'])}</title>"
+            f"<description>{escape(it['content'])}</description>"
+            f"<category>{escape(it['category'])}</category></item>"
+        )
+    parts.append("</channel></rss>")
+    return "".join(parts).encode()
+
+
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by these processes."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def ingest(results, matcher: Matcher) -> int:  # type: ignore[no-untyped-def]
+    """The ingest thread's part: each entry's row, its Document from the worker's analysis, its
+    matches (as `match.match_items`); the number of hits."""
+    hits = 0
+    for wait in results:
+        for entry in wait().entries:
+            row = item_row("bbc", entry, NOW)
+            hits += len(matcher.match(item_document(row, entry.analysis)))
+    return hits
+
+
+def timed_split(submit_all, pids, matcher: Matcher, n_items: int) -> dict:  # type: ignore[no-untyped-def]
+    """One end-to-end pass: wall clock, main-process CPU and worker CPU, per item."""
+    gc.collect()
+    cpu0, work0, start = time.process_time(), _cpu(pids()), time.perf_counter()
+    hits = ingest(submit_all(), matcher)
+    wall = time.perf_counter() - start
+    main_cpu, work_cpu = time.process_time() - cpu0, _cpu(pids()) - work0
+    return {"wall": wall / n_items, "main": main_cpu / n_items, "work": work_cpu / n_items, "hits": hits}
+
+
+def capacity(row: dict) -> float:  # type: ignore[type-arg]
+    """Items/s on an idle 2-core machine: the main process on one core, all the work on two."""
+    return 1 / max(row["main"], (row["main"] + row["work"]) / WORKERS)
+
+
+def end_to_end(matcher: Matcher, items: list[dict[str, str]], data: Path, repeats: int = 3) -> dict:  # type: ignore[type-arg]
+    """The daemon's split, twice: workers analyse (then: parse and analyse), the main process matches."""
+    ranges = [(a, min(a + BATCH, len(items))) for a in range(0, len(items), BATCH)]
+    context = multiprocessing.get_context("forkserver")
+    out_ = {}
+    with cf.ProcessPoolExecutor(
+        WORKERS, mp_context=context, initializer=_load_in_worker, initargs=(str(data), len(items))
+    ) as pool:
+
+        def analyse_all():  # type: ignore[no-untyped-def]
+            return [pool.submit(_analyse_range, a, b).result for a, b in ranges]
+
+        def pool_pids() -> list[int]:
+            return list(pool._processes)  # a benchmark may read the executor's own list
+
+        ingest(analyse_all(), matcher)  # warm: workers started, their caches filled, as in a daemon
+        out_["analyse"] = min(
+            (timed_split(analyse_all, pool_pids, matcher, len(items)) for _ in range(repeats)),
+            key=lambda r: r["wall"],
+        )
+    bodies = [feed_body(items[a:b], a) for a, b in ranges]
+
+    def parse_all():  # type: ignore[no-untyped-def]
+        return [
+            parsepool.submit(body, f"https://bench.invalid/{i}", workers=WORKERS)
+            for i, body in enumerate(bodies)
+        ]
+
+    try:
+        ingest(parse_all(), matcher)
+        out_["parse"] = min(
+            (timed_split(parse_all, parsepool.worker_pids, matcher, len(items)) for _ in range(repeats)),
+            key=lambda r: r["wall"],
+        )
+    finally:
+        parsepool.shutdown()
+    return out_
+
+
+def one_thread(matcher: Matcher, items: list[dict[str, str]]) -> dict[str, float]:
+    """Baselines on one thread, same run: parse alone, and parse + analyse + match (a 1-core daemon)."""
+    bodies = [feed_body(items[a : a + BATCH], a) for a in range(0, len(items), BATCH)]
+    start = time.process_time()
+    parsed = [parse_feed(body, "https://bench.invalid/") for body in bodies]
+    parse_s = time.process_time() - start
+    start = time.process_time()
+    for feed in parsed:
+        for entry in feed.entries:
+            matcher.match(item_document(item_row("bbc", entry, NOW)))
+    return {"parse": parse_s / len(items), "analyse_match": (time.process_time() - start) / len(items)}
 
 
 def report(rows: list[dict], analyze_per_item: float, n_docs: int) -> None:
@@ -202,6 +352,8 @@ def report(rows: list[dict], analyze_per_item: float, n_docs: int) -> None:
         f"Rules are gc.freeze()d before timing; each timing is the best of {REPEATS} runs taking turns,"
         " each item timed just after its analysis."
     )
+    if any("e2e" in r for r in rows):
+        report_split(rows, analyze_per_item, n_docs)
     first, last = rows[0], rows[-1]
     for key, label in (("indexed_per_item", "heuristic"), ("indexed_df_per_item", "learned")):
         growth = (last[key] + analyze_per_item) / (first[key] + analyze_per_item)
@@ -210,12 +362,54 @@ def report(rows: list[dict], analyze_per_item: float, n_docs: int) -> None:
         )
 
 
+def report_split(rows: list[dict], analyze_per_item: float, n_docs: int) -> None:  # type: ignore[type-arg]
+    """The end-to-end figures, each beside the one-thread baselines of the same run."""
+    out()
+    out(
+        f"end to end, learned index: {WORKERS} worker processes, the main process matches; {n_docs} items in feeds of {BATCH}"
+    )
+    for r in rows:
+        e2e, thread, naive = r["e2e"], r["thread"], r["naive_per_item"]
+        one = r["indexed_df_per_item"] + analyze_per_item
+        for key, label, base, base_label in (
+            ("analyse", "workers analyse      ", 1 / one, "analysis + match"),
+            (
+                "parse",
+                "workers parse+analyse",
+                1 / (thread["parse"] + thread["analyse_match"]),
+                "parse + analysis + match",
+            ),
+        ):
+            f = e2e[key]
+            out(
+                f"{r['n']:>8,} rules, {label}: {1 / f['wall']:>7,.0f} items/s (main {f['main'] * 1e6:.0f} us, workers"
+                f" {f['work'] * 1e6:.0f} us an item; idle 2 cores: {capacity(f):,.0f}/s) | one thread, {base_label}:"
+                f" {base:,.0f}/s"
+            )
+        out(
+            f"{'':>8}  baselines: analysis alone {1 / analyze_per_item:,.0f} items/s; every-rule loop"
+            f" {1 / naive:,.1f} items/s ({1 / (naive + analyze_per_item):,.1f} with analysis);"
+            f" feedparser alone {1 / thread['parse']:,.0f} items/s"
+        )
+    out(
+        "items/s: wall clock on this shared machine; main: CPU of the main process (all its threads: one GIL,"
+    )
+    out(
+        "  at most one core); idle 2 cores: 1 / max(main, (main + workers) / 2), the rate 2 free cores allow."
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, load the articles, run every size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--quick", action="store_true", help="200 and 2,000 rules on 300 items")
+    parser.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help=f"also analyse in {WORKERS} worker processes (then parse too) while the main process matches",
+    )
     parser.add_argument(
         "--band",
         type=lambda s: tuple(float(x) for x in s.split(",")),
@@ -239,7 +433,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for n in sizes:
         sample = 20 if n >= 100_000 else (50 if n >= 10_000 else 200)
-        rows.append(run_size(n, mid, texts, items, min(sample, len(items)), frequencies))
+        e2e = args.data if args.end_to_end else None
+        rows.append(run_size(n, mid, texts, items, min(sample, len(items)), frequencies, e2e))
         out(f"  measured {n:,} rules")
     report(rows, analyze_s / len(items), len(items))
     out(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from itertools import accumulate
+from itertools import accumulate, chain, repeat
 from typing import NamedTuple
 
 import Stemmer
@@ -198,11 +198,11 @@ class Document:
         "_scans",
         "_simple",
         "_spans",
+        "_tok_field",
         "bounds",
         "default_stems",
         "keys",
         "texts",
-        "tok_field",
         "tok_stem",
     )
 
@@ -213,19 +213,18 @@ class Document:
         self._raws: list[list[str]] | None = None  # per field: its raw words (found on first use)
         if analysis is None:
             analysis = tuple(map(analyze_text, texts))
-        self._simple: list[bool] = []  # per field: every raw word is exactly one token
-        self.tok_stem: list[str] = []
-        self.tok_field: list[int] = []
-        self.bounds: list[tuple[int, int]] = []  # per field: its first token number, one past its last
-        for field_id, (stems, simple) in enumerate(analysis):
-            self._simple.append(simple)
-            self.bounds.append((len(self.tok_stem), len(self.tok_stem) + len(stems)))
-            self.tok_stem.extend(stems)
-            self.tok_field.extend([field_id] * len(stems))
-        end = self.bounds[max(DEFAULT_FIELDS)][1]
-        self.default_stems = frozenset(self.tok_stem[:end])
+        stems = [field[0] for field in analysis]
+        self._simple: list[bool] = [field[1] for field in analysis]  # per field: each raw word is one token
+        ends = list(accumulate(map(len, stems)))
+        self.bounds: list[tuple[int, int]] = list(
+            zip([0, *ends[:-1]], ends, strict=True)
+        )  # per field: first token, one past its last
+        self.tok_stem: list[str] = list(chain.from_iterable(stems))
+        self._tok_field: list[int] | None = None
+        last = max(DEFAULT_FIELDS)  # the default fields come first
+        self.default_stems = frozenset(chain.from_iterable(stems[: last + 1]))
         # Presearch keys: every stem, and "" (the key of rules posted under one clause).
-        self.keys: frozenset[str] = self.default_stems.union(self.tok_stem[end:], ("",))
+        self.keys: frozenset[str] = self.default_stems.union(*stems[last + 1 :], ("",))
         self._field_stems: dict[int, frozenset[str]] = {}
         self._positions: dict[int | None, dict[str, list[int]]] = {}
         self._spans: dict[int, list[int] | list[tuple[int, int]]] = {}
@@ -235,6 +234,15 @@ class Document:
         self._scans = 0
         self._index_only: Collection[str] | Callable[[], Collection[str]] | None = None
         self._joined: dict[int | None, str | None] = {}
+
+    @property
+    def tok_field(self) -> list[int]:
+        """Each token's field number (made on first use: only phrases, scopes and hits ask)."""
+        if self._tok_field is None:
+            self._tok_field = list(
+                chain.from_iterable(repeat(f, hi - lo) for f, (lo, hi) in enumerate(self.bounds))
+            )
+        return self._tok_field
 
     def raw_words(self) -> list[list[str]]:
         """Per field, its raw words (kept when the Document analyzed its texts, else found now)."""

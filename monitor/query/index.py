@@ -21,23 +21,31 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from itertools import compress, repeat
+from operator import and_, itemgetter
 
 from monitor.query.analyze import PREFIX_MARK, Document
 from monitor.query.compile import Query
 from monitor.query.hit import Hit, lazy_hit
-from monitor.query.nodes import Node, WordsNode, clause_cost
+from monitor.query.nodes import AndNode, Node, WordsNode, clause_cost
 
 _PREFIX_COST = 0.5  # a 3-letter prefix, when stem frequencies are known: assume it is common
 _MAX_PAIRS = 64  # more key1 x key2 postings than this for one rule: post under key1 only
 _MAX_STEMS = 200_000  # stems counted by StemCounts before those seen once are dropped
+_first = itemgetter(0)
 LEARN_AT = (256, 1024, 4096, 16_384, 65_536)  # items counted when a learning Matcher posts its rules again
 
-# A posting: (rule number, stems of a plain AND-of-words rule or None, the rule's root node,
-# whether the rule is posted more than once and so must be deduplicated).
-Posting = tuple[int, frozenset[str] | None, Node, bool]
-# The rules posted under one pair of keys: those a plain AND of exactly these words (they match
-# whenever both keys are among the item's default-field stems), then the others.
-Bucket = tuple[list[int], list[Posting]]
+# A rule: its number (rule order), name, root node, and every stem it may ask positions of (Hit.terms).
+Rule = tuple[int, str, Node, frozenset[str]]
+# A posting: the rule, split for a fast test (`_split`: the default-field words all required, the
+# default-field groups of words one of each required, the rest as a node or None), and whether the
+# rule is posted more than once and so must be deduplicated.
+Posting = tuple[Rule, frozenset[str], tuple[frozenset[str], ...], Node | None, bool]
+# The rules posted under one pair of keys: first those whose every clause is a posting key (they
+# match whenever both keys are among the item's default-field stems: nothing to test), then the others.
+Bucket = tuple[tuple[Rule, ...], tuple[Posting, ...]]
+
+_first, _name, _root, _stems_of = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
 
 
 def _cost_function(frequencies: Mapping[str, float] | None) -> Callable[[frozenset[str]], float]:
@@ -92,50 +100,68 @@ class StemCounts:
             return {stem: n / total for stem, n in self._counts.items() if stem}
 
 
-def _plain_words(root: Node) -> frozenset[str] | None:
-    """The stems of a rule that is only default-field words joined by AND, else None."""
-    if isinstance(root, WordsNode) and root.every and root.scope is None:
-        return root.stems
-    return None
+def _split(root: Node) -> tuple[frozenset[str], tuple[frozenset[str], ...], Node | None]:
+    """A rule as (default-field words all required, default-field groups of words one of each
+    required, the rest of its AND or None): it matches exactly when all three hold."""
+    children = root.children if isinstance(root, AndNode) else (root,)
+    need: set[str] = set()
+    groups: list[frozenset[str]] = []
+    others: list[Node] = []
+    for child in children:
+        if isinstance(child, WordsNode) and child.scope is None:
+            if child.every:
+                need |= child.stems
+            else:
+                groups.append(child.stems)
+        else:
+            others.append(child)
+    rest = None if not others else others[0] if len(others) == 1 else AndNode(tuple(others))
+    return frozenset(need), tuple(groups), rest
 
 
 class _Index:
     """The postings of one set of rules under one cost function (replaced whole when re-posted)."""
 
-    def __init__(self, roots: list[Node], cost: Callable[[frozenset[str]], float]) -> None:
-        self.always: list[int] = []
-        postings: dict[str, dict[str, Bucket]] = {}
+    def __init__(self, rules: list[Rule], cost: Callable[[frozenset[str]], float]) -> None:
+        self.always: list[Rule] = []
+        postings: dict[str, dict[str, tuple[list[Rule], list[Posting]]]] = {}
         self.uses_prefixes = False  # some rule is posted under a prefix key
-        for idx, root in enumerate(roots):
-            self._post(idx, root, cost, postings)
+        for rule in rules:
+            self._post(rule, cost, postings)
         self.first_keys = frozenset(postings)
-        # key1 -> (its key2s, key2 -> postings): an item's key2s are found by one set intersection.
-        self.pairs = {key1: (frozenset(sub), sub) for key1, sub in postings.items()}
+        # key1 -> (its key2s, key2 -> bucket, key1): an item's key2s are found by one set intersection.
+        self.pairs: dict[str, tuple[frozenset[str], dict[str, Bucket], str]] = {
+            key1: (frozenset(sub), {key2: (tuple(a), tuple(b)) for key2, (a, b) in sub.items()}, key1)
+            for key1, sub in postings.items()
+        }
 
     def _post(
         self,
-        idx: int,
-        root: Node,
+        rule: Rule,
         cost: Callable[[frozenset[str]], float],
-        postings: dict[str, dict[str, Bucket]],
+        postings: dict[str, dict[str, tuple[list[Rule], list[Posting]]]],
     ) -> None:
+        root = rule[2]
         clauses = sorted(set(root.clauses(cost)), key=lambda c: (cost(c), sorted(c)))
         if not clauses:
-            self.always.append(idx)
+            self.always.append(rule)
             return
         first = clauses[0]
         second = clauses[1] if len(clauses) > 1 and len(first) * len(clauses[1]) <= _MAX_PAIRS else {""}
-        plain = _plain_words(root)
-        posting = (idx, plain, root, len(first) * len(second) > 1)
+        need, groups, rest = _split(root)
+        posting = (rule, need, groups, rest, len(first) * len(second) > 1)
+        # Only words, and every clause is a posting key: reaching the bucket with both keys in the
+        # default fields is the match (a rule posted several times is found once: see match).
+        sure = rest is None and (len(clauses) == 1 or (len(clauses) == 2 and second is clauses[1]))
         self.uses_prefixes |= any(k.startswith(PREFIX_MARK) for k in (*first, *second))
         for key1 in first:
             sub = postings.setdefault(key1, {})
             for key2 in second:
-                sure, rest = sub.setdefault(key2, ([], []))
-                if plain is not None and not posting[3] and plain <= {key1, key2}:
-                    sure.append(idx)  # posted once: never a duplicate
+                bucket = sub.setdefault(key2, ([], []))
+                if sure:
+                    bucket[0].append(rule)
                 else:
-                    rest.append(posting)
+                    bucket[1].append(posting)
 
 
 class Matcher:
@@ -156,66 +182,69 @@ class Matcher:
         what it learned when it reaches 256, 1,024, 4,096, 16,384 and 65,536 items; pass the
         previous matcher's `learning` to a new one (a reload) to keep what it learned.
         """
-        self._names = list(rules)
-        self._roots = [rules[name].root for name in self._names]
-        self._stems = [root.all_stems() for root in self._roots]  # each rule's stems, for Hit.terms
-        self._plain = [_plain_words(root) for root in self._roots]
+        self._rules: list[Rule] = [
+            (idx, name, query.root, query.root.all_stems()) for idx, (name, query) in enumerate(rules.items())
+        ]
         self.learning = learning
         if frequencies is None and learning is not None and learning.items >= LEARN_AT[0]:
             frequencies = learning.frequencies()
-        self._index = _Index(self._roots, _cost_function(frequencies))
+        self._index = _Index(self._rules, _cost_function(frequencies))
 
     def _learn(self, doc: Document) -> None:
         """Count the item; post the rules again when the counts reach the next step."""
         assert self.learning is not None
         if self.learning.add(doc) in LEARN_AT:
-            self._index = _Index(self._roots, _cost_function(self.learning.frequencies()))
+            self._index = _Index(self._rules, _cost_function(self.learning.frequencies()))
 
     def __len__(self) -> int:
-        return len(self._roots)
+        return len(self._rules)
 
     def candidates(self, doc: Document) -> list[int]:
         """Numbers of the rules that can match the item (both keys of a posting in it), in rule order."""
         index = self._index
         keys = doc.keys | doc.prefix_keys() if index.uses_prefixes else doc.keys
-        pairs, found = index.pairs, set(index.always)
-        for key1 in keys & index.first_keys:  # as in `match` (inline there: a shared helper cost 6%)
-            key2s, sub = pairs[key1]
+        pairs, found = index.pairs, {rule[0] for rule in index.always}
+        for key1 in keys & index.first_keys:  # as in `match`
+            key2s, sub, _ = pairs[key1]
             for key2 in key2s & keys:
                 sure, rest = sub[key2]
-                found.update(sure)
-                found.update(p[0] for p in rest)
+                found.update(rule[0] for rule in sure)
+                found.update(p[0][0] for p in rest)
         return sorted(found)
 
     def match(self, doc: Document) -> dict[str, Hit]:
         """Rule name -> Hit for every rule that matches the analyzed item (in rule order)."""
         if self.learning is not None and self.learning.items < LEARN_AT[-1]:
             self._learn(doc)
-        index, roots, stems = self._index, self._roots, doc.default_stems
+        index, stems = self._index, doc.default_stems
         keys = doc.keys | doc.prefix_keys() if index.uses_prefixes else doc.keys
-        pairs, plains = index.pairs, self._plain
-        matched = [idx for idx in index.always if roots[idx].test(doc)]
+        matched = [rule for rule in index.always if rule[2].test(doc)]
         seen: set[int] = set()
-        for key1 in keys & index.first_keys:  # set & set walks the smaller one
-            key2s, sub = pairs[key1]
+        found = list(map(index.pairs.__getitem__, keys & index.first_keys))  # set & set walks the smaller one
+        key2s_found = list(map(and_, map(_first, found), repeat(keys)))  # each key1's key2s in the item
+        for (_, sub, key1), key2s in compress(zip(found, key2s_found, strict=True), key2s_found):
             certain = key1 in stems  # a key may be a stem of another field only
-            for key2 in key2s & keys:
+            for key2 in key2s:
                 sure, rest = sub[key2]
                 if sure:
                     if certain and (not key2 or key2 in stems):
                         matched.extend(sure)
                     else:
-                        matched.extend(idx for idx in sure if plains[idx] <= stems)  # type: ignore[operator]
-                for idx, plain, root, multi in rest:
+                        matched.extend(rule for rule in sure if rule[2].test(doc))
+                for rule, need, groups, other, multi in rest:
                     if multi:
-                        if idx in seen:
+                        if rule[0] in seen:
                             continue
-                        seen.add(idx)
-                    if plain <= stems if plain is not None else root.test(doc):
-                        matched.append(idx)
+                        seen.add(rule[0])
+                    if (
+                        need <= stems
+                        and not (groups and any(map(stems.isdisjoint, groups)))
+                        and (other is None or other.test(doc))
+                    ):
+                        matched.append(rule)
         if not matched:
             return {}
-        matched.sort()
-        stems_of, names, hit = self._stems, self._names, lazy_hit
-        doc.index_only(lambda: frozenset().union(*map(stems_of.__getitem__, matched)))  # for Hit.terms
-        return {names[idx]: hit(doc, roots[idx]) for idx in matched}
+        matched.sort(key=_first)  # rule order; a rule found twice is one key of the dict below
+        doc.index_only(lambda: frozenset().union(*map(_stems_of, matched)))  # for Hit.terms
+        hits = map(lazy_hit, repeat(doc), map(_root, matched))
+        return dict(zip(map(_name, matched), hits, strict=True))
