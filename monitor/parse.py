@@ -6,8 +6,8 @@ fallback parser expands them without limit) and overlong author-like fields (its
 quadratic); `_bound` caps items and elements, and what a not well-formed document hands to the slow
 loose parser. Measured worst cases stay under about 5 s and 150 MB for a 10 MB body; `parsepool`
 adds hard caps. Its HTML sanitizer and relative-URI rewriting are off (up to two thirds of its time on
-HTML-rich feeds): every text field is reduced to plain text here by lexbor, an HTML5 parser in C that
-drops markup and never evaluates it, and links are resolved and checked here.
+HTML-rich feeds): every text field is reduced to plain text by `htmltext` (lexbor, an HTML5 parser in C that
+drops markup and never evaluates it), and links are resolved and checked here.
 """
 
 from __future__ import annotations
@@ -25,14 +25,13 @@ from xml.parsers import expat
 
 import charset_normalizer
 import feedparser
-from selectolax.lexbor import LexborHTMLParser
 
 from monitor.errors import ParseError
 from monitor.escaping import is_web_url
+from monitor.htmltext import TEXT_MAX, collapse_text, html_to_text
 from monitor.records import Entry, Parsed
 
 TITLE_MAX = 1024
-TEXT_MAX = 100_000
 AUTHOR_MAX = 256
 GUID_MAX = 1024
 LINK_MAX = 2048
@@ -43,7 +42,6 @@ ELEMENTS_MAX = 100_000  # feedparser spends about 20 µs per element
 LOOSE_MAX = 512 * 1024  # bytes of a not well-formed document given to feedparser's loose parser
 ITEM_LOOSE_MAX = LOOSE_MAX // 8  # bytes of one item kept when a not well-formed document is cut
 DETECT_BYTES = 64 * 1024  # bytes charset-normalizer reads to guess an undeclared encoding
-HTML_INPUT_FACTOR = 4  # markup read per character of text kept
 SHORT_FIELD_BYTES = 1024  # author-like elements are cut to this before parsing
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 ENCODING_NOTICES = ("CharacterEncodingOverride", "NonXMLContentType", "CharacterEncodingUnknown")
@@ -57,32 +55,6 @@ _SHORT_FIELD = re.compile(
     rb"|owner|uri)\b[^<>]{0,500}>(?:\s*<!\[CDATA\[)?)([^<\]]{%d,})" % (SHORT_FIELD_BYTES + 1),
     re.IGNORECASE,
 )
-_RAW_NAMES = r"(script|style|template|noscript|iframe|noembed|noframes|xmp)"
-_RAW_OPEN = re.compile(rf"<{_RAW_NAMES}(?=[\s/>])", re.IGNORECASE)
-_RAW_CLOSE = re.compile(rf"</{_RAW_NAMES}", re.IGNORECASE)
-_RAW_TAG_END = re.compile(r"""(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""")
-RAW_TAG_MAX = 2048  # characters searched for the end of a script/iframe start tag
-NESTING_MAX = 1000  # element depth of feed HTML kept (past it, hostile: the rest is cut)
-_ANY_TAG = re.compile(r"<(/?)([A-Za-z][\w:-]{0,60})")
-# fmt: off
-_NOT_NESTING = frozenset({
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track",
-    "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot",
-    "colgroup", "caption", "rb", "rt", "rp",
-})
-# fmt: on
-# Dropped with their content: code, styles, embedded frames. <object>, <svg> and <math> keep their
-# text (fallback text, labels, formulas), as the HTML5 text of a page does.
-_SKIP_CONTENT = frozenset({"script", "style", "template", "noscript", "iframe", "noembed", "noframes"})
-# fmt: off
-_BLOCK = frozenset({
-    "p", "br", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "dd", "dt",
-    "blockquote", "pre", "section", "article", "header", "footer", "figure", "figcaption", "table",
-})
-# fmt: on
-_CONTROL = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
-)  # C0, C1 controls but tab, CR, LF; lone surrogates
 _UNSAFE = re.compile("[\x00-\x20\x7f-\x9f\ud800-\udfff]")  # never in a link: controls, spaces, surrogates
 _TZ_OFFSET = re.compile(r"(?:\d|\s)([+-])(\d\d):?(\d\d)\s*\Z")
 _ITEM_OPEN = re.compile(rb"<(?:[\w.-]{1,40}:)?(?:item|entry)[\s>]", re.IGNORECASE)
@@ -90,9 +62,6 @@ _ITEM_CLOSE = re.compile(rb"</(?:[\w.-]{1,40}:)?(?:item|entry)\s*>", re.IGNORECA
 _COMMENT_OR_ROOT = re.compile(rb"<!--|<\w")
 _OPEN_OR_CLOSE = re.compile(rb"<(/?)([A-Za-z_][\w:.-]{0,60})[^<>]*?(/?)>")
 _CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
-_BOX = ("iframe", "object", "embed", "svg", "math", "img", "video", "audio", "canvas")  # words apart too
-_BLOCK_NAMES = "|".join(sorted({*_BLOCK, *_BOX}, key=len, reverse=True))
-_BLOCK_TAG_START = re.compile(rf"<(?=/?(?:{_BLOCK_NAMES})[\s/>])", re.IGNORECASE)
 
 
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed:
@@ -124,82 +93,6 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
         ttl_minutes=_ttl(feed.get("ttl")),
         degraded="; ".join(reasons) or None,
     )
-
-
-def html_to_text(markup: str, limit: int = TEXT_MAX) -> str:
-    """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed, capped.
-
-    Parsed by lexbor (selectolax), an HTML5-conformant parser in C, linear in its input: attribute
-    values are read as a browser reads them (`alt="growth > 5%"` stays inside the tag). Where HTML5
-    would make a self-closed or never-closed `<iframe/>` or `<script src="x"/>` swallow the rest of
-    the text as raw text, feeds mean XHTML: the element is closed right there and the text after it
-    kept (`_close_raw_text`). Scripts, styles, iframes and templates are dropped with their content;
-    block elements separate words. Markup is never evaluated, only dropped.
-    """
-    markup = markup[: limit * HTML_INPUT_FACTOR]
-    if "<" not in markup and "&" not in markup:
-        return collapse_text(markup, limit)
-    markup = _close_raw_text(_cut_deep(markup))
-    tree = LexborHTMLParser(_BLOCK_TAG_START.sub(" <", markup))  # a space before each block tag
-    root = tree.root
-    if root is None:
-        return ""
-    if _RAW_OPEN.search(markup):
-        tree.strip_tags(list(_SKIP_CONTENT))
-    return collapse_text(root.text(deep=True), limit)
-
-
-def _close_raw_text(markup: str) -> str:
-    """Close every raw-text element (script, iframe...) that is self-closed or never closed.
-
-    One forward pass: the end of each such start tag is found honouring quoted attribute values
-    (within RAW_TAG_MAX characters, else it is left to the parser), and a closing tag is inserted
-    after it when the tag ends in "/>" or no closing tag of its name follows. Each character is
-    searched at most once.
-    """
-    last_close: dict[str, int] = {}
-    for found in _RAW_CLOSE.finditer(markup):
-        last_close[found.group(1).lower()] = found.start()
-    parts, copied, searched = [], 0, 0
-    for found in _RAW_OPEN.finditer(markup):
-        if found.start() < searched:
-            continue
-        reach = min(len(markup), found.end() + RAW_TAG_MAX)
-        end = _RAW_TAG_END.match(markup, found.end(), reach)
-        if end is None:
-            searched = reach
-            continue
-        name, stop = found.group(1).lower(), end.end()
-        searched = stop
-        if markup[stop - 2] == "/" or last_close.get(name, -1) < stop:
-            parts += [markup[copied:stop], f"</{name}>"]
-            copied = stop
-    return "".join(parts) + markup[copied:] if parts else markup
-
-
-def _cut_deep(markup: str) -> str:
-    """`markup` cut where its elements nest deeper than NESTING_MAX (lexbor is quadratic in depth).
-
-    Depth is counted over start and end tags, leaving out void elements and those HTML5 closes by
-    itself (p, li, td...), so real feed text is never cut; only hostile nesting is.
-    """
-    if markup.count("<") <= NESTING_MAX:  # too few tags to nest that deep
-        return markup
-    depth = 0
-    for tag in _ANY_TAG.finditer(markup):
-        name = tag.group(2).lower()
-        if name in _NOT_NESTING:
-            continue
-        depth += -1 if tag.group(1) else 1
-        if depth > NESTING_MAX:
-            return markup[: tag.start()]
-        depth = max(depth, 0)
-    return markup
-
-
-def collapse_text(text: str, limit: int) -> str:
-    """`text` without control characters, with whitespace collapsed, cut to `limit` characters."""
-    return " ".join(_CONTROL.sub("", text[: limit * HTML_INPUT_FACTOR]).split())[:limit].rstrip()
 
 
 def _widen_to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
