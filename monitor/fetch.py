@@ -247,8 +247,9 @@ def _describe(exc: BaseException) -> str:
             return "connection refused"
         if isinstance(seen, socket.gaierror):
             return "cannot resolve host name"
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return "TLS certificate not trusted"
+        if isinstance(seen, ssl.SSLCertVerificationError):  # OpenSSL's words: expired, wrong name...
+            why = str(seen.verify_message or "").rstrip(".")
+            return f"TLS certificate not trusted ({why})" if why else "TLS certificate not trusted"
         if isinstance(seen, ssl.SSLError):
             return "TLS handshake failed"
         seen = seen.__cause__ or seen.__context__
