@@ -8,8 +8,8 @@ import signal
 import threading
 from datetime import UTC
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
 from monitor import db, opendb, parsepool, pipeline, retention
@@ -20,10 +20,11 @@ from monitor.deliver import Deliverer
 from monitor.models import utcnow
 from monitor.query import StemCounts
 from monitor.query.cache import cache_path
-from monitor.reload import Reloader
 from monitor.runtime import Active, Runtime
 from monitor.settings import Settings
-from monitor.web import listen, serve
+
+if TYPE_CHECKING:  # the scheduler, the reloader and the web server are the daemon's, not --once's
+    from monitor.reload import Reloader
 
 log = logging.getLogger("monitor.daemon")
 
@@ -72,6 +73,11 @@ def run_once(settings: Settings) -> int:
 
 def run_forever(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT, then finish in-flight work and exit 0; SIGHUP reloads the configuration."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from monitor.reload import Reloader
+    from monitor.web import listen, serve
+
     bound = listen(settings.http_address) if settings.http_address else None  # a busy port fails first
     try:
         rt, lock = start(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -9,14 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from rich import box
-from rich.console import Console
-from rich.padding import Padding
-from rich.table import Column, Table
-from rich.text import Text
 
 from monitor.config.durations import parse_duration
 from monitor.errors import (
@@ -27,14 +23,25 @@ from monitor.errors import (
     QuerySyntaxError,
     SettingError,
 )
-from monitor.events import KINDS
+from monitor.eventkinds import KINDS
 from monitor.logs import setup_logging
 from monitor.scrub import scrub
 from monitor.settings import Settings
 
-# A terminal (or COLUMNS) sets the width; a pipe gets 160 columns, so scripts see whole lines.
-out = Console(highlight=False, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+if TYPE_CHECKING:  # rich is imported by the commands that print with it, not by `run` or `check`
+    from rich.console import Console
+    from rich.table import Column, Table
+    from rich.text import Text
+
 NARROW = 120  # under this many columns the tables drop their less useful columns
+
+
+@functools.cache
+def _out() -> Console:
+    """Standard output: a terminal (or COLUMNS) sets the width; a pipe gets 160 columns, so scripts see whole lines."""
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -128,6 +135,8 @@ def check(ctx: click.Context) -> None:
 @click.pass_context
 def try_(ctx: click.Context, query: str, feed: str | None, since: timedelta, as_json: bool) -> None:
     """Run QUERY against stored items or a feed's current items; show hits with terms highlighted."""
+    from rich.text import Text
+
     from monitor.cli import trial
     from monitor.query import compile_query
 
@@ -161,12 +170,12 @@ def try_(ctx: click.Context, query: str, feed: str | None, since: timedelta, as_
             click.echo(json.dumps(data, ensure_ascii=False))
         return
     for hit in hits:
-        out.print(Text(hit.title, style="bold"), Text(f"  [{hit.feed}]", style="dim"))
+        _out().print(Text(hit.title, style="bold"), Text(f"  [{hit.feed}]", style="dim"))
         if hit.link:
-            out.print(Text(hit.link, style="blue"))
-        out.print(_highlight(hit.snippet), Text(f"  terms: {', '.join(hit.matched_terms)}", style="dim"))
-        out.print()
-    out.print(f"{len(hits)} hit(s) in {len(items)} item(s)")
+            _out().print(Text(hit.link, style="blue"))
+        _out().print(_highlight(hit.snippet), Text(f"  terms: {', '.join(hit.matched_terms)}", style="dim"))
+        _out().print()
+    _out().print(f"{len(hits)} hit(s) in {len(items)} item(s)")
 
 
 def _read_articles(feed: Any, items: list[dict[str, Any]], per_host: int) -> None:
@@ -174,6 +183,7 @@ def _read_articles(feed: Any, items: list[dict[str, Any]], per_host: int) -> Non
     a terminal); pages that cannot be read are reported on stderr and the item keeps its feed text."""
     from rich.console import Console
     from rich.progress import Progress
+    from rich.text import Text
 
     from monitor.cli import trial
 
@@ -196,6 +206,8 @@ def _read_articles(feed: Any, items: list[dict[str, Any]], per_host: int) -> Non
 
 
 def _highlight(snippet: Any) -> Text:
+    from rich.text import Text
+
     text = Text(snippet.text)
     for start, end in snippet.spans:
         text.stylize("bold yellow", start, end)
@@ -259,10 +271,13 @@ def _json_lines(rows: Iterable[Mapping[str, Any]]) -> None:
 
 
 def _narrow() -> bool:
-    return out.width < NARROW
+    return _out().width < NARROW
 
 
 def _table(*columns: str | Column) -> Table:
+    from rich import box
+    from rich.table import Table
+
     return Table(*columns, box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
 
 
@@ -271,6 +286,8 @@ def _table(*columns: str | Column) -> Table:
 @click.pass_context
 def feeds(ctx: click.Context, as_json: bool) -> None:
     """Each feed's health: last poll, status, items, errors, next poll."""
+    from rich.text import Text
+
     from monitor.cli.report import feed_health
 
     settings = _settings(ctx)
@@ -291,7 +308,7 @@ def feeds(ctx: click.Context, as_json: bool) -> None:
         cells += [str(row.items), str(row.failures) + (f" +{articles} art." if narrow and articles else "")]
         cells += [] if narrow else [articles]
         table.add_row(*cells, row.reason or "")
-    out.print(table)
+    _out().print(table)
 
 
 @main.command()
@@ -304,6 +321,8 @@ def events(
     ctx: click.Context, since: timedelta | None, kind: str | None, limit: int | None, as_json: bool
 ) -> None:
     """The event log, oldest first."""
+    from rich.text import Text
+
     from monitor.cli.report import list_events
 
     for row in list_events(_engine(_settings(ctx)), since, kind, limit):
@@ -313,7 +332,7 @@ def events(
             where = " ".join(f"{k}={getattr(row, k)}" for k in ("feed", "rule", "channel") if getattr(row, k))
             line = Text(f"{_when(row.at)}  {row.kind:<15} ")
             line.append(f"{row.message}  {where}".rstrip())
-            out.print(line, overflow="fold")
+            _out().print(line, overflow="fold")
 
 
 @main.group(invoke_without_command=True)
@@ -322,6 +341,9 @@ def events(
 @click.pass_context
 def deliveries(ctx: click.Context, failed: bool, as_json: bool) -> None:
     """Alert deliveries (newest first); `deliveries retry` re-sends failed ones."""
+    from rich.table import Column
+    from rich.text import Text
+
     if ctx.invoked_subcommand:
         return
     from monitor.cli.report import list_deliveries
@@ -338,7 +360,7 @@ def deliveries(ctx: click.Context, failed: bool, as_json: bool) -> None:
             when = row.sent_at if row.status == "sent" else row.next_attempt_at
             status = Text(row.status + (f"\n{row.last_error}" if row.last_error else ""))
             table.add_row(row.id, f"{row.rule}\n→ {row.channel}", status, _when(when, short=True))
-        out.print(table)
+        _out().print(table)
         return
     table = _table(id_column, "rule", "channel", "status", "attempts", "created", "sent / next", "last error")
     for row in rows:
@@ -353,7 +375,7 @@ def deliveries(ctx: click.Context, failed: bool, as_json: bool) -> None:
             _when(when),
             row.last_error or "",
         )
-    out.print(table)
+    _out().print(table)
 
 
 @deliveries.command("resend")
@@ -456,6 +478,9 @@ def db_upgrade(ctx: click.Context) -> None:
 @click.pass_context
 def matches(ctx: click.Context, rule: str | None, since: timedelta | None, limit: int, as_json: bool) -> None:
     """What each rule caught, newest first, and each channel's delivery status."""
+    from rich.padding import Padding
+    from rich.text import Text
+
     from monitor.cli.report import list_matches
 
     rows = list_matches(_engine(_settings(ctx)), rule, since, limit)
@@ -468,15 +493,17 @@ def matches(ctx: click.Context, rule: str | None, since: timedelta | None, limit
         head.append(row.rule, style="bold")
         head.append(f"  [{row.feed}]  ", style="dim")
         head.append(sent or "(no channel)", style="yellow" if row.muted else "")
-        out.print(head)
-        out.print(Padding(Text(row.title, style="bold"), (0, 0, 0, 2), expand=False))
+        _out().print(head)
+        _out().print(Padding(Text(row.title, style="bold"), (0, 0, 0, 2), expand=False))
         if row.link:
-            out.print(Padding(Text(row.link, style="blue", overflow="fold"), (0, 0, 0, 2), expand=False))
-        out.print(
+            _out().print(Padding(Text(row.link, style="blue", overflow="fold"), (0, 0, 0, 2), expand=False))
+        _out().print(
             Padding(Text(f"terms: {', '.join(row.matched_terms)}", style="dim"), (0, 0, 0, 2), expand=False)
         )
     if not rows:
-        out.print("no matches" + (f" of rule {rule}" if rule else "") + (" in that window" if since else ""))
+        _out().print(
+            "no matches" + (f" of rule {rule}" if rule else "") + (" in that window" if since else "")
+        )
 
 
 @main.command("rules")
@@ -484,6 +511,9 @@ def matches(ctx: click.Context, rule: str | None, since: timedelta | None, limit
 @click.pass_context
 def rules_(ctx: click.Context, as_json: bool) -> None:
     """Each rule: its channels, matches in the last 24 h and 7 days, last match, muted or disabled."""
+    from rich.table import Column
+    from rich.text import Text
+
     from monitor.cli.report import rule_summary
 
     settings = _settings(ctx)
@@ -508,7 +538,7 @@ def rules_(ctx: click.Context, as_json: bool) -> None:
         table.add_row(
             row.name, channels, str(row.matches_24h), str(row.matches_7d), _when(row.last_match, short), state
         )
-    out.print(table)
+    _out().print(table)
 
 
 @main.command()
