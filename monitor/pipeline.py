@@ -28,7 +28,13 @@ from monitor import db, dedup, events, fulltext, mutes, schedule
 from monitor.config import Config, FeedConfig, RuleConfig
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import fetch_iter, redact_url
-from monitor.match import changed_rules, lookback_matches, mark_applied, match_items
+from monitor.match import (
+    applied_fingerprints,
+    changed_rules,
+    lookback_matches,
+    mark_applied,
+    match_items,
+)
 from monitor.metrics import POLLS
 from monitor.models import Delivery, FeedState, Item, Match, utcnow
 from monitor.parsepool import submit
@@ -429,10 +435,11 @@ def lookback(rt: Runtime) -> int:
     config, now = rt.config, utcnow()
     with Session(rt.engine) as session:
         db.exclusive(session, "lookback")  # one instance runs a rule's lookback, the others then find it done
-        todo = changed_rules(session, config)
+        known = applied_fingerprints(session)
+        todo = changed_rules(session, config, known)
         matches = lookback_matches(rt.config, session, todo, now) if todo else []
         route_matches(config, session, matches, now)
         replay(config, session, todo, now)
-        mark_applied(session, todo, now)
+        mark_applied(session, todo, now, known)
         session.commit()
     return len(matches)

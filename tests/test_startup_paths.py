@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlmodel import Session
 
-from monitor.config import RuleConfig
+from monitor import db
+from monitor.config import Config, RuleConfig, load_config
 from monitor.config.compare import canonical, fingerprint, quick_canonical
+from monitor.match import applied_fingerprints, changed_rules, mark_applied
 from monitor.query import QueryCompiler
 
 WORDS = st.text(st.sampled_from("abcé \"'\\\u00e9x*"), min_size=1, max_size=8).filter(str.strip)
@@ -61,3 +64,47 @@ def test_the_quick_canonical_falls_back_for_other_types(tmp_path: Path) -> None:
     values = [tmp_path, {"b": 1, "a": [tmp_path]}, ((1, [2]),), {1.5, 2.5}, (("a", ("b",)),) * 2]
     for value in values:
         assert quick_canonical(value) == canonical(value)
+
+
+def _config(root: Path, rules: list[str]) -> Config:
+    (root / "rules").mkdir(exist_ok=True)
+    (root / "rules" / "r.yaml").write_text(
+        "rules:\n" + "".join(f"  - {r}\n" for r in rules), encoding="utf-8"
+    )
+    return load_config(root / "rules", root / "alerts" / "channels.yaml", {})
+
+
+def test_changed_rules_are_exactly_those_whose_plain_fingerprint_differs(tmp_path: Path) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path}/m.db")
+    db.upgrade(engine)
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    before = [f"{{name: r{i}, match: 'word{i} other'}}" for i in range(12)]
+    old = _config(tmp_path, before)
+    with Session(engine) as session:
+        assert [r.name for r in changed_rules(session, old)] == list(old.rules)  # all new
+        mark_applied(session, list(old.rules.values()), now, applied_fingerprints(session))
+        session.commit()
+        assert changed_rules(session, old) == []
+    after = list(before)
+    after[1] = "{name: r1, match: 'word1 changed'}"
+    after[2] = "{name: r2, match: 'word2 other', lookback: 2h}"
+    after[3] = "{name: r3, match: 'word3 other', examples: {match: ['word3 other']}}"  # no change
+    after[4] = "{name: r4, match: 'word4 changed', enabled: false}"  # disabled: no lookback
+    after[5] = "{name: r5, match: 'word5 other', alert: [console]}"
+    after.append("{name: r12, match: 'brand new'}")
+    new = _config(tmp_path, after)
+    stored = {r.name: plain_fingerprint(r) for r in old.rules.values()}
+    expected = [
+        r.name for r in new.rules.values() if r.enabled and stored.get(r.name) != plain_fingerprint(r)
+    ]
+    assert expected == ["r1", "r2", "r5", "r12"]
+    with Session(engine) as session:
+        known = applied_fingerprints(session)
+        assert known == stored
+        todo = changed_rules(session, new, known)
+        assert [r.name for r in todo] == expected
+        mark_applied(session, todo, now, known)
+        session.commit()
+        stored |= {r.name: plain_fingerprint(r) for r in todo}
+        assert applied_fingerprints(session) == stored
+        assert changed_rules(session, new) == []
