@@ -20,7 +20,7 @@ from monitor.deliver import Deliverer
 from monitor.models import utcnow
 from monitor.query import StemCounts
 from monitor.query.cache import cache_path
-from monitor.runtime import Active, Runtime
+from monitor.runtime import Active, Runtime, new_owner
 from monitor.settings import Settings
 
 if TYPE_CHECKING:  # the scheduler, the reloader and the web server are the daemon's, not --once's
@@ -29,39 +29,54 @@ if TYPE_CHECKING:  # the scheduler, the reloader and the web server are the daem
 log = logging.getLogger("monitor.daemon")
 
 
-def start(settings: Settings, *, learn: bool = True) -> tuple[Runtime, db.InstanceLock]:
+def start(
+    settings: Settings, *, learn: bool = True, poll_every_feed: bool = False
+) -> tuple[Runtime, db.InstanceLock, pipeline.Polling | None]:
     """Open the database (one instance per SQLite file), load the rules, catch up on lookback.
 
     `learn`: the matcher learns word frequencies from the items it matches and files its rules
     again as it learns; a single poll (--once) would pay for the re-filing and never gain from it.
+    `poll_every_feed` (--once): every feed's fetch and parse begin as soon as the feeds are known,
+    while the rules are indexed and their lookback runs; the poll under way is returned.
     """
     # Rules, their index and the parsed items are many small long-lived objects: collect young
     # objects less often, and keep the loaded rules out of every later collection (gc.freeze).
     gc.set_threshold(50_000, 50, 100)
-    parsepool.warm_up()  # the parse workers start while the rules load
+    parsepool.warm_up()  # the parse workers start while the rules load (unless `monitor run` did already)
     config = load_config(settings.rules, settings.channels, cache=cache_path(settings.db))
     engine = opendb.engine_for(settings.db)
     lock = db.InstanceLock(engine)
     lock.acquire()
     opendb.upgrade(engine)
-    active = Active.build(config, StemCounts() if learn else None)
-    rt = Runtime(engine, active, article_per_host=settings.article_per_host)
-    gc.freeze()
+    owner = new_owner()
     if db.is_sqlite(engine):
         with Session(engine) as session:
             db.release_leases(session)
-    for warning in config.warnings:
-        log.warning(warning)
     pipeline.sync_feeds(engine, config)
-    pipeline.lookback(rt)
-    return rt, lock
+    polling = None
+    if poll_every_feed:
+        limit = max(len(config.feeds), 1)
+        polling = pipeline.begin_poll(engine, config, owner, every_feed=True, limit=limit)
+    try:
+        active = Active.build(config, StemCounts() if learn else None)
+        rt = Runtime(engine, active, owner=owner, article_per_host=settings.article_per_host)
+        gc.freeze()
+        for warning in config.warnings:
+            log.warning(warning)
+        pipeline.lookback(rt)
+    except BaseException:
+        if polling is not None:  # nothing of it is ingested: its feeds are free for the next start
+            pipeline.release_feeds(engine, owner, polling.names)
+        raise
+    return rt, lock, polling
 
 
 def run_once(settings: Settings) -> int:
     """Poll every feed once, deliver what is due, exit 0 (even if some feeds failed)."""
-    rt, lock = start(settings, learn=False)
+    rt, lock, polling = start(settings, learn=False, poll_every_feed=True)
     try:
-        pipeline.poll_due(rt, every_feed=True, limit=max(len(rt.config.feeds), 1))
+        assert polling is not None
+        pipeline.finish_poll(rt, polling)
         ArticleFetcher(rt).run_until_idle()  # items of fulltext feeds are matched once their page is read
         deliverer = Deliverer(rt)
         deliverer.run_until_idle()
@@ -80,7 +95,7 @@ def run_forever(settings: Settings) -> int:
 
     bound = listen(settings.http_address) if settings.http_address else None  # a busy port fails first
     try:
-        rt, lock = start(settings)
+        rt, lock, _ = start(settings)
     except BaseException:
         if bound:
             bound.close()

@@ -43,6 +43,7 @@ _pools: dict[tuple[int, int], cf.ProcessPoolExecutor] = {}
 # Each worker reports its pid when it starts (the executor's own list of them is private).
 _started: dict[cf.ProcessPoolExecutor, multiprocessing.queues.SimpleQueue[int]] = {}
 _pids: dict[cf.ProcessPoolExecutor, set[int]] = {}
+_warming = False  # warm_up was called
 
 
 def parse_all(
@@ -90,8 +91,20 @@ def _start(
 
 
 def warm_up() -> None:
-    """Start the worker processes in the background now, so the first poll does not wait for them."""
-    submit(b"", "warm-up:")
+    """Start the fork server and a worker in the background now, so the first poll does not wait for
+    them; returns at once (starting them takes a tenth of a second of waiting, off the caller's path).
+    Once a process: a second call does nothing."""
+    global _warming
+    with _lock:
+        if _warming:
+            return
+        _warming = True
+    threading.Thread(target=_warm_up, name="parse-warm-up", daemon=True).start()
+
+
+def _warm_up() -> None:
+    with contextlib.suppress(Exception):  # e.g. the process is exiting already: the first parse starts them
+        submit(b"", "warm-up:")
 
 
 def parse_isolated(

@@ -17,6 +17,7 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import EllipsisType
 from typing import Any
@@ -77,35 +78,79 @@ def _interval_changed(previous: Config | None, feed: FeedConfig) -> bool:
     return bool(previous and feed.name in previous.feeds and previous.feeds[feed.name].every != feed.every)
 
 
+@dataclass
+class Polling:
+    """A poll under way (`begin_poll`): its feeds being fetched, and parsed as each body arrives."""
+
+    names: list[str]  # the feeds leased for this poll
+    work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None]
+    fetched: set[str] = field(default_factory=set)  # the feeds whose fetch finished (so they are ingested)
+    fetcher: threading.Thread | None = None
+
+
 def poll_due(
     rt: Runtime, *, every_feed: bool = False, limit: int = BATCH, stop: threading.Event | None = None
 ) -> int:
     """Poll the feeds that are due (or all, for --once); `stop` abandons fetches still in flight."""
-    config, now = rt.config, utcnow()
-    with Session(rt.engine) as session:
+    polling = begin_poll(rt.engine, rt.config, rt.owner, every_feed=every_feed, limit=limit, stop=stop)
+    return finish_poll(rt, polling)
+
+
+def begin_poll(
+    engine: sa.Engine,
+    config: Config,
+    owner: str,
+    *,
+    every_feed: bool = False,
+    limit: int = BATCH,
+    stop: threading.Event | None = None,
+) -> Polling:
+    """Lease the due feeds and start fetching them in a thread, each body handed to a parse worker as
+    it arrives; `finish_poll` ingests them. Needs no matcher: `monitor run --once` begins its poll
+    before the rules are indexed and their lookback has run, and ingests once they are."""
+    now = utcnow()
+    with Session(engine) as session:
         if every_feed:
             session.execute(sa.update(FeedState).values(next_poll_at=now))
             session.commit()
         enabled = [name for name, feed in config.feeds.items() if feed.enabled]
-        names = db.claim_due_feeds(session, enabled, rt.owner, now, limit)
+        names = db.claim_due_feeds(session, enabled, owner, now, limit)
         states = {s.name: s for s in session.exec(select(FeedState).where(col(FeedState.name).in_(names)))}
     requests = [FetchRequest(n, config.feeds[n].url, states[n].etag, states[n].last_modified) for n in names]
-    ingested: set[str] = set()
-    work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None] = queue.Queue()
-    worker = threading.Thread(target=_ingest_all, args=(rt, work), name="ingest", daemon=True)
-    worker.start()
+    polling = Polling(names, queue.Queue())
+
+    def fetch_all() -> None:
+        try:
+            for request, result in fetch_iter(
+                requests, stop=stop
+            ):  # parsing starts the moment a body arrives
+                parsing = start_parse(states[request.feed].body_hash, result)
+                polling.work.put((config.feeds[request.feed], result, parsing))
+                polling.fetched.add(request.feed)
+        finally:
+            polling.work.put(None)
+
+    if requests:
+        polling.fetcher = threading.Thread(target=fetch_all, name="fetch-feeds", daemon=True)
+        polling.fetcher.start()
+    else:
+        polling.work.put(None)
+    return polling
+
+
+def finish_poll(rt: Runtime, polling: Polling) -> int:
+    """Ingest the feeds of `polling` in arrival order (in this thread); return how many were leased.
+
+    Feeds whose fetch was abandoned (stopping) are released: the next start polls them.
+    """
     try:
-        for request, result in fetch_iter(requests, stop=stop):  # parsing starts the moment a body arrives
-            ingested.add(request.feed)
-            work.put(
-                (config.feeds[request.feed], result, start_parse(states[request.feed].body_hash, result))
-            )
+        _ingest_all(rt, polling.work)
     finally:
-        work.put(None)
-        worker.join()
-    if abandoned := [n for n in names if n not in ingested]:  # stopping: the next start polls them
-        _release_feeds(rt, abandoned)
-    return len(requests)
+        if polling.fetcher is not None:
+            polling.fetcher.join()
+    if abandoned := [n for n in polling.names if n not in polling.fetched]:
+        release_feeds(rt.engine, rt.owner, abandoned)
+    return len(polling.names)
 
 
 def _ingest_all(
@@ -131,11 +176,12 @@ def _digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def _release_feeds(rt: Runtime, names: list[str]) -> None:
-    with Session(rt.engine) as session:
+def release_feeds(engine: sa.Engine, owner: str, names: list[str]) -> None:
+    """Give up `owner`'s leases on these feeds (not polled after all: the next poll takes them)."""
+    with Session(engine) as session:
         session.execute(
             sa.update(FeedState)
-            .where(col(FeedState.name).in_(names), col(FeedState.lease_owner) == rt.owner)
+            .where(col(FeedState.name).in_(names), col(FeedState.lease_owner) == owner)
             .values(lease_owner=None, lease_until=None)
         )
         session.commit()

@@ -37,13 +37,18 @@ class Active:
         return cls(config, build_matcher(config, learning), channels)
 
 
+def new_owner() -> str:
+    """A name for this process's leases: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
 @dataclass
 class Runtime:
     """Engine, instance id and the active configuration (replaced atomically by reload)."""
 
     engine: sa.Engine
     active: Active
-    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    owner: str = field(default_factory=new_owner)
     stopping: threading.Event = field(default_factory=threading.Event)
     articles_due: threading.Event = field(
         default_factory=threading.Event

@@ -92,6 +92,9 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 @click.pass_context
 def run(ctx: click.Context, once: bool) -> None:
     """Run the daemon in the foreground (SIGTERM/SIGINT finish in-flight deliveries, exit 0)."""
+    from monitor import parsepool
+
+    parsepool.warm_up()  # the parse workers start while the rest of the daemon is imported
     from monitor import daemon
 
     try:
