@@ -2,6 +2,8 @@
 
 - rule fingerprints: `compare.fingerprint` (quick_canonical) hashes the same values as `canonical`
 - `match.changed_rules`: exactly the rules whose stored fingerprint differs (or that are new)
+- the YAML files composed by libyaml: the same nodes and positions, the same error locations
+- `db.at_head` (the Alembic check skipped): tests/test_migrations.py
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from monitor import db
-from monitor.config import Config, RuleConfig, load_config
+from monitor.config import Config, RuleConfig, load_config, yamlnodes
 from monitor.config.compare import canonical, fingerprint, quick_canonical
 from monitor.match import applied_fingerprints, changed_rules, mark_applied
 from monitor.query import QueryCompiler
@@ -108,3 +113,60 @@ def test_changed_rules_are_exactly_those_whose_plain_fingerprint_differs(tmp_pat
         stored |= {r.name: plain_fingerprint(r) for r in todo}
         assert applied_fingerprints(session) == stored
         assert changed_rules(session, new) == []
+
+
+def _tree(node: Node) -> object:
+    """A node tree as plain values: tag, value, start line and column of every node (styles differ:
+    libyaml writes '' where PyYAML writes None for a plain scalar)."""
+    where = (node.tag, node.start_mark.line, node.start_mark.column, node.end_mark.line, node.end_mark.column)
+    if isinstance(node, ScalarNode):
+        return (*where, node.value, bool(node.style))
+    if isinstance(node, MappingNode):
+        return (*where, [(_tree(k), _tree(v)) for k, v in node.value])
+    return (*where, [_tree(item) for item in node.value])
+
+
+SAMPLES = [
+    Path(__file__).parents[1] / "monitor" / "sample" / "rules" / "watch.yaml",
+    Path(__file__).parents[1] / "monitor" / "sample" / "alerts" / "channels.yaml",
+]
+
+
+def test_the_c_loader_composes_the_nodes_of_the_python_loader(tmp_path: Path) -> None:
+    """yamlnodes composes with libyaml (CSafeLoader) when it is there: the same nodes, tags and
+    positions as the pure-Python SafeLoader, so every file:line:col is the same."""
+    assert yamlnodes._FAST_LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    generated = tmp_path / "many.yaml"
+    generated.write_text(
+        "feeds:\n  - {name: a, url: 'x.xml', tags: [t1, \"t 2\"]}\nrules:\n"
+        + "".join(f'  - name: r{i}\n    match: "w{i} (x OR y)"\n    lookback: {i}h\n' for i in range(50))
+        + "aliases: &al\n  UK: [UK, Britain]\nother: *al\n",
+        encoding="utf-8",
+    )
+    for path in [*SAMPLES, generated]:
+        text = path.read_text(encoding="utf-8")
+        fast = yaml.compose(text, Loader=yamlnodes._FAST_LOADER)
+        slow = yaml.compose(text, Loader=yaml.SafeLoader)
+        assert _tree(fast) == _tree(slow), path
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rules:\n  - {name: a, match: 'x'\n",
+        "rules:\n\t- a\n",
+        "a: b: c\n",
+        "a: &x [*x, 1]\nb: *y\n",
+        "- 'x' y\n",
+    ],
+)
+def test_a_file_libyaml_refuses_is_reported_where_the_python_parser_says(tmp_path: Path, text: str) -> None:
+    """A syntax error found by libyaml is worded and placed by the pure-Python parser (`_syntax_error`),
+    so the C loader changes no error location."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    fast, slow = yamlnodes.Report(), yamlnodes.Report()
+    yamlnodes.compose_file(path, yamlnodes.Source(str(path), fast))
+    slow_src = yamlnodes.Source(str(path), slow)
+    yamlnodes._syntax_error(text, slow_src)
+    assert [str(e) for e in fast.errors] == [str(e) for e in slow.errors] != []
