@@ -59,7 +59,9 @@ _UNSAFE = re.compile("[\x00-\x20\x7f-\x9f\ud800-\udfff]")  # never in a link: co
 _TZ_OFFSET = re.compile(r"(?:\d|\s)([+-])(\d\d):?(\d\d)\s*\Z")
 _ITEM_OPEN = re.compile(rb"<(?:[\w.-]{1,40}:)?(?:item|entry)[\s>]", re.IGNORECASE)
 _ITEM_CLOSE = re.compile(rb"</(?:[\w.-]{1,40}:)?(?:item|entry)\s*>", re.IGNORECASE)
-_COMMENT_OR_ROOT = re.compile(rb"<!--|<\w")
+_PROLOG_MARK = re.compile(rb"<!--|<\?|<!|<[A-Za-z_:\x80-\xff]")  # what the prolog holds, or the root
+_DECLARATION_MARK = re.compile(rb"""["'\[>]""")  # in <!DOCTYPE ...>, outside its [subset]
+_SUBSET_MARK = re.compile(rb"""["']|<!--|<\?|\]""")  # inside the [subset]
 _OPEN_OR_CLOSE = re.compile(rb"<(/?)([A-Za-z_][\w:.-]{0,60})[^<>]*?(/?)>")
 _CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
 
@@ -137,15 +139,52 @@ def _unpoison(body: bytes) -> tuple[bytes, str | None]:
 
 
 def _root_start(body: bytes) -> int:
-    """Where the root element starts: the first `<name` outside a comment (`<!-- <a -->` is not it)."""
+    """Where the root element starts: the first `<name` of the document outside its prolog.
+
+    The prolog is read as XML defines it: comments, processing instructions and the document type
+    declaration, whose internal subset holds quoted literals, comments and processing instructions of
+    its own; a `<a` inside any of them (`<!-- <a -->`, `<?pi <a ?>`, `<!ENTITY q "<a>">`) is not the
+    root. One forward pass over the bytes.
+    """
     pos = 0
-    while (found := _COMMENT_OR_ROOT.search(body, pos)) is not None:
-        if found.group(0) != b"<!--":
+    while (found := _PROLOG_MARK.search(body, pos)) is not None:
+        mark = found.group(0)
+        if mark == b"<!--":
+            pos = _past(body, b"-->", found.end())
+        elif mark == b"<?":
+            pos = _past(body, b"?>", found.end())
+        elif mark == b"<!":
+            pos = _past_declaration(body, found.end())
+        else:
             return found.start()
-        close = body.find(b"-->", found.end())
-        if close < 0:
-            return len(body)
-        pos = close + 3
+    return len(body)
+
+
+def _past(body: bytes, closer: bytes, start: int) -> int:
+    """The index just after the next `closer` from `start`; the end of `body` if there is none."""
+    found = body.find(closer, start)
+    return len(body) if found < 0 else found + len(closer)
+
+
+def _past_declaration(body: bytes, pos: int) -> int:
+    """The index just after a `<!...>` declaration whose body starts at `pos`, its `[...]` subset included.
+
+    Quoted literals are skipped whole; inside the subset so are comments and processing instructions,
+    and a `[` is text (XML has no nested brackets there). Each mark costs one search, in C.
+    """
+    in_subset = False
+    while (found := (_SUBSET_MARK if in_subset else _DECLARATION_MARK).search(body, pos)) is not None:
+        mark, pos = found.group(0), found.end()
+        if mark in (b'"', b"'"):
+            pos = _past(body, mark, pos)
+        elif mark == b"<!--":
+            pos = _past(body, b"-->", pos)
+        elif mark == b"<?":
+            pos = _past(body, b"?>", pos)
+        elif mark in (b"[", b"]"):
+            in_subset = mark == b"["
+        else:  # ">"
+            return pos
     return len(body)
 
 
@@ -350,7 +389,7 @@ def _item_date(raw: Mapping[str, Any], notes: list[str]) -> datetime | None:
         if parsed:
             offset = _TZ_OFFSET.search(str(_plain_get(raw, key) or ""))
             if offset and (int(offset.group(2)) > 14 or int(offset.group(3)) > 59):
-                shown = "".join(offset.groups())
+                shown = "{}{}:{}".format(*offset.groups())
                 notes.append(f"dates with an impossible time zone offset ignored ({shown})")
                 return None
             return _published(parsed)
