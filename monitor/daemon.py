@@ -12,11 +12,8 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
-from monitor import db, opendb, parsepool, pipeline, retention
-from monitor.articlefetch import ArticleFetcher
+from monitor import db, opendb, parsepool, pipeline
 from monitor.config import load_config
-from monitor.dbhealth import DatabaseHealth
-from monitor.deliver import Deliverer
 from monitor.models import utcnow
 from monitor.query import StemCounts
 from monitor.query.cache import cache_path
@@ -75,6 +72,10 @@ def run_once(settings: Settings) -> int:
     """Poll every feed once, deliver what is due, exit 0 (even if some feeds failed)."""
     rt, lock, polling = start(settings, learn=False, poll_every_feed=True)
     try:
+        # imported here, while the parse workers read the feeds: the poll began without them
+        from monitor.articlefetch import ArticleFetcher
+        from monitor.deliver import Deliverer
+
         assert polling is not None
         pipeline.finish_poll(rt, polling)
         ArticleFetcher(rt).run_until_idle()  # items of fulltext feeds are matched once their page is read
@@ -90,6 +91,9 @@ def run_forever(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT, then finish in-flight work and exit 0; SIGHUP reloads the configuration."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    from monitor.articlefetch import ArticleFetcher
+    from monitor.dbhealth import DatabaseHealth
+    from monitor.deliver import Deliverer
     from monitor.reload import Reloader
     from monitor.web import listen, serve
 
@@ -167,5 +171,7 @@ def apply_reload(rt: Runtime, reloader: Reloader, hangup: threading.Event | None
 
 
 def _prune(rt: Runtime) -> None:
+    from monitor import retention
+
     with Session(rt.engine) as session:
         retention.prune_and_record(session, utcnow() - rt.config.retention)

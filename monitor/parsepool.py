@@ -26,7 +26,6 @@ from types import FrameType
 from monitor import lifeline
 from monitor.entrytext import entry_analysis
 from monitor.errors import ParseError
-from monitor.parse import parse_feed
 from monitor.records import Parsed
 
 FeedJob = tuple[bytes, str, str | None]  # body, url, content type
@@ -243,6 +242,8 @@ def _work(body: bytes, url: str, content_type: str | None, kind: str, timeout: f
             from monitor.extract import extract_article  # imported on first use: most workers never need it
 
             return extract_article(body, url, content_type)
+        from monitor.parse import parse_feed  # preloaded by the fork server; the daemon itself never parses
+
         return _analyzed(parse_feed(body, url, content_type))
     except ParseError as err:
         return (err.url, err.reason)
