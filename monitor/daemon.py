@@ -1,4 +1,5 @@
-"""The daemon: APScheduler 3 timers for polling, delivery, reload and pruning; SIGTERM drains; --once."""
+"""The daemon: a poller sleeping until the next feed is due (poller.py) on one long-lived fetch loop
+(fetchloop.py); APScheduler 3 timers for delivery, reload and pruning; SIGTERM drains; --once."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from monitor.articlefetch import ArticleFetcher
 from monitor.config import load_config
 from monitor.dbhealth import DatabaseHealth
 from monitor.deliver import Deliverer
+from monitor.fetchloop import FetchLoop
 from monitor.models import utcnow
+from monitor.poller import Poller
 from monitor.query import StemCounts
 from monitor.query.cache import cache_path
 from monitor.reload import Reloader
@@ -85,12 +88,10 @@ def run_forever(settings: Settings) -> int:
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "misfire_grace_time": 30})
     stop = threading.Event()  # set by SIGTERM/SIGINT: fetches in flight are abandoned, their leases lapse
     hangup = threading.Event()  # set by SIGHUP: the next reload tick re-reads the configuration
-    poll = {"stop": stop}
     health = DatabaseHealth(rt.engine)  # a database outage is logged once, and once when it ends
     guard = health.guard
-    scheduler.add_job(
-        guard(pipeline.poll_due), "interval", seconds=1, args=[rt], kwargs=poll, id="poll", max_instances=4
-    )
+    rt.fetch_loop = FetchLoop()  # one loop and its connections for the daemon's life
+    poller = Poller(rt, stop, guard)  # sleeps until the next feed is due
     scheduler.add_job(guard(deliverer.tick), "interval", seconds=1, id="deliver", max_instances=1)
     scheduler.add_job(
         guard(apply_reload), "interval", seconds=1, args=[rt, reloader, hangup], id="reload", max_instances=1
@@ -99,6 +100,7 @@ def run_forever(settings: Settings) -> int:
     _on_signals(stop, hangup)
     server = serve(bound, rt.engine, lambda: scheduler.running, health) if bound else None
     scheduler.start()
+    poller.start()
     articles.start()
     log.info(
         "monitor running: %d feeds, %d rules, %d channels",
@@ -109,7 +111,9 @@ def run_forever(settings: Settings) -> int:
     stop.wait()
     log.info("stopping: finishing in-flight work")
     articles.stop()  # pages in flight are abandoned: their items stay pending for the next start
+    poller.join()  # fetches in flight are abandoned too (stop is set): their feeds are released
     scheduler.shutdown(wait=True)
+    rt.fetch_loop.close()
     deliverer.drain()
     if server:
         server.shutdown()
@@ -142,6 +146,7 @@ def apply_reload(rt: Runtime, reloader: Reloader, hangup: threading.Event | None
     config = reloader.tick(force=forced)
     if config is not None:
         pipeline.sync_feeds(rt.engine, config, previous)  # reschedules only feeds whose interval changed
+        rt.wakeup.soon()  # a new feed, or an edited interval, may be due before the poller's plan
         pipeline.lookback(rt)
 
 

@@ -1,7 +1,9 @@
 """The story on one page: poll = fetch, parse, dedup, match, route (one transaction); then deliver.
 
-poll_due(rt)   lease due feeds -> fetch_iter (many in flight) -> each body to a parse worker as it
-               arrives -> an ingest thread takes the feeds in arrival order: ingest()
+poll_due(rt)   claim_due: lease due feeds -> poll_claimed: fetch them (many in flight; on the
+               daemon's fetch loop, fetchloop.py) -> each body to a parse worker as it arrives -> an
+               ingest thread takes the feeds in arrival order: ingest(). The daemon's poller
+               (poller.py) calls the two halves itself, sleeping until the next feed is due
 ingest()       parsed entries -> Item rows (ON CONFLICT DO NOTHING) -> match new items -> Match rows
                -> route -> Delivery rows (the outbox) -> events; all committed together
 finish_article the article of a `fulltext` item read (or failed): store its text, then match the item
@@ -17,6 +19,7 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import EllipsisType
 from typing import Any
@@ -71,47 +74,87 @@ def _interval_changed(previous: Config | None, feed: FeedConfig) -> bool:
     return bool(previous and feed.name in previous.feeds and previous.feeds[feed.name].every != feed.every)
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """Feeds leased to this instance for one poll, and when the first feed left over is due."""
+
+    requests: list[FetchRequest]
+    hashes: dict[str, str | None]  # each feed's last body hash: the same bytes are not parsed again
+    next_due: datetime | None  # None: no unleased feed is waiting
+
+
 def poll_due(
     rt: Runtime, *, every_feed: bool = False, limit: int = BATCH, stop: threading.Event | None = None
 ) -> int:
     """Poll the feeds that are due (or all, for --once); `stop` abandons fetches still in flight."""
+    claimed = claim_due(rt, every_feed=every_feed, limit=limit)
+    poll_claimed(rt, claimed, stop=stop)
+    return len(claimed.requests)
+
+
+def claim_due(rt: Runtime, *, every_feed: bool = False, limit: int = BATCH) -> Claimed:
+    """Lease up to `limit` due feeds (all made due first, for --once) and learn when the next is due."""
     config, now = rt.config, utcnow()
     with Session(rt.engine) as session:
         if every_feed:
             session.execute(sa.update(FeedState).values(next_poll_at=now))
             session.commit()
         enabled = [name for name, feed in config.feeds.items() if feed.enabled]
-        names = db.claim_due_feeds(session, enabled, rt.owner, now, limit)
+        names, next_due = db.claim_feeds(session, enabled, rt.owner, now, limit)
+        if not names:
+            return Claimed([], {}, next_due)
         states = {s.name: s for s in session.exec(select(FeedState).where(col(FeedState.name).in_(names)))}
     requests = [FetchRequest(n, config.feeds[n].url, states[n].etag, states[n].last_modified) for n in names]
+    return Claimed(requests, {n: states[n].body_hash for n in names}, next_due)
+
+
+def poll_claimed(rt: Runtime, claimed: Claimed, *, stop: threading.Event | None = None) -> datetime | None:
+    """Fetch, parse and ingest the claimed feeds; return the earliest next poll the ingests set.
+
+    The fetches run on the daemon's long-lived loop when it has one (`rt.fetch_loop`), else on a
+    loop of their own (`run --once`).
+    """
+    if not claimed.requests:
+        return None
+    config = rt.config
+    fetching = rt.fetch_loop.fetch_iter if rt.fetch_loop is not None else fetch_iter
     ingested: set[str] = set()
+    earliest: list[datetime] = []
     work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None] = queue.Queue()
-    worker = threading.Thread(target=_ingest_all, args=(rt, work), name="ingest", daemon=True)
+    worker = threading.Thread(target=_ingest_all, args=(rt, work, earliest), name="ingest", daemon=True)
     worker.start()
     try:
-        for request, result in fetch_iter(requests, stop=stop):  # parsing starts the moment a body arrives
+        for request, result in fetching(claimed.requests, stop=stop):  # parsing starts as a body arrives
             ingested.add(request.feed)
-            work.put(
-                (config.feeds[request.feed], result, start_parse(states[request.feed].body_hash, result))
-            )
+            work.put((config.feeds[request.feed], result, start_parse(claimed.hashes[request.feed], result)))
     finally:
         work.put(None)
         worker.join()
-    if abandoned := [n for n in names if n not in ingested]:  # stopping: the next start polls them
+    if abandoned := [
+        r.feed for r in claimed.requests if r.feed not in ingested
+    ]:  # stopping: polled next start
         _release_feeds(rt, abandoned)
-    return len(requests)
+    return min(earliest, default=None)
 
 
 def _ingest_all(
-    rt: Runtime, work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None]
+    rt: Runtime,
+    work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None],
+    earliest: list[datetime],
 ) -> None:
-    """Ingest fetched feeds in arrival order: waits on parses only, never on a slow fetch."""
+    """Ingest fetched feeds in arrival order: waits on parses only, never on a slow fetch.
+
+    `earliest` gets the earliest next poll time the ingests set.
+    """
     while (job := work.get()) is not None:
         feed, result, parsing = job
         try:
-            ingest(rt, feed, result, parsing)
+            after = ingest(rt, feed, result, parsing)
         except Exception:  # one feed's surprise must not leave the others of the batch unpolled
             log.exception("ingest of feed %s failed", feed.name)
+            continue
+        if after is not None and (not earliest or after < earliest[0]):
+            earliest[:] = [after]
 
 
 def start_parse(known_hash: str | None, result: Fetched | FetchError) -> Parsing | None:
@@ -137,8 +180,8 @@ def _release_feeds(rt: Runtime, names: list[str]) -> None:
 
 def ingest(
     rt: Runtime, feed: FeedConfig, result: Fetched | FetchError, parsing: Parsing | EllipsisType | None = ...
-) -> None:
-    """Everything one poll result changes, committed in one transaction.
+) -> datetime | None:
+    """Everything one poll result changes, committed in one transaction; returns the feed's next poll.
 
     `parsing` is the parse `start_parse` began (None: nothing new to parse); `...` starts it here.
     """
@@ -158,10 +201,12 @@ def ingest(
             outcome = "ok" if parsed else "not_modified"
         session.add(state)
         pending = session.info.pop("articles_pending", False)
+        next_poll = state.next_poll_at
         session.commit()
     if pending:
         rt.articles_due.set()
     POLLS.labels(outcome=outcome).inc()
+    return next_poll
 
 
 def _parse(state: FeedState, result: Fetched | FetchError, parsing: Parsing | None) -> Parsed | None:
