@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -195,38 +195,50 @@ def release_leases(session: Session) -> None:
 
 
 class InstanceLock:
-    """An exclusive lock beside a SQLite file: one `monitor run` per file; PostgreSQL runs several."""
+    """An exclusive lock for a SQLite file: one `monitor run` per file; PostgreSQL runs several.
+
+    Two locks, both `flock`: `<file>.lock` beside the resolved path (a symlink or another spelling of
+    the path takes the same one, also before the database file exists), and the database file itself,
+    which a hard link under another name shares (Linux keeps `flock` apart from SQLite's own POSIX
+    locks). The database file's descriptor is held until `release`, which runs after the last
+    transaction: closing it earlier would drop SQLite's locks of this process on that file.
+    """
 
     def __init__(self, engine: sa.Engine) -> None:
         self.path: Path | None = None
-        self._handle: IO[str] | None = None
+        self._database: Path | None = None
+        self._handles: list[int] = []
         if is_sqlite(engine) and engine.url.database not in (None, "", ":memory:"):
-            # The resolved file: a symlink or another spelling of the path takes the same lock.
-            self.path = Path(str(Path(engine.url.database).resolve()) + ".lock")
+            self._database = Path(engine.url.database).resolve()
+            self.path = Path(str(self._database) + ".lock")
 
     def acquire(self) -> None:
-        if self.path is None:
+        if self.path is None or self._database is None:
             return
-        handle = self.path.open("a+")
+        self._take(self.path, os.O_RDWR)
+        self._take(self._database, os.O_RDONLY)  # flock needs no write access
+        os.ftruncate(self._handles[0], 0)
+        os.pwrite(self._handles[0], str(os.getpid()).encode(), 0)
+
+    def _take(self, path: Path, mode: int) -> None:
+        """Lock `path` (made if missing, as an empty file: SQLite reads that as an empty database)."""
+        fd = os.open(path, mode | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.close()
+            os.close(fd)
+            self.release()
             raise InstanceError(
-                f"another `monitor run` is already using {self.path.with_suffix('')}; "
+                f"another `monitor run` is already using {self._database}; "
                 "to run several instances, point MONITOR_DB at PostgreSQL (postgresql://...)"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._handle = handle
+        self._handles.append(fd)
 
     def release(self) -> None:
-        if self._handle is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
+        for fd in reversed(self._handles):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        self._handles.clear()
 
 
 def migrations_config(connection: sa.Connection) -> AlembicConfig:

@@ -389,7 +389,7 @@ def _item_date(raw: Mapping[str, Any], notes: list[str]) -> datetime | None:
         if parsed:
             offset = _TZ_OFFSET.search(str(_plain_get(raw, key) or ""))
             if offset and (int(offset.group(2)) > 14 or int(offset.group(3)) > 59):
-                shown = "".join(offset.groups())
+                shown = "{}{}:{}".format(*offset.groups())
                 notes.append(f"dates with an impossible time zone offset ignored ({shown})")
                 return None
             return _published(parsed)
