@@ -1,4 +1,5 @@
-"""The daemon: APScheduler 3 timers for polling, delivery, reload and pruning; SIGTERM drains; --once."""
+"""The daemon: a poller sleeping until the next feed is due (poller.py) on one long-lived fetch loop
+(fetchloop.py); APScheduler 3 timers for delivery, reload and pruning; SIGTERM drains; --once."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def start(
     polling = None
     if poll_every_feed:
         limit = max(len(config.feeds), 1)
-        polling = pipeline.begin_poll(engine, config, owner, every_feed=True, limit=limit)
+        claimed = pipeline.claim_due(engine, config, owner, every_feed=True, limit=limit)
+        polling = pipeline.begin_poll(claimed, config)
     try:
         active = Active.build(config, StemCounts() if learn else None)
         rt = Runtime(engine, active, owner=owner, article_per_host=settings.article_per_host)
@@ -94,6 +96,8 @@ def run_forever(settings: Settings) -> int:
     from monitor.articlefetch import ArticleFetcher
     from monitor.dbhealth import DatabaseHealth
     from monitor.deliver import Deliverer
+    from monitor.fetchloop import FetchLoop
+    from monitor.poller import Poller
     from monitor.reload import Reloader
     from monitor.web import listen, serve
 
@@ -110,12 +114,10 @@ def run_forever(settings: Settings) -> int:
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "misfire_grace_time": 30})
     stop = threading.Event()  # set by SIGTERM/SIGINT: fetches in flight are abandoned, their leases lapse
     hangup = threading.Event()  # set by SIGHUP: the next reload tick re-reads the configuration
-    poll = {"stop": stop}
     health = DatabaseHealth(rt.engine)  # a database outage is logged once, and once when it ends
     guard = health.guard
-    scheduler.add_job(
-        guard(pipeline.poll_due), "interval", seconds=1, args=[rt], kwargs=poll, id="poll", max_instances=4
-    )
+    rt.fetch_loop = FetchLoop()  # one loop and its connections for the daemon's life
+    poller = Poller(rt, stop, guard)  # sleeps until the next feed is due
     scheduler.add_job(guard(deliverer.tick), "interval", seconds=1, id="deliver", max_instances=1)
     scheduler.add_job(
         guard(apply_reload), "interval", seconds=1, args=[rt, reloader, hangup], id="reload", max_instances=1
@@ -124,6 +126,7 @@ def run_forever(settings: Settings) -> int:
     _on_signals(stop, hangup)
     server = serve(bound, rt.engine, lambda: scheduler.running, health) if bound else None
     scheduler.start()
+    poller.start()
     articles.start()
     log.info(
         "monitor running: %d feeds, %d rules, %d channels",
@@ -134,7 +137,9 @@ def run_forever(settings: Settings) -> int:
     stop.wait()
     log.info("stopping: finishing in-flight work")
     articles.stop()  # pages in flight are abandoned: their items stay pending for the next start
+    poller.join()  # fetches in flight are abandoned too (stop is set): their feeds are released
     scheduler.shutdown(wait=True)
+    rt.fetch_loop.close()
     deliverer.drain()
     if server:
         server.shutdown()
@@ -167,6 +172,7 @@ def apply_reload(rt: Runtime, reloader: Reloader, hangup: threading.Event | None
     config = reloader.tick(force=forced)
     if config is not None:
         pipeline.sync_feeds(rt.engine, config, previous)  # reschedules only feeds whose interval changed
+        rt.wakeup.soon()  # a new feed, or an edited interval, may be due before the poller's plan
         pipeline.lookback(rt)
 
 

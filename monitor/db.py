@@ -89,18 +89,33 @@ def claim_due_feeds(
     session: Session, names: Iterable[str], owner: str, now: datetime, limit: int
 ) -> list[str]:
     """Lease up to `limit` due feeds to `owner` (SKIP LOCKED on PostgreSQL, so instances share)."""
+    return claim_feeds(session, names, owner, now, limit)[0]
+
+
+def claim_feeds(
+    session: Session, names: Iterable[str], owner: str, now: datetime, limit: int
+) -> tuple[list[str], datetime | None]:
+    """`claim_due_feeds`, and when the first feed it left (unleased, not due or over `limit`) is due.
+
+    One query answers both: the unleased feeds in due order, one more than `limit`; the poller sleeps
+    until the time it gets (None: no feed is waiting). A feed another instance holds is not counted:
+    its lease ends with a new due time, which the poller's capped sleep picks up.
+    """
     names = list(names)
     if not names:
-        return []
+        return [], None
+    due_at = col(FeedState.next_poll_at)
     stmt = (
-        select(FeedState.name)
-        .where(col(FeedState.name).in_(names), col(FeedState.next_poll_at) <= now)
+        select(FeedState.name, FeedState.next_poll_at)
+        .where(col(FeedState.name).in_(names), due_at.is_not(None))
         .where(lease_free(col(FeedState.lease_until), now))
-        .order_by(col(FeedState.next_poll_at))
-        .limit(limit)
+        .order_by(due_at)
+        .limit(limit + 1)
         .with_for_update(skip_locked=True)
     )
-    claimed = list(session.exec(stmt))
+    rows = list(session.exec(stmt))
+    claimed = [name for name, at in rows[:limit] if at is not None and at <= now]
+    left = rows[len(claimed) :]
     if claimed:
         session.execute(
             sa.update(FeedState)
@@ -108,7 +123,7 @@ def claim_due_feeds(
             .values(lease_owner=owner, lease_until=now + LEASE)
         )
     session.commit()
-    return claimed
+    return claimed, left[0][1] if left else None
 
 
 # A twin of claim_due_feeds by shape, on purpose: another table with its own due test and order;

@@ -1,7 +1,9 @@
 """The story on one page: poll = fetch, parse, dedup, match, route (one transaction); then deliver.
 
-poll_due(rt)   lease due feeds -> fetch_iter (many in flight) -> each body to a parse worker as it
-               arrives -> an ingest thread takes the feeds in arrival order: ingest()
+poll_due(rt)   claim_due: lease due feeds -> poll_claimed: fetch them (many in flight; on the
+               daemon's fetch loop, fetchloop.py) -> each body to a parse worker as it arrives -> an
+               ingest thread takes the feeds in arrival order: ingest(). The daemon's poller
+               (poller.py) calls the two halves itself, sleeping until the next feed is due
 ingest()       parsed entries -> Item rows (ON CONFLICT DO NOTHING) -> match new items -> Match rows
                -> route -> Delivery rows (the outbox) -> events; all committed together
 finish_article the article of a `fulltext` item read (or failed): store its text, then match the item
@@ -16,7 +18,7 @@ import logging
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import EllipsisType
@@ -78,6 +80,15 @@ def _interval_changed(previous: Config | None, feed: FeedConfig) -> bool:
     return bool(previous and feed.name in previous.feeds and previous.feeds[feed.name].every != feed.every)
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """Feeds leased to this instance for one poll, and when the first feed left over is due."""
+
+    requests: list[FetchRequest]
+    hashes: dict[str, str | None]  # each feed's last body hash: the same bytes are not parsed again
+    next_due: datetime | None  # None: no unleased feed is waiting
+
+
 @dataclass
 class Polling:
     """A poll under way (`begin_poll`): its feeds being fetched, and parsed as each body arrives."""
@@ -88,49 +99,71 @@ class Polling:
     fetcher: threading.Thread | None = None
 
 
+Fetching = Callable[..., Iterator[tuple[FetchRequest, Fetched | FetchError]]]
+
+
 def poll_due(
     rt: Runtime, *, every_feed: bool = False, limit: int = BATCH, stop: threading.Event | None = None
 ) -> int:
     """Poll the feeds that are due (or all, for --once); `stop` abandons fetches still in flight."""
-    polling = begin_poll(rt.engine, rt.config, rt.owner, every_feed=every_feed, limit=limit, stop=stop)
-    return finish_poll(rt, polling)
+    claimed = claim_due(rt.engine, rt.config, rt.owner, every_feed=every_feed, limit=limit)
+    poll_claimed(rt, claimed, stop=stop)
+    return len(claimed.requests)
 
 
-def begin_poll(
-    engine: sa.Engine,
-    config: Config,
-    owner: str,
-    *,
-    every_feed: bool = False,
-    limit: int = BATCH,
-    stop: threading.Event | None = None,
-) -> Polling:
-    """Lease the due feeds and start fetching them in a thread, each body handed to a parse worker as
-    it arrives; `finish_poll` ingests them. Needs no matcher: `monitor run --once` begins its poll
-    before the rules are indexed and their lookback has run, and ingests once they are."""
+def claim_due(
+    engine: sa.Engine, config: Config, owner: str, *, every_feed: bool = False, limit: int = BATCH
+) -> Claimed:
+    """Lease up to `limit` due feeds (all made due first, for --once) and learn when the next is due.
+
+    Needs no matcher: `monitor run --once` claims and begins its poll before the rules are indexed."""
     now = utcnow()
     with Session(engine) as session:
         if every_feed:
             session.execute(sa.update(FeedState).values(next_poll_at=now))
             session.commit()
         enabled = [name for name, feed in config.feeds.items() if feed.enabled]
-        names = db.claim_due_feeds(session, enabled, owner, now, limit)
+        names, next_due = db.claim_feeds(session, enabled, owner, now, limit)
+        if not names:
+            return Claimed([], {}, next_due)
         states = {s.name: s for s in session.exec(select(FeedState).where(col(FeedState.name).in_(names)))}
     requests = [FetchRequest(n, config.feeds[n].url, states[n].etag, states[n].last_modified) for n in names]
-    polling = Polling(names, queue.Queue())
+    return Claimed(requests, {n: states[n].body_hash for n in names}, next_due)
+
+
+def poll_claimed(rt: Runtime, claimed: Claimed, *, stop: threading.Event | None = None) -> datetime | None:
+    """Fetch, parse and ingest the claimed feeds; return the earliest next poll the ingests set.
+
+    The fetches run on the daemon's long-lived loop when it has one (`rt.fetch_loop`), else on a
+    loop of their own (`run --once`).
+    """
+    if not claimed.requests:
+        return None
+    fetching = rt.fetch_loop.fetch_iter if rt.fetch_loop is not None else fetch_iter
+    return finish_poll(rt, begin_poll(claimed, rt.config, fetching=fetching, stop=stop))
+
+
+def begin_poll(
+    claimed: Claimed,
+    config: Config,
+    *,
+    fetching: Fetching = fetch_iter,
+    stop: threading.Event | None = None,
+) -> Polling:
+    """Start fetching the claimed feeds in a thread, each body handed to a parse worker as it
+    arrives; `finish_poll` ingests them."""
+    polling = Polling([r.feed for r in claimed.requests], queue.Queue())
 
     def fetch_all() -> None:
         try:
-            for request, result in fetch_iter(
-                requests, stop=stop
-            ):  # parsing starts the moment a body arrives
-                parsing = start_parse(states[request.feed].body_hash, result)
+            for request, result in fetching(claimed.requests, stop=stop):  # parsing starts as a body arrives
+                parsing = start_parse(claimed.hashes[request.feed], result)
                 polling.work.put((config.feeds[request.feed], result, parsing))
                 polling.fetched.add(request.feed)
         finally:
             polling.work.put(None)
 
-    if requests:
+    if claimed.requests:
         polling.fetcher = threading.Thread(target=fetch_all, name="fetch-feeds", daemon=True)
         polling.fetcher.start()
     else:
@@ -138,31 +171,40 @@ def begin_poll(
     return polling
 
 
-def finish_poll(rt: Runtime, polling: Polling) -> int:
-    """Ingest the feeds of `polling` in arrival order (in this thread); return how many were leased.
+def finish_poll(rt: Runtime, polling: Polling) -> datetime | None:
+    """Ingest the feeds of `polling` in arrival order (in this thread); the earliest next poll they set.
 
     Feeds whose fetch was abandoned (stopping) are released: the next start polls them.
     """
+    earliest: list[datetime] = []
     try:
-        _ingest_all(rt, polling.work)
+        _ingest_all(rt, polling.work, earliest)
     finally:
         if polling.fetcher is not None:
             polling.fetcher.join()
     if abandoned := [n for n in polling.names if n not in polling.fetched]:
         release_feeds(rt.engine, rt.owner, abandoned)
-    return len(polling.names)
+    return earliest[0] if earliest else None
 
 
 def _ingest_all(
-    rt: Runtime, work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None]
+    rt: Runtime,
+    work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None],
+    earliest: list[datetime],
 ) -> None:
-    """Ingest fetched feeds in arrival order: waits on parses only, never on a slow fetch."""
+    """Ingest fetched feeds in arrival order: waits on parses only, never on a slow fetch.
+
+    `earliest` gets the earliest next poll time the ingests set.
+    """
     while (job := work.get()) is not None:
         feed, result, parsing = job
         try:
-            ingest(rt, feed, result, parsing)
+            after = ingest(rt, feed, result, parsing)
         except Exception:  # one feed's surprise must not leave the others of the batch unpolled
             log.exception("ingest of feed %s failed", feed.name)
+            continue
+        if after is not None and (not earliest or after < earliest[0]):
+            earliest[:] = [after]
 
 
 def start_parse(known_hash: str | None, result: Fetched | FetchError) -> Parsing | None:
@@ -189,8 +231,8 @@ def release_feeds(engine: sa.Engine, owner: str, names: list[str]) -> None:
 
 def ingest(
     rt: Runtime, feed: FeedConfig, result: Fetched | FetchError, parsing: Parsing | EllipsisType | None = ...
-) -> None:
-    """Everything one poll result changes, committed in one transaction.
+) -> datetime | None:
+    """Everything one poll result changes, committed in one transaction; returns the feed's next poll.
 
     `parsing` is the parse `start_parse` began (None: nothing new to parse); `...` starts it here.
     """
@@ -210,10 +252,12 @@ def ingest(
             outcome = "ok" if parsed else "not_modified"
         session.add(state)
         pending = session.info.pop("articles_pending", False)
+        next_poll = state.next_poll_at
         session.commit()
     if pending:
         rt.articles_due.set()
     POLLS.labels(outcome=outcome).inc()
+    return next_poll
 
 
 def _parse(state: FeedState, result: Fetched | FetchError, parsing: Parsing | None) -> Parsed | None:
