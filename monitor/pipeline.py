@@ -203,8 +203,10 @@ def _ingest_all(
         except Exception:  # one feed's surprise must not leave the others of the batch unpolled
             log.exception("ingest of feed %s failed", feed.name)
             continue
-        if after is not None and (not earliest or after < earliest[0]):
-            earliest[:] = [after]
+        if after is not None:
+            rt.wakeup.soon(after)  # now, not at the batch's end: a hanging feed of the batch holds no other
+            if not earliest or after < earliest[0]:
+                earliest[:] = [after]
 
 
 def start_parse(known_hash: str | None, result: Fetched | FetchError) -> Parsing | None:
