@@ -72,7 +72,7 @@ def _trafilatura(page: bytes) -> str:
 def _readability(page: bytes) -> str:
     from readability import Document
 
-    from monitor.parse import html_to_text
+    from monitor.htmltext import html_to_text
 
     return html_to_text(Document(page).summary(html_partial=True))
 

@@ -1,4 +1,4 @@
-"""Feed HTML to plain text: `monitor.parse.html_to_text` (lexbor, HTML5) against a naive regex strip.
+"""Feed HTML to plain text: `monitor.htmltext.html_to_text` (lexbor, HTML5) against a naive regex strip.
 
     python bench/html_text.py
 
@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from match import DEFAULT_DATA, load_articles
 
-from monitor.parse import html_to_text
+from monitor.htmltext import html_to_text
 
 _TAG = re.compile(r"<[^>]*>")
 

@@ -1,7 +1,8 @@
 """`monitor run --once` over one feed of all 2,125 BBC articles with 20,000 rules, against a plain loop.
 
     python bench/once.py                 # 20,000 rules
-    python bench/once.py --rules 2000    # smaller
+    python bench/once.py --rules 1000    # smaller
+    python bench/once.py --repeat 3      # best of 3 runs of each side, taking turns (a loaded machine)
 
 The plain loop is what a script would do: feedparser on the feed, then for every item the set of its
 stemmed words, and every rule checked against it (all of a rule's words present; an OR group: any).
@@ -65,10 +66,35 @@ def plain_loop(body: bytes, queries: list[str]) -> int:
     return hits
 
 
+def timed_run(root: Path, run_dir: Path, cache: Path | None = None) -> float:
+    """Seconds `monitor run --once` takes in `root` on a fresh database in `run_dir` (with a copy of
+    the compiled-query `cache`, if given); a failure ends the benchmark. Its log goes to a file: a
+    pipe read by this process would compete with it for the CPU."""
+    run_dir.mkdir()
+    if cache is not None:
+        shutil.copy(cache, run_dir / "compiled-queries.json")
+    env = {**os.environ, "MONITOR_DB": f"sqlite:///{run_dir}/monitor.db", "MONITOR_HTTP": "off"}
+    log = run_dir / "monitor.log"
+    with log.open("wb") as stderr:
+        start = time.perf_counter()
+        run = subprocess.run(
+            [sys.executable, "-m", "monitor", "run", "--once"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        seconds = time.perf_counter() - start
+    if run.returncode:
+        sys.exit(f"monitor run --once failed:\n{log.read_text(errors='replace')[-3000:]}")
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", type=int, default=20_000)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--repeat", type=int, default=1, help="Best of this many runs of each (default 1).")
     args = parser.parse_args()
     items = load_articles(args.data)
     mid, texts = vocabulary(items)
@@ -81,35 +107,17 @@ def main() -> None:
         (root / "rules" / "bench.yaml").write_text(rules_yaml(feed, queries), encoding="utf-8")
         (root / "alerts").mkdir()
         (root / "alerts" / "channels.yaml").write_text("channels:\n  console: {type: console}\n")
-        env = {**os.environ, "MONITOR_DB": f"sqlite:///{root}/monitor.db", "MONITOR_HTTP": "off"}
-        out(f"{len(items)} articles, {len(queries)} rules")
-        start = time.perf_counter()
-        run = subprocess.run(
-            [sys.executable, "-m", "monitor", "run", "--once"],
-            cwd=root,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        ours = time.perf_counter() - start
-        if run.returncode:
-            sys.exit(f"monitor run --once failed:\n{run.stderr[-3000:]}")
-        # the same run on a fresh database, the compiled-query cache of the first run kept beside it
-        warm_root = root / "warm"
-        warm_root.mkdir()
-        shutil.copy(root / "compiled-queries.json", warm_root / "compiled-queries.json")
-        warm_env = {**env, "MONITOR_DB": f"sqlite:///{warm_root}/monitor.db"}
-        start = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "monitor", "run", "--once"],
-            cwd=root,
-            env=warm_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=True,
-        )
-        warm = time.perf_counter() - start
+        out(f"{len(items)} articles, {len(queries)} rules, best of {args.repeat}")
+        # taking turns, so a burst of load elsewhere on the machine does not fall on one side only
+        ours, warm, naive, naive_hits = [], [], [], 0
+        for n in range(args.repeat):
+            ours.append(timed_run(root, root / f"cold{n}"))
+            # the same run on a fresh database, the compiled-query cache of the first run kept beside it
+            warm.append(timed_run(root, root / f"warm{n}", root / "cold0" / "compiled-queries.json"))
+            start = time.perf_counter()
+            naive_hits = plain_loop(feed.read_bytes(), queries)
+            naive.append(time.perf_counter() - start)
+        env = {**os.environ, "MONITOR_DB": f"sqlite:///{root}/cold0/monitor.db", "MONITOR_HTTP": "off"}
         count = subprocess.run(
             [sys.executable, "-m", "monitor", "events", "--kind", "match"],
             cwd=root,
@@ -118,14 +126,13 @@ def main() -> None:
             text=True,
             check=True,
         ).stdout.count("\n")
-        start = time.perf_counter()
-        naive_hits = plain_loop(feed.read_bytes(), queries)
-        naive = time.perf_counter() - start
-    out(f"monitor run --once : {ours:7.1f} s  ({count} matches stored, everything included)")
-    out(f"  rules unchanged  : {warm:7.1f} s  (compiled-query cache from the first run, fresh database)")
-    out(f"plain loop         : {naive:7.1f} s  ({naive_hits} hits, parse + every rule x every item)")
+    best, best_warm, best_naive = min(ours), min(warm), min(naive)
+    out(f"monitor run --once : {best:7.2f} s  ({count} matches stored, everything included)")
+    out(f"  rules unchanged  : {best_warm:7.2f} s  (compiled-query cache from the first run, fresh database)")
+    out(f"plain loop         : {best_naive:7.2f} s  ({naive_hits} hits, parse + every rule x every item)")
     out(
-        f"speedup            : {naive / ours:7.1f}x first run, {naive / warm:.1f}x rules unchanged (target >= 5x)"
+        f"speedup            : {best_naive / best:7.2f}x first run, {best_naive / best_warm:.2f}x rules unchanged"
+        " (targets: >= 5x at 20,000 rules, > 1x at 1,000)"
     )
 
 

@@ -12,22 +12,11 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
 from sqlmodel import Session
 
+from monitor.eventkinds import KINDS
 from monitor.logs import batched_lines
 from monitor.models import Event, utcnow
 from monitor.scrub import scrub, scrub_value
 
-KINDS = (
-    "fetch",
-    "fetch_failed",
-    "item",
-    "article_failed",
-    "match",
-    "delivery",
-    "delivery_failed",
-    "reload",
-    "reload_failed",
-    "prune",
-)
 FIELDS = ("feed", "rule", "item_id", "channel", "delivery_id")
 log = logging.getLogger("monitor")
 REGISTRY = CollectorRegistry()  # this process's counters; /metrics adds the database gauges

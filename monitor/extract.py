@@ -14,7 +14,7 @@ import re
 import trafilatura
 
 from monitor.errors import ParseError
-from monitor.parse import TEXT_MAX, collapse_text
+from monitor.htmltext import TEXT_MAX, collapse_text
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _LOOKS_HTML = re.compile(

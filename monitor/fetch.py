@@ -118,7 +118,7 @@ def fetch_iter(
     def run() -> None:
         job = _fetch_all(list(requests), opts, lambda i, r: done.put((requests[i], r)))
         try:
-            asyncio.run(_until_stopped(job, stop))
+            asyncio.run(until_stopped(job, stop))
         finally:
             done.put(None)
 
@@ -129,7 +129,7 @@ def fetch_iter(
     worker.join()
 
 
-async def _until_stopped(job: Awaitable[object], stop: threading.Event | None) -> None:
+async def until_stopped(job: Awaitable[object], stop: threading.Event | None) -> None:
     """Run `job`, cancelling it when `stop` is set (checked ten times a second)."""
     task = asyncio.ensure_future(job)
     while not task.done():
@@ -145,17 +145,36 @@ async def _fetch_all(
     opts: FetchOptions,
     on_done: Callable[[int, Fetched | FetchError], None] | None = None,
 ) -> list[Fetched | FetchError]:
-    gate = asyncio.Semaphore(opts.limit)
-    host_gates: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(opts.per_host))
+    gates = Gates(opts)
     hosts = dict.fromkeys(_host(r.url) for r in requests if not _is_local(r.url))
     clients = Clients({host: i % MAX_SHARDS for i, host in enumerate(hosts)}, opts)
     try:
-        jobs = [fetch_one(req, clients, gate, host_gates, opts) for req in requests]
-        if on_done is not None:
-            jobs = [_report(i, job, on_done) for i, job in enumerate(jobs)]
-        return list(await asyncio.gather(*jobs))
+        return await fetch_batch(requests, clients, gates, opts, on_done)
     finally:
         await clients.aclose()
+
+
+async def fetch_batch(
+    requests: list[FetchRequest],
+    clients: Clients,
+    gates: Gates,
+    opts: FetchOptions,
+    on_done: Callable[[int, Fetched | FetchError], None] | None = None,
+) -> list[Fetched | FetchError]:
+    """Fetch `requests` through `clients` under `gates` (both may outlive the batch: fetchloop.py)."""
+    jobs = [fetch_one(req, clients, gates.all, gates.hosts, opts) for req in requests]
+    if on_done is not None:
+        jobs = [_report(i, job, on_done) for i, job in enumerate(jobs)]
+    return list(await asyncio.gather(*jobs))
+
+
+class Gates:
+    """The bounds on requests in flight: `all` of them, and each host's (created on first use)."""
+
+    def __init__(self, opts: FetchOptions) -> None:
+        self.all = asyncio.Semaphore(opts.limit)
+        per_host = opts.per_host
+        self.hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_host))
 
 
 async def _report(
@@ -169,14 +188,19 @@ async def _report(
 
 
 class Clients:
-    """httpx clients created on first use, one per shard of hosts (one per host up to MAX_SHARDS;
-    a host missing from `shards` uses shard 0)."""
+    """httpx clients created on first use, one per shard of hosts (one per host up to MAX_SHARDS).
 
-    def __init__(self, shards: dict[str, int], opts: FetchOptions) -> None:
+    A host missing from `shards` uses shard 0, or, with `grow` (a long-lived set: fetchloop.py), is
+    given the next shard in turn the first time it is seen.
+    """
+
+    def __init__(self, shards: dict[str, int], opts: FetchOptions, *, grow: bool = False) -> None:
         self._clients: dict[int, httpx.AsyncClient] = {}
-        self._shards, self._opts = shards, opts
+        self._shards, self._opts, self._grow = shards, opts, grow
 
     def for_host(self, host: str) -> httpx.AsyncClient:
+        if self._grow and host not in self._shards:
+            self._shards[host] = len(self._shards) % MAX_SHARDS
         shard = self._shards.get(host, 0)
         if shard not in self._clients:
             limits = httpx.Limits(
@@ -247,8 +271,9 @@ def _describe(exc: BaseException) -> str:
             return "connection refused"
         if isinstance(seen, socket.gaierror):
             return "cannot resolve host name"
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return "TLS certificate not trusted"
+        if isinstance(seen, ssl.SSLCertVerificationError):  # OpenSSL's words: expired, wrong name...
+            why = str(seen.verify_message or "").rstrip(".")
+            return f"TLS certificate not trusted ({why})" if why else "TLS certificate not trusted"
         if isinstance(seen, ssl.SSLError):
             return "TLS handshake failed"
         seen = seen.__cause__ or seen.__context__

@@ -6,8 +6,8 @@ fallback parser expands them without limit) and overlong author-like fields (its
 quadratic); `_bound` caps items and elements, and what a not well-formed document hands to the slow
 loose parser. Measured worst cases stay under about 5 s and 150 MB for a 10 MB body; `parsepool`
 adds hard caps. Its HTML sanitizer and relative-URI rewriting are off (up to two thirds of its time on
-HTML-rich feeds): every text field is reduced to plain text here by lexbor, an HTML5 parser in C that
-drops markup and never evaluates it, and links are resolved and checked here.
+HTML-rich feeds): every text field is reduced to plain text by `htmltext` (lexbor, an HTML5 parser in C that
+drops markup and never evaluates it), and links are resolved and checked here.
 """
 
 from __future__ import annotations
@@ -25,14 +25,13 @@ from xml.parsers import expat
 
 import charset_normalizer
 import feedparser
-from selectolax.lexbor import LexborHTMLParser
 
 from monitor.errors import ParseError
 from monitor.escaping import is_web_url
+from monitor.htmltext import TEXT_MAX, collapse_text, html_to_text
 from monitor.records import Entry, Parsed
 
 TITLE_MAX = 1024
-TEXT_MAX = 100_000
 AUTHOR_MAX = 256
 GUID_MAX = 1024
 LINK_MAX = 2048
@@ -43,7 +42,6 @@ ELEMENTS_MAX = 100_000  # feedparser spends about 20 µs per element
 LOOSE_MAX = 512 * 1024  # bytes of a not well-formed document given to feedparser's loose parser
 ITEM_LOOSE_MAX = LOOSE_MAX // 8  # bytes of one item kept when a not well-formed document is cut
 DETECT_BYTES = 64 * 1024  # bytes charset-normalizer reads to guess an undeclared encoding
-HTML_INPUT_FACTOR = 4  # markup read per character of text kept
 SHORT_FIELD_BYTES = 1024  # author-like elements are cut to this before parsing
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 ENCODING_NOTICES = ("CharacterEncodingOverride", "NonXMLContentType", "CharacterEncodingUnknown")
@@ -57,42 +55,15 @@ _SHORT_FIELD = re.compile(
     rb"|owner|uri)\b[^<>]{0,500}>(?:\s*<!\[CDATA\[)?)([^<\]]{%d,})" % (SHORT_FIELD_BYTES + 1),
     re.IGNORECASE,
 )
-_RAW_NAMES = r"(script|style|template|noscript|iframe|noembed|noframes|xmp)"
-_RAW_OPEN = re.compile(rf"<{_RAW_NAMES}(?=[\s/>])", re.IGNORECASE)
-_RAW_CLOSE = re.compile(rf"</{_RAW_NAMES}", re.IGNORECASE)
-_RAW_TAG_END = re.compile(r"""(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""")
-RAW_TAG_MAX = 2048  # characters searched for the end of a script/iframe start tag
-NESTING_MAX = 1000  # element depth of feed HTML kept (past it, hostile: the rest is cut)
-_ANY_TAG = re.compile(r"<(/?)([A-Za-z][\w:-]{0,60})")
-# fmt: off
-_NOT_NESTING = frozenset({
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track",
-    "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot",
-    "colgroup", "caption", "rb", "rt", "rp",
-})
-# fmt: on
-# Dropped with their content: code, styles, embedded frames. <object>, <svg> and <math> keep their
-# text (fallback text, labels, formulas), as the HTML5 text of a page does.
-_SKIP_CONTENT = frozenset({"script", "style", "template", "noscript", "iframe", "noembed", "noframes"})
-# fmt: off
-_BLOCK = frozenset({
-    "p", "br", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "dd", "dt",
-    "blockquote", "pre", "section", "article", "header", "footer", "figure", "figcaption", "table",
-})
-# fmt: on
-_CONTROL = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
-)  # C0, C1 controls but tab, CR, LF; lone surrogates
 _UNSAFE = re.compile("[\x00-\x20\x7f-\x9f\ud800-\udfff]")  # never in a link: controls, spaces, surrogates
 _TZ_OFFSET = re.compile(r"(?:\d|\s)([+-])(\d\d):?(\d\d)\s*\Z")
 _ITEM_OPEN = re.compile(rb"<(?:[\w.-]{1,40}:)?(?:item|entry)[\s>]", re.IGNORECASE)
 _ITEM_CLOSE = re.compile(rb"</(?:[\w.-]{1,40}:)?(?:item|entry)\s*>", re.IGNORECASE)
-_COMMENT_OR_ROOT = re.compile(rb"<!--|<\w")
+_PROLOG_MARK = re.compile(rb"<!--|<\?|<!|<[A-Za-z_:\x80-\xff]")  # what the prolog holds, or the root
+_DECLARATION_MARK = re.compile(rb"""["'\[>]""")  # in <!DOCTYPE ...>, outside its [subset]
+_SUBSET_MARK = re.compile(rb"""["']|<!--|<\?|\]""")  # inside the [subset]
 _OPEN_OR_CLOSE = re.compile(rb"<(/?)([A-Za-z_][\w:.-]{0,60})[^<>]*?(/?)>")
 _CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
-_BOX = ("iframe", "object", "embed", "svg", "math", "img", "video", "audio", "canvas")  # words apart too
-_BLOCK_NAMES = "|".join(sorted({*_BLOCK, *_BOX}, key=len, reverse=True))
-_BLOCK_TAG_START = re.compile(rf"<(?=/?(?:{_BLOCK_NAMES})[\s/>])", re.IGNORECASE)
 
 
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed:
@@ -124,82 +95,6 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
         ttl_minutes=_ttl(feed.get("ttl")),
         degraded="; ".join(reasons) or None,
     )
-
-
-def html_to_text(markup: str, limit: int = TEXT_MAX) -> str:
-    """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed, capped.
-
-    Parsed by lexbor (selectolax), an HTML5-conformant parser in C, linear in its input: attribute
-    values are read as a browser reads them (`alt="growth > 5%"` stays inside the tag). Where HTML5
-    would make a self-closed or never-closed `<iframe/>` or `<script src="x"/>` swallow the rest of
-    the text as raw text, feeds mean XHTML: the element is closed right there and the text after it
-    kept (`_close_raw_text`). Scripts, styles, iframes and templates are dropped with their content;
-    block elements separate words. Markup is never evaluated, only dropped.
-    """
-    markup = markup[: limit * HTML_INPUT_FACTOR]
-    if "<" not in markup and "&" not in markup:
-        return collapse_text(markup, limit)
-    markup = _close_raw_text(_cut_deep(markup))
-    tree = LexborHTMLParser(_BLOCK_TAG_START.sub(" <", markup))  # a space before each block tag
-    root = tree.root
-    if root is None:
-        return ""
-    if _RAW_OPEN.search(markup):
-        tree.strip_tags(list(_SKIP_CONTENT))
-    return collapse_text(root.text(deep=True), limit)
-
-
-def _close_raw_text(markup: str) -> str:
-    """Close every raw-text element (script, iframe...) that is self-closed or never closed.
-
-    One forward pass: the end of each such start tag is found honouring quoted attribute values
-    (within RAW_TAG_MAX characters, else it is left to the parser), and a closing tag is inserted
-    after it when the tag ends in "/>" or no closing tag of its name follows. Each character is
-    searched at most once.
-    """
-    last_close: dict[str, int] = {}
-    for found in _RAW_CLOSE.finditer(markup):
-        last_close[found.group(1).lower()] = found.start()
-    parts, copied, searched = [], 0, 0
-    for found in _RAW_OPEN.finditer(markup):
-        if found.start() < searched:
-            continue
-        reach = min(len(markup), found.end() + RAW_TAG_MAX)
-        end = _RAW_TAG_END.match(markup, found.end(), reach)
-        if end is None:
-            searched = reach
-            continue
-        name, stop = found.group(1).lower(), end.end()
-        searched = stop
-        if markup[stop - 2] == "/" or last_close.get(name, -1) < stop:
-            parts += [markup[copied:stop], f"</{name}>"]
-            copied = stop
-    return "".join(parts) + markup[copied:] if parts else markup
-
-
-def _cut_deep(markup: str) -> str:
-    """`markup` cut where its elements nest deeper than NESTING_MAX (lexbor is quadratic in depth).
-
-    Depth is counted over start and end tags, leaving out void elements and those HTML5 closes by
-    itself (p, li, td...), so real feed text is never cut; only hostile nesting is.
-    """
-    if markup.count("<") <= NESTING_MAX:  # too few tags to nest that deep
-        return markup
-    depth = 0
-    for tag in _ANY_TAG.finditer(markup):
-        name = tag.group(2).lower()
-        if name in _NOT_NESTING:
-            continue
-        depth += -1 if tag.group(1) else 1
-        if depth > NESTING_MAX:
-            return markup[: tag.start()]
-        depth = max(depth, 0)
-    return markup
-
-
-def collapse_text(text: str, limit: int) -> str:
-    """`text` without control characters, with whitespace collapsed, cut to `limit` characters."""
-    return " ".join(_CONTROL.sub("", text[: limit * HTML_INPUT_FACTOR]).split())[:limit].rstrip()
 
 
 def _widen_to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
@@ -244,15 +139,52 @@ def _unpoison(body: bytes) -> tuple[bytes, str | None]:
 
 
 def _root_start(body: bytes) -> int:
-    """Where the root element starts: the first `<name` outside a comment (`<!-- <a -->` is not it)."""
+    """Where the root element starts: the first `<name` of the document outside its prolog.
+
+    The prolog is read as XML defines it: comments, processing instructions and the document type
+    declaration, whose internal subset holds quoted literals, comments and processing instructions of
+    its own; a `<a` inside any of them (`<!-- <a -->`, `<?pi <a ?>`, `<!ENTITY q "<a>">`) is not the
+    root. One forward pass over the bytes.
+    """
     pos = 0
-    while (found := _COMMENT_OR_ROOT.search(body, pos)) is not None:
-        if found.group(0) != b"<!--":
+    while (found := _PROLOG_MARK.search(body, pos)) is not None:
+        mark = found.group(0)
+        if mark == b"<!--":
+            pos = _past(body, b"-->", found.end())
+        elif mark == b"<?":
+            pos = _past(body, b"?>", found.end())
+        elif mark == b"<!":
+            pos = _past_declaration(body, found.end())
+        else:
             return found.start()
-        close = body.find(b"-->", found.end())
-        if close < 0:
-            return len(body)
-        pos = close + 3
+    return len(body)
+
+
+def _past(body: bytes, closer: bytes, start: int) -> int:
+    """The index just after the next `closer` from `start`; the end of `body` if there is none."""
+    found = body.find(closer, start)
+    return len(body) if found < 0 else found + len(closer)
+
+
+def _past_declaration(body: bytes, pos: int) -> int:
+    """The index just after a `<!...>` declaration whose body starts at `pos`, its `[...]` subset included.
+
+    Quoted literals are skipped whole; inside the subset so are comments and processing instructions,
+    and a `[` is text (XML has no nested brackets there). Each mark costs one search, in C.
+    """
+    in_subset = False
+    while (found := (_SUBSET_MARK if in_subset else _DECLARATION_MARK).search(body, pos)) is not None:
+        mark, pos = found.group(0), found.end()
+        if mark in (b'"', b"'"):
+            pos = _past(body, mark, pos)
+        elif mark == b"<!--":
+            pos = _past(body, b"-->", pos)
+        elif mark == b"<?":
+            pos = _past(body, b"?>", pos)
+        elif mark in (b"[", b"]"):
+            in_subset = mark == b"["
+        else:  # ">"
+            return pos
     return len(body)
 
 
@@ -457,7 +389,7 @@ def _item_date(raw: Mapping[str, Any], notes: list[str]) -> datetime | None:
         if parsed:
             offset = _TZ_OFFSET.search(str(_plain_get(raw, key) or ""))
             if offset and (int(offset.group(2)) > 14 or int(offset.group(3)) > 59):
-                shown = "".join(offset.groups())
+                shown = "{}{}:{}".format(*offset.groups())
                 notes.append(f"dates with an impossible time zone offset ignored ({shown})")
                 return None
             return _published(parsed)

@@ -26,7 +26,6 @@ from types import FrameType
 from monitor import lifeline
 from monitor.entrytext import entry_analysis
 from monitor.errors import ParseError
-from monitor.parse import parse_feed
 from monitor.records import Parsed
 
 FeedJob = tuple[bytes, str, str | None]  # body, url, content type
@@ -43,6 +42,7 @@ _pools: dict[tuple[int, int], cf.ProcessPoolExecutor] = {}
 # Each worker reports its pid when it starts (the executor's own list of them is private).
 _started: dict[cf.ProcessPoolExecutor, multiprocessing.queues.SimpleQueue[int]] = {}
 _pids: dict[cf.ProcessPoolExecutor, set[int]] = {}
+_warming = False  # warm_up was called
 
 
 def parse_all(
@@ -90,8 +90,20 @@ def _start(
 
 
 def warm_up() -> None:
-    """Start the worker processes in the background now, so the first poll does not wait for them."""
-    submit(b"", "warm-up:")
+    """Start the fork server and a worker in the background now, so the first poll does not wait for
+    them; returns at once (starting them takes a tenth of a second of waiting, off the caller's path).
+    Once a process: a second call does nothing."""
+    global _warming
+    with _lock:
+        if _warming:
+            return
+        _warming = True
+    threading.Thread(target=_warm_up, name="parse-warm-up", daemon=True).start()
+
+
+def _warm_up() -> None:
+    with contextlib.suppress(Exception):  # e.g. the process is exiting already: the first parse starts them
+        submit(b"", "warm-up:")
 
 
 def parse_isolated(
@@ -230,6 +242,8 @@ def _work(body: bytes, url: str, content_type: str | None, kind: str, timeout: f
             from monitor.extract import extract_article  # imported on first use: most workers never need it
 
             return extract_article(body, url, content_type)
+        from monitor.parse import parse_feed  # preloaded by the fork server; the daemon itself never parses
+
         return _analyzed(parse_feed(body, url, content_type))
     except ParseError as err:
         return (err.url, err.reason)

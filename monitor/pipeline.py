@@ -1,7 +1,9 @@
 """The story on one page: poll = fetch, parse, dedup, match, route (one transaction); then deliver.
 
-poll_due(rt)   lease due feeds -> fetch_iter (many in flight) -> each body to a parse worker as it
-               arrives -> an ingest thread takes the feeds in arrival order: ingest()
+poll_due(rt)   claim_due: lease due feeds -> poll_claimed: fetch them (many in flight; on the
+               daemon's fetch loop, fetchloop.py) -> each body to a parse worker as it arrives -> an
+               ingest thread takes the feeds in arrival order: ingest(). The daemon's poller
+               (poller.py) calls the two halves itself, sleeping until the next feed is due
 ingest()       parsed entries -> Item rows (ON CONFLICT DO NOTHING) -> match new items -> Match rows
                -> route -> Delivery rows (the outbox) -> events; all committed together
 finish_article the article of a `fulltext` item read (or failed): store its text, then match the item
@@ -16,7 +18,8 @@ import logging
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import EllipsisType
 from typing import Any
@@ -28,7 +31,13 @@ from monitor import db, dedup, events, fulltext, mutes, schedule
 from monitor.config import Config, FeedConfig, RuleConfig
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import fetch_iter, redact_url
-from monitor.match import changed_rules, lookback_matches, mark_applied, match_items
+from monitor.match import (
+    applied_fingerprints,
+    changed_rules,
+    lookback_matches,
+    mark_applied,
+    match_items,
+)
 from monitor.metrics import POLLS
 from monitor.models import Delivery, FeedState, Item, Match, utcnow
 from monitor.parsepool import submit
@@ -71,47 +80,133 @@ def _interval_changed(previous: Config | None, feed: FeedConfig) -> bool:
     return bool(previous and feed.name in previous.feeds and previous.feeds[feed.name].every != feed.every)
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """Feeds leased to this instance for one poll, and when the first feed left over is due."""
+
+    requests: list[FetchRequest]
+    hashes: dict[str, str | None]  # each feed's last body hash: the same bytes are not parsed again
+    next_due: datetime | None  # None: no unleased feed is waiting
+
+
+@dataclass
+class Polling:
+    """A poll under way (`begin_poll`): its feeds being fetched, and parsed as each body arrives."""
+
+    names: list[str]  # the feeds leased for this poll
+    work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None]
+    fetched: set[str] = field(default_factory=set)  # the feeds whose fetch finished (so they are ingested)
+    fetcher: threading.Thread | None = None
+
+
+Fetching = Callable[..., Iterator[tuple[FetchRequest, Fetched | FetchError]]]
+
+
 def poll_due(
     rt: Runtime, *, every_feed: bool = False, limit: int = BATCH, stop: threading.Event | None = None
 ) -> int:
     """Poll the feeds that are due (or all, for --once); `stop` abandons fetches still in flight."""
-    config, now = rt.config, utcnow()
-    with Session(rt.engine) as session:
+    claimed = claim_due(rt.engine, rt.config, rt.owner, every_feed=every_feed, limit=limit)
+    poll_claimed(rt, claimed, stop=stop)
+    return len(claimed.requests)
+
+
+def claim_due(
+    engine: sa.Engine, config: Config, owner: str, *, every_feed: bool = False, limit: int = BATCH
+) -> Claimed:
+    """Lease up to `limit` due feeds (all made due first, for --once) and learn when the next is due.
+
+    Needs no matcher: `monitor run --once` claims and begins its poll before the rules are indexed."""
+    now = utcnow()
+    with Session(engine) as session:
         if every_feed:
             session.execute(sa.update(FeedState).values(next_poll_at=now))
             session.commit()
         enabled = [name for name, feed in config.feeds.items() if feed.enabled]
-        names = db.claim_due_feeds(session, enabled, rt.owner, now, limit)
+        names, next_due = db.claim_feeds(session, enabled, owner, now, limit)
+        if not names:
+            return Claimed([], {}, next_due)
         states = {s.name: s for s in session.exec(select(FeedState).where(col(FeedState.name).in_(names)))}
     requests = [FetchRequest(n, config.feeds[n].url, states[n].etag, states[n].last_modified) for n in names]
-    ingested: set[str] = set()
-    work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None] = queue.Queue()
-    worker = threading.Thread(target=_ingest_all, args=(rt, work), name="ingest", daemon=True)
-    worker.start()
+    return Claimed(requests, {n: states[n].body_hash for n in names}, next_due)
+
+
+def poll_claimed(rt: Runtime, claimed: Claimed, *, stop: threading.Event | None = None) -> datetime | None:
+    """Fetch, parse and ingest the claimed feeds; return the earliest next poll the ingests set.
+
+    The fetches run on the daemon's long-lived loop when it has one (`rt.fetch_loop`), else on a
+    loop of their own (`run --once`).
+    """
+    if not claimed.requests:
+        return None
+    fetching = rt.fetch_loop.fetch_iter if rt.fetch_loop is not None else fetch_iter
+    return finish_poll(rt, begin_poll(claimed, rt.config, fetching=fetching, stop=stop))
+
+
+def begin_poll(
+    claimed: Claimed,
+    config: Config,
+    *,
+    fetching: Fetching = fetch_iter,
+    stop: threading.Event | None = None,
+) -> Polling:
+    """Start fetching the claimed feeds in a thread, each body handed to a parse worker as it
+    arrives; `finish_poll` ingests them."""
+    polling = Polling([r.feed for r in claimed.requests], queue.Queue())
+
+    def fetch_all() -> None:
+        try:
+            for request, result in fetching(claimed.requests, stop=stop):  # parsing starts as a body arrives
+                parsing = start_parse(claimed.hashes[request.feed], result)
+                polling.work.put((config.feeds[request.feed], result, parsing))
+                polling.fetched.add(request.feed)
+        finally:
+            polling.work.put(None)
+
+    if claimed.requests:
+        polling.fetcher = threading.Thread(target=fetch_all, name="fetch-feeds", daemon=True)
+        polling.fetcher.start()
+    else:
+        polling.work.put(None)
+    return polling
+
+
+def finish_poll(rt: Runtime, polling: Polling) -> datetime | None:
+    """Ingest the feeds of `polling` in arrival order (in this thread); the earliest next poll they set.
+
+    Feeds whose fetch was abandoned (stopping) are released: the next start polls them.
+    """
+    earliest: list[datetime] = []
     try:
-        for request, result in fetch_iter(requests, stop=stop):  # parsing starts the moment a body arrives
-            ingested.add(request.feed)
-            work.put(
-                (config.feeds[request.feed], result, start_parse(states[request.feed].body_hash, result))
-            )
+        _ingest_all(rt, polling.work, earliest)
     finally:
-        work.put(None)
-        worker.join()
-    if abandoned := [n for n in names if n not in ingested]:  # stopping: the next start polls them
-        _release_feeds(rt, abandoned)
-    return len(requests)
+        if polling.fetcher is not None:
+            polling.fetcher.join()
+    if abandoned := [n for n in polling.names if n not in polling.fetched]:
+        release_feeds(rt.engine, rt.owner, abandoned)
+    return earliest[0] if earliest else None
 
 
 def _ingest_all(
-    rt: Runtime, work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None]
+    rt: Runtime,
+    work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None],
+    earliest: list[datetime],
 ) -> None:
-    """Ingest fetched feeds in arrival order: waits on parses only, never on a slow fetch."""
+    """Ingest fetched feeds in arrival order: waits on parses only, never on a slow fetch.
+
+    `earliest` gets the earliest next poll time the ingests set.
+    """
     while (job := work.get()) is not None:
         feed, result, parsing = job
         try:
-            ingest(rt, feed, result, parsing)
+            after = ingest(rt, feed, result, parsing)
         except Exception:  # one feed's surprise must not leave the others of the batch unpolled
             log.exception("ingest of feed %s failed", feed.name)
+            continue
+        if after is not None:
+            rt.wakeup.soon(after)  # now, not at the batch's end: a hanging feed of the batch holds no other
+            if not earliest or after < earliest[0]:
+                earliest[:] = [after]
 
 
 def start_parse(known_hash: str | None, result: Fetched | FetchError) -> Parsing | None:
@@ -125,11 +220,12 @@ def _digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def _release_feeds(rt: Runtime, names: list[str]) -> None:
-    with Session(rt.engine) as session:
+def release_feeds(engine: sa.Engine, owner: str, names: list[str]) -> None:
+    """Give up `owner`'s leases on these feeds (not polled after all: the next poll takes them)."""
+    with Session(engine) as session:
         session.execute(
             sa.update(FeedState)
-            .where(col(FeedState.name).in_(names), col(FeedState.lease_owner) == rt.owner)
+            .where(col(FeedState.name).in_(names), col(FeedState.lease_owner) == owner)
             .values(lease_owner=None, lease_until=None)
         )
         session.commit()
@@ -137,8 +233,8 @@ def _release_feeds(rt: Runtime, names: list[str]) -> None:
 
 def ingest(
     rt: Runtime, feed: FeedConfig, result: Fetched | FetchError, parsing: Parsing | EllipsisType | None = ...
-) -> None:
-    """Everything one poll result changes, committed in one transaction.
+) -> datetime | None:
+    """Everything one poll result changes, committed in one transaction; returns the feed's next poll.
 
     `parsing` is the parse `start_parse` began (None: nothing new to parse); `...` starts it here.
     """
@@ -158,10 +254,12 @@ def ingest(
             outcome = "ok" if parsed else "not_modified"
         session.add(state)
         pending = session.info.pop("articles_pending", False)
+        next_poll = state.next_poll_at
         session.commit()
     if pending:
         rt.articles_due.set()
     POLLS.labels(outcome=outcome).inc()
+    return next_poll
 
 
 def _parse(state: FeedState, result: Fetched | FetchError, parsing: Parsing | None) -> Parsed | None:
@@ -429,10 +527,11 @@ def lookback(rt: Runtime) -> int:
     config, now = rt.config, utcnow()
     with Session(rt.engine) as session:
         db.exclusive(session, "lookback")  # one instance runs a rule's lookback, the others then find it done
-        todo = changed_rules(session, config)
+        known = applied_fingerprints(session)
+        todo = changed_rules(session, config, known)
         matches = lookback_matches(rt.config, session, todo, now) if todo else []
         route_matches(config, session, matches, now)
         replay(config, session, todo, now)
-        mark_applied(session, todo, now)
+        mark_applied(session, todo, now, known)
         session.commit()
     return len(matches)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from resolver import Dns
 
 REPO = Path(__file__).resolve().parents[1]
 MONITOR = [sys.executable, "-m", "monitor"]
@@ -80,3 +81,8 @@ def project(tmp_path: Path) -> Iterator[Project]:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> Dns:
+    return Dns(monkeypatch)

@@ -8,7 +8,9 @@
         fetch_all([FetchRequest("f", server.url("/rss"))])
         server.requests("/rss")                   # the headers of every request seen on that path
 
-The server runs in threads of the test process on 127.0.0.1 with a random port. Handlers that wait
+`FeedServer(tls=context, host="feeds.test")` serves HTTPS with the context's certificate, and its URLs
+name `host` (which the test's resolver must answer with 127.0.0.1). The server runs in threads of the
+test process on 127.0.0.1 with a random port. Handlers that wait
 (drip, slow, hang) wake up when the server closes, so no test waits on them.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,13 +30,18 @@ Handler = Callable[["_RequestHandler"], None]
 class FeedServer:
     """A threaded HTTP/1.1 server on 127.0.0.1 whose routes a test sets and changes between polls."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
         self.stopping = threading.Event()
+        self.scheme, self.host = ("https" if tls else "http"), host
         self._routes: dict[str, Handler] = {}
         self._seen: dict[str, list[dict[str, str]]] = {}
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _RequestHandler)
         self._httpd.daemon_threads = True
+        if tls is not None:  # the handshake runs in each request's thread, never in the accept loop
+            self._httpd.socket = tls.wrap_socket(
+                self._httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._httpd.feedserver = self  # type: ignore[attr-defined]
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
@@ -53,7 +61,7 @@ class FeedServer:
 
     def url(self, path: str) -> str:
         """The absolute URL of `path` on this server."""
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
 
     def route(self, path: str, handler: Handler) -> None:
         """Serve `path` with a custom handler (it gets the request handler and writes the response)."""

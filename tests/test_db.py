@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -193,6 +194,19 @@ def test_a_second_lock_on_one_sqlite_file_names_postgresql(tmp_path: Path) -> No
     first, second = db.InstanceLock(engine), db.InstanceLock(engine)
     first.acquire()
     with pytest.raises(InstanceError, match="postgresql://"):
+        second.acquire()
+    first.release()
+    second.acquire()
+    second.release()
+
+
+def test_a_hard_link_to_a_locked_sqlite_file_is_refused(tmp_path: Path) -> None:
+    first = db.InstanceLock(db.make_engine(f"sqlite:///{tmp_path / 'monitor.db'}"))
+    first.acquire()
+    (tmp_path / "elsewhere").mkdir()
+    os.link(tmp_path / "monitor.db", tmp_path / "elsewhere" / "other-name.db")
+    second = db.InstanceLock(db.make_engine(f"sqlite:///{tmp_path / 'elsewhere' / 'other-name.db'}"))
+    with pytest.raises(InstanceError, match="another `monitor run` is already using"):
         second.acquire()
     first.release()
     second.acquire()

@@ -208,3 +208,21 @@ def test_the_lease_columns_keep_their_time_zone(engine: sa.Engine) -> None:
         feed = session.get(FeedState, "bbc")
         assert feed is not None and feed.lease_until == later + db.LEASE
         assert feed.lease_until.tzinfo is not None
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    from alembic.script import ScriptDirectory
+
+    with sa.create_engine("sqlite://").connect() as connection:
+        config = db.migrations_config(connection)
+        assert db.head_revision() == ScriptDirectory.from_config(config).get_current_head() == HEAD
+
+
+@pytest.mark.parametrize("at", [None, "0001", "0003", HEAD])
+def test_the_quick_head_check_agrees_with_alembic(engine: sa.Engine, at: str | None) -> None:
+    """`at_head` (one query, no Alembic) is true exactly when Alembic's revision is the head."""
+    if at is not None:
+        db.upgrade(engine, at)
+    assert db.at_head(engine) is (revision(engine) == HEAD)
+    db.upgrade(engine)  # the quick check says "not at head" before: Alembic upgrades
+    assert db.at_head(engine) and revision(engine) == HEAD and differences(engine) == []

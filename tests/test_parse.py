@@ -12,7 +12,8 @@ from feedserver import FeedServer
 
 from monitor.errors import ParseError
 from monitor.fetch import fetch_all
-from monitor.parse import ENTRIES_MAX, TEXT_MAX, TITLE_MAX, html_to_text, parse_feed
+from monitor.htmltext import TEXT_MAX, html_to_text
+from monitor.parse import ENTRIES_MAX, TITLE_MAX, parse_feed
 from monitor.records import Fetched, FetchRequest
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "feeds" / "sample.xml"

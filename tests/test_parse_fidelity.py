@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from monitor.parse import html_to_text, parse_feed
+from monitor.htmltext import html_to_text
+from monitor.parse import parse_feed
 
 URL = "https://news.example.org/feeds/world.xml"
 

@@ -52,7 +52,7 @@ def test_one_huge_item_in_a_broken_feed_hides_no_later_item() -> None:
 def test_an_impossible_time_zone_offset_is_refused_not_applied(date: str) -> None:
     parsed = parse_feed(rss(item("dated", extra=f"<pubDate>{date}</pubDate>")), URL)
     assert parsed.entries[0].published is None
-    assert parsed.degraded and "impossible time zone offset" in parsed.degraded
+    assert parsed.degraded and "impossible time zone offset ignored (+99:99)" in parsed.degraded
 
 
 def test_a_possible_offset_still_applies() -> None:
@@ -66,14 +66,42 @@ def test_credentials_in_an_item_link_are_dropped() -> None:
     assert parsed.entries[0].link == "http://h.example/x?y=1"
 
 
-def test_entity_declarations_behind_a_comment_are_removed() -> None:
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        b"<!-- <a -->",
+        b"<?pi <a ?>",
+        b'<?xml-stylesheet href="x.xsl?a=<b>"?>',
+        b"<!-- '\" -->",
+    ],
+    ids=["comment", "processing-instruction", "stylesheet", "quotes-in-comment"],
+)
+@pytest.mark.parametrize(
+    "subset",
+    [
+        b'<!ENTITY e "EXPANDED-INTERNAL-ENTITY">',
+        b'<?pi <a ?><!ENTITY e "EXPANDED-INTERNAL-ENTITY">',
+        b'<!ENTITY q "<a>"><!-- <b --><!ENTITY e "EXPANDED-INTERNAL-ENTITY">',
+        b"<!ENTITY q ']>'><!ENTITY e 'EXPANDED-INTERNAL-ENTITY'>",
+    ],
+    ids=["plain", "pi-inside", "markup-in-a-literal", "brackets-in-a-literal"],
+)
+def test_entity_declarations_hidden_anywhere_in_the_prolog_are_removed(prolog: bytes, subset: bytes) -> None:
     body = (
-        b'<?xml version="1.0"?><!-- <a --><!DOCTYPE rss [<!ENTITY e "EXPANDED-INTERNAL-ENTITY">]>'
+        b'<?xml version="1.0"?>' + prolog + b"<!DOCTYPE rss [" + subset + b"]>"
         b'<rss version="2.0"><channel><title>t</title><item><title>A &e; B</title></item></channel></rss>'
     )
     parsed = parse_feed(body, URL)
     assert "EXPANDED" not in parsed.entries[0].title
     assert parsed.degraded and "entity declarations removed" in parsed.degraded
+
+
+def test_a_feed_without_a_prolog_keeps_its_root_and_is_not_degraded() -> None:
+    body = (
+        b'<rss version="2.0"><channel><title>t</title><item><title>A &amp; B</title></item></channel></rss>'
+    )
+    parsed = parse_feed(b'<?xml version="1.0"?>\n<?xml-stylesheet href="s.xsl"?>\n<!-- c -->\n' + body, URL)
+    assert parsed.entries[0].title == "A & B" and parsed.degraded is None
 
 
 @pytest.fixture

@@ -144,7 +144,9 @@ def test_a_wrong_monitor_db_is_one_line_naming_the_problem_without_the_password(
 
 
 @pytest.mark.slow
-def test_a_second_run_on_the_same_sqlite_file_through_a_symlink_is_refused(project: Project) -> None:
+def test_a_second_run_on_the_same_sqlite_file_through_a_symlink_or_a_hard_link_is_refused(
+    project: Project,
+) -> None:
     project.copy_sample()
     first = project.start()
     database = project.root / "data" / "monitor.db"
@@ -152,8 +154,10 @@ def test_a_second_run_on_the_same_sqlite_file_through_a_symlink_is_refused(proje
     assert first.poll() is None, project.log(0)
     (project.root / "elsewhere").mkdir()
     (project.root / "elsewhere" / "link.db").symlink_to(database)
+    os.link(database, project.root / "elsewhere" / "hard.db")  # another name for the same file
     for url in (
         f"sqlite:///{project.root / 'elsewhere' / 'link.db'}",
+        f"sqlite:///{project.root / 'elsewhere' / 'hard.db'}",
         f"sqlite:///{project.root / 'elsewhere' / '..' / 'data' / 'monitor.db'}",
         "sqlite:///data/./monitor.db",
     ):

@@ -35,7 +35,6 @@ from monitor.config.yamlnodes import Report, Source, is_plain, position
 from monitor.errors import ConfigError, ConfigErrors, QuerySyntaxError
 from monitor.query import Query, QueryCompiler
 from monitor.query.cache import CachedCompiler
-from monitor.render import check_templates
 
 
 @dataclass(frozen=True)
@@ -142,7 +141,10 @@ def check_config(
     config = _build(found, channels, channels_file, cache)
     order = {str(path): index for index, path in enumerate([*files, channels_file])}
     errors = sorted(report.errors, key=lambda e: (order.get(e.file, -1), e.line, e.col))
-    errors += check_templates(config.templates_dir, report.warnings)  # refused now, not at send time
+    if config.templates_dir is not None:  # refused now, not at send time (jinja2 loaded only then)
+        from monitor.render import check_templates
+
+        errors += check_templates(config.templates_dir, report.warnings)
     noted = sorted(report.warnings, key=lambda w: (order.get(w[0], -1), w[1], w[2]))
     warnings = [f"{file}:{line}:{col}: warning: {message}" for file, line, col, message in noted]
     return (None if errors else replace(config, warnings=tuple(warnings))), errors, warnings
