@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from poll import Shape, dry_rules, feed_server, peak_rss_kb, write_project
-from soak import REPO, descendants, polled_all, running_daemon, wait_for
+from soak import REPO, descendants, polled_all, running_daemon, stat_fields, wait_for
 
 TICK = os.sysconf("SC_CLK_TCK")
 TARGET_CPU, TARGET_LATE = 1.5, 1.0
@@ -35,10 +35,7 @@ def cpu_seconds(pids: list[int], root: int) -> float:
     """utime + stime of `pids`, plus the reaped children's of `root`, in seconds."""
     total = 0
     for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
+        if (fields := stat_fields(pid)) is None:
             continue
         total += int(fields[11]) + int(fields[12])
         if pid == root:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import importlib.util
 import os
 import queue
@@ -37,6 +38,8 @@ from monitor.retryafter import retry_after
 from monitor.scrub import SECRET_PARAMS
 
 MAX_REDIRECTS = 5
+DRAIN_BYTES = 64 * 1024  # an unused body (error, redirect) this short is read to keep its connection
+DRAIN_SECONDS = 1.0  # ... if it arrives this soon
 MAX_SHARDS = 64  # httpx clients per batch: a pool with many connections is slow to manage
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
@@ -351,6 +354,7 @@ async def _get(client: httpx.AsyncClient, req: FetchRequest, opts: FetchOptions)
                     moved = url if permanent and url != req.url else None
                     return await _finish(req, url, resp, moved, opts, time.monotonic() - start)
                 target = urljoin(url, resp.headers["location"])
+                await _drain(resp)
             permanent = permanent and resp.status_code in PERMANENT_REDIRECTS
             if urlsplit(target).scheme not in ("http", "https"):
                 raise FetchError(redact_url(req.url), "redirect to a non-HTTP URL")
@@ -396,6 +400,7 @@ async def _finish(
     modified = resp.headers.get("last-modified")
     max_age = _max_age(resp.headers.get("cache-control"))
     if code == 304:
+        await _drain(resp)  # no body: read to its end, so the connection goes back to the pool
         etag, modified = etag or req.etag, modified or req.last_modified
         return Fetched(
             req.feed, req.url, url, 304, None, None, etag, modified, moved, max_age, elapsed=elapsed
@@ -403,6 +408,7 @@ async def _finish(
     if not 200 <= code < 300:
         retry = retry_after(resp.headers.get("retry-after")) if code in (429, 503) else None
         reason = f"HTTP {code} {resp.reason_phrase}".rstrip()
+        await _drain(resp)
         raise FetchError(shown, reason, status=code, retry_after=retry)
     length = resp.headers.get("content-length", "")
     if length.isdigit() and int(length) > opts.max_bytes:
@@ -410,6 +416,19 @@ async def _finish(
     body = await _read_body(shown, resp, opts.max_bytes)
     ctype = resp.headers.get("content-type")
     return Fetched(req.feed, req.url, url, code, body, ctype, etag, modified, moved, max_age, elapsed=elapsed)
+
+
+async def _drain(resp: httpx.Response) -> None:
+    """Read a response we do not use (304, redirect, error) to its end, so its connection is kept
+    alive for the next request: httpx closes a connection whose response was left unread. Only a
+    short body, briefly: a long or slow one is abandoned with its connection, as before."""
+    length = resp.headers.get("content-length", "")
+    if resp.status_code != 304 and not (length.isdigit() and int(length) <= DRAIN_BYTES):
+        return
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _chunk in resp.aiter_raw():
+                pass
 
 
 async def _read_body(shown: str, resp: httpx.Response, max_bytes: int) -> bytes:

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 
 Handler = Callable[["_RequestHandler"], None]
 
@@ -36,7 +37,7 @@ class FeedServer:
         self._routes: dict[str, Handler] = {}
         self._seen: dict[str, list[dict[str, str]]] = {}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _RequestHandler)
+        self._httpd = _CountingServer(("127.0.0.1", 0), _RequestHandler)
         self._httpd.daemon_threads = True
         if tls is not None:  # the handshake runs in each request's thread, never in the accept loop
             self._httpd.socket = tls.wrap_socket(
@@ -58,6 +59,11 @@ class FeedServer:
         self.stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    @property
+    def connections(self) -> int:
+        """How many TCP connections the server has accepted so far (keep-alive reuses one)."""
+        return self._httpd.accepted
 
     def url(self, path: str) -> str:
         """The absolute URL of `path` on this server."""
@@ -161,6 +167,19 @@ class FeedServer:
         with self._lock:
             self._seen.setdefault(path, []).append(headers)
             return self._routes.get(path)
+
+
+class _CountingServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer that counts the connections it accepts."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.accepted, self._count_lock = 0, threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._count_lock:
+            self.accepted += 1
+        super().process_request(request, client_address)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
