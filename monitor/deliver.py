@@ -14,8 +14,9 @@ import hashlib
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext, suppress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,8 +44,9 @@ BURST_MAX = 40  # items per grouped message (Slack shows 49 sections at most)
 class Deliverer:
     """Sends due deliveries, one worker per channel; `tick()` is called by the timer, `drain()` at exit."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, again: Callable[[], object] | None = None) -> None:
         self.rt = rt
+        self.again = again  # the daemon's guarded tick: run as soon as a batch ends, not at the next timer
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="deliver")
         self.busy: dict[str, Future[None]] = {}
         self.paused_until: dict[str, float] = {}
@@ -67,7 +69,16 @@ class Deliverer:
                 by_channel[delivery.channel].append(delivery)
             for channel, batch in by_channel.items():
                 self.busy[channel] = self.pool.submit(self.send_batch, channel, batch)
+                if self.again is not None:
+                    self.busy[channel].add_done_callback(self._batch_ended)
             return len(claimed)
+
+    def _batch_ended(self, future: Future[None]) -> None:
+        """A channel's batch is done: claim its next one now (on a worker, never inside `tick`'s lock)."""
+        if self.again is None or self.rt.stopping.is_set() or future.cancelled() or future.exception():
+            return
+        with suppress(RuntimeError):  # the pool is shut down (drain): nothing more to claim
+            self.pool.submit(self.again)
 
     def run_until_idle(self, timeout: float = 300) -> None:
         """Deliver everything due now and wait (for `monitor run --once`)."""
@@ -153,14 +164,16 @@ class Deliverer:
 
     def send_group(self, channel: str, members: Sequence[Delivery]) -> None:
         """Render one alert for `members`, send it, record the outcome on every member."""
-        members = _still_held(self.rt, members)
-        if not members:  # our lease ran out and another instance claimed them: its work now
-            return
-        sender = self.rt.active.channels.get(channel)
-        if sender is None:  # the channel was removed by a reload: keep the deliveries for later
-            _release(self.rt, members)
-            return
-        alert = build_alert(self.rt, members)
+        with Session(self.rt.engine) as session:  # one session: renew the leases (committed), then read
+            members = _still_held(session, self.rt.owner, members)
+            if not members:  # our lease ran out and another instance claimed them: its work now
+                return
+            sender = self.rt.active.channels.get(channel)
+            if sender is None:  # the channel was removed by a reload: keep the deliveries for later
+                session.close()
+                _release(self.rt, members)
+                return
+            alert = build_alert(self.rt, members, session)
         try:
             sender.send(alert)
         except RetryLater as exc:
@@ -265,9 +278,9 @@ def _max_attempts(sender: object) -> int:
     return int(_option(sender, "max_attempts"))
 
 
-def build_alert(rt: Runtime, members: Sequence[Delivery]) -> Alert:
+def build_alert(rt: Runtime, members: Sequence[Delivery], session: Session | None = None) -> Alert:
     """The Alert for one delivery, or a digest of several (its id derived from theirs, so it is stable)."""
-    with Session(rt.engine) as session:
+    with Session(rt.engine) if session is None else nullcontext(session) as session:
         wanted = [d.match_id for d in members]
         matches = {m.id: m for m in session.exec(select(Match).where(Match.id.in_(wanted)))}  # type: ignore[attr-defined]
         item_ids = [m.item_id for m in matches.values()]
@@ -313,10 +326,10 @@ def _alert_item(item: Item, match: Match) -> AlertItem:
     )
 
 
-def _still_held(rt: Runtime, members: Sequence[Delivery]) -> list[Delivery]:
-    """The members whose lease this instance still holds, renewed for the send (a batch can outlast one)."""
-    with Session(rt.engine) as session:
-        held = db.renew_leases(session, Delivery, [d.id for d in members], rt.owner, utcnow())
+def _still_held(session: Session, owner: str, members: Sequence[Delivery]) -> list[Delivery]:
+    """The members whose lease this instance still holds, renewed (and committed) for the send (a batch
+    can outlast one)."""
+    held = db.renew_leases(session, Delivery, [d.id for d in members], owner, utcnow())
     return [d for d in members if d.id in held]
 
 
