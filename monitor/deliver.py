@@ -355,6 +355,9 @@ def _outcome(
     """Mark each member sent, pending again (with backoff) or failed, and record an event each."""
     now, delay = utcnow(), timedelta(seconds=after or 0)
     error = None if error is None else scrub(error)  # stored in the delivery row: no secret in it
+    if error is None:
+        _sent(rt, members, now)
+        return
     with Session(rt.engine) as session:
         for delivery in members:
             row = session.get(Delivery, delivery.id)
@@ -384,7 +387,33 @@ def _outcome(
         session.commit()
 
 
-def _fields(row: Delivery) -> dict[str, object]:
+def _sent(rt: Runtime, members: Sequence[Delivery], now: datetime) -> None:
+    """`_outcome` of a send that went out: every member marked sent and its event, in one statement each
+    and one transaction (the same rows and events as marking each member through the ORM)."""
+    c = _columns()
+    stmt = (
+        sa.update(c.id.table)
+        .where(c.id.in_([d.id for d in members]))
+        .values(
+            attempts=c.attempts + 1,
+            lease_owner=None,
+            lease_until=None,
+            status="sent",
+            sent_at=now,
+            last_error=None,
+        )
+        .returning(c.id, c.rule, c.channel, c.attempts)
+    )
+    with Session(rt.engine) as session:
+        rows = {row.id: row for row in session.execute(stmt)}
+        for delivery in members:  # the events in the members' order, as before
+            row = rows.get(delivery.id)
+            if row is not None:
+                events.record(session, "delivery", f"sent to {row.channel}", **_fields(row))
+        session.commit()
+
+
+def _fields(row: Any) -> dict[str, object]:
     return {"rule": row.rule, "channel": row.channel, "delivery_id": row.id, "attempts": row.attempts}
 
 
