@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from monitor import db, events, schedule
+from monitor import db, events, schedule, sendpool
 from monitor.channels.base import DEFAULT_OPTIONS, close_channel
 from monitor.config import Config
 from monitor.errors import Rejected, RetryLater
@@ -119,40 +119,25 @@ class Deliverer:
     def send_batch(self, channel: str, batch: Sequence[Delivery]) -> None:
         """Send a channel's claimed deliveries, one message per group, up to `concurrency` at once.
 
-        Workers take the groups one by one in claim order (paced under the same lock, so sends start in
-        that order); a RetryLater pause or the stop flag releases every group not yet taken.
+        Workers (`sendpool.send_in_order`) take the groups one by one in claim order (paced under the same
+        lock, so sends start in that order); a RetryLater pause or the stop flag releases every group not
+        yet taken.
         """
         groups: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in batch:
             groups[delivery.group_key or delivery.id].append(delivery)
-        todo = iter(list(groups.values()))
-        take = threading.Lock()
-        errors: list[BaseException] = []
 
-        def work() -> None:
-            try:
-                while True:
-                    with take:
-                        members = next(todo, None)
-                        if members is None:
-                            return
-                        if self.rt.stopping.is_set() or self._paused(channel):
-                            _release(self.rt, members)
-                            continue
-                        self._pace(channel)
-                    self.send_group(channel, members)
-            except BaseException as exc:  # a database error: raised from send_batch, as with one worker
-                errors.append(exc)
+        def start(members: list[Delivery]) -> bool:
+            if self.rt.stopping.is_set() or self._paused(channel):
+                _release(self.rt, members)
+                return False
+            self._pace(channel)
+            return True
 
-        width = min(int(_option(self.rt.active.channels.get(channel), "concurrency")), len(groups))
-        helpers = [threading.Thread(target=work, name=f"deliver-{channel}-{n}") for n in range(1, width)]
-        for helper in helpers:
-            helper.start()
-        work()
-        for helper in helpers:
-            helper.join()
-        if errors:
-            raise errors[0]
+        width = int(_option(self.rt.active.channels.get(channel), "concurrency"))
+        sendpool.send_in_order(
+            channel, list(groups.values()), width, start, lambda members: self.send_group(channel, members)
+        )
 
     def _pace(self, channel: str) -> None:
         sender = self.rt.active.channels.get(channel)
