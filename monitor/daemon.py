@@ -118,6 +118,7 @@ def run_forever(settings: Settings) -> int:
     guard = health.guard
     rt.fetch_loop = FetchLoop()  # one loop and its connections for the daemon's life
     poller = Poller(rt, stop, guard)  # sleeps until the next feed is due
+    deliverer.again = guard(deliverer.tick)  # a batch that ends claims the next at once, not a tick later
     scheduler.add_job(guard(deliverer.tick), "interval", seconds=1, id="deliver", max_instances=1)
     scheduler.add_job(
         guard(apply_reload), "interval", seconds=1, args=[rt, reloader, hangup], id="reload", max_instances=1

@@ -14,8 +14,9 @@ import hashlib
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext, suppress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from monitor import db, events, schedule
+from monitor import db, events, schedule, sendpool
 from monitor.channels.base import DEFAULT_OPTIONS, close_channel
 from monitor.config import Config
 from monitor.errors import Rejected, RetryLater
@@ -43,8 +44,9 @@ BURST_MAX = 40  # items per grouped message (Slack shows 49 sections at most)
 class Deliverer:
     """Sends due deliveries, one worker per channel; `tick()` is called by the timer, `drain()` at exit."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, again: Callable[[], object] | None = None) -> None:
         self.rt = rt
+        self.again = again  # the daemon's guarded tick: run as soon as a batch ends, not at the next timer
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="deliver")
         self.busy: dict[str, Future[None]] = {}
         self.paused_until: dict[str, float] = {}
@@ -67,7 +69,16 @@ class Deliverer:
                 by_channel[delivery.channel].append(delivery)
             for channel, batch in by_channel.items():
                 self.busy[channel] = self.pool.submit(self.send_batch, channel, batch)
+                if self.again is not None:
+                    self.busy[channel].add_done_callback(self._batch_ended)
             return len(claimed)
+
+    def _batch_ended(self, future: Future[None]) -> None:
+        """A channel's batch is done: claim its next one now (on a worker, never inside `tick`'s lock)."""
+        if self.again is None or self.rt.stopping.is_set() or future.cancelled() or future.exception():
+            return
+        with suppress(RuntimeError):  # the pool is shut down (drain): nothing more to claim
+            self.pool.submit(self.again)
 
     def run_until_idle(self, timeout: float = 300) -> None:
         """Deliver everything due now and wait (for `monitor run --once`)."""
@@ -108,40 +119,25 @@ class Deliverer:
     def send_batch(self, channel: str, batch: Sequence[Delivery]) -> None:
         """Send a channel's claimed deliveries, one message per group, up to `concurrency` at once.
 
-        Workers take the groups one by one in claim order (paced under the same lock, so sends start in
-        that order); a RetryLater pause or the stop flag releases every group not yet taken.
+        Workers (`sendpool.send_in_order`) take the groups one by one in claim order (paced under the same
+        lock, so sends start in that order); a RetryLater pause or the stop flag releases every group not
+        yet taken.
         """
         groups: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in batch:
             groups[delivery.group_key or delivery.id].append(delivery)
-        todo = iter(list(groups.values()))
-        take = threading.Lock()
-        errors: list[BaseException] = []
 
-        def work() -> None:
-            try:
-                while True:
-                    with take:
-                        members = next(todo, None)
-                        if members is None:
-                            return
-                        if self.rt.stopping.is_set() or self._paused(channel):
-                            _release(self.rt, members)
-                            continue
-                        self._pace(channel)
-                    self.send_group(channel, members)
-            except BaseException as exc:  # a database error: raised from send_batch, as with one worker
-                errors.append(exc)
+        def start(members: list[Delivery]) -> bool:
+            if self.rt.stopping.is_set() or self._paused(channel):
+                _release(self.rt, members)
+                return False
+            self._pace(channel)
+            return True
 
-        width = min(int(_option(self.rt.active.channels.get(channel), "concurrency")), len(groups))
-        helpers = [threading.Thread(target=work, name=f"deliver-{channel}-{n}") for n in range(1, width)]
-        for helper in helpers:
-            helper.start()
-        work()
-        for helper in helpers:
-            helper.join()
-        if errors:
-            raise errors[0]
+        width = int(_option(self.rt.active.channels.get(channel), "concurrency"))
+        sendpool.send_in_order(
+            channel, list(groups.values()), width, start, lambda members: self.send_group(channel, members)
+        )
 
     def _pace(self, channel: str) -> None:
         sender = self.rt.active.channels.get(channel)
@@ -153,14 +149,16 @@ class Deliverer:
 
     def send_group(self, channel: str, members: Sequence[Delivery]) -> None:
         """Render one alert for `members`, send it, record the outcome on every member."""
-        members = _still_held(self.rt, members)
-        if not members:  # our lease ran out and another instance claimed them: its work now
-            return
-        sender = self.rt.active.channels.get(channel)
-        if sender is None:  # the channel was removed by a reload: keep the deliveries for later
-            _release(self.rt, members)
-            return
-        alert = build_alert(self.rt, members)
+        with Session(self.rt.engine) as session:  # one session: renew the leases (committed), then read
+            members = _still_held(session, self.rt.owner, members)
+            if not members:  # our lease ran out and another instance claimed them: its work now
+                return
+            sender = self.rt.active.channels.get(channel)
+            if sender is None:  # the channel was removed by a reload: keep the deliveries for later
+                session.close()
+                _release(self.rt, members)
+                return
+            alert = build_alert(self.rt, members, session)
         try:
             sender.send(alert)
         except RetryLater as exc:
@@ -265,9 +263,9 @@ def _max_attempts(sender: object) -> int:
     return int(_option(sender, "max_attempts"))
 
 
-def build_alert(rt: Runtime, members: Sequence[Delivery]) -> Alert:
+def build_alert(rt: Runtime, members: Sequence[Delivery], session: Session | None = None) -> Alert:
     """The Alert for one delivery, or a digest of several (its id derived from theirs, so it is stable)."""
-    with Session(rt.engine) as session:
+    with Session(rt.engine) if session is None else nullcontext(session) as session:
         wanted = [d.match_id for d in members]
         matches = {m.id: m for m in session.exec(select(Match).where(Match.id.in_(wanted)))}  # type: ignore[attr-defined]
         item_ids = [m.item_id for m in matches.values()]
@@ -313,10 +311,10 @@ def _alert_item(item: Item, match: Match) -> AlertItem:
     )
 
 
-def _still_held(rt: Runtime, members: Sequence[Delivery]) -> list[Delivery]:
-    """The members whose lease this instance still holds, renewed for the send (a batch can outlast one)."""
-    with Session(rt.engine) as session:
-        held = db.renew_leases(session, Delivery, [d.id for d in members], rt.owner, utcnow())
+def _still_held(session: Session, owner: str, members: Sequence[Delivery]) -> list[Delivery]:
+    """The members whose lease this instance still holds, renewed (and committed) for the send (a batch
+    can outlast one)."""
+    held = db.renew_leases(session, Delivery, [d.id for d in members], owner, utcnow())
     return [d for d in members if d.id in held]
 
 
@@ -342,6 +340,9 @@ def _outcome(
     """Mark each member sent, pending again (with backoff) or failed, and record an event each."""
     now, delay = utcnow(), timedelta(seconds=after or 0)
     error = None if error is None else scrub(error)  # stored in the delivery row: no secret in it
+    if error is None:
+        _sent(rt, members, now)
+        return
     with Session(rt.engine) as session:
         for delivery in members:
             row = session.get(Delivery, delivery.id)
@@ -371,7 +372,33 @@ def _outcome(
         session.commit()
 
 
-def _fields(row: Delivery) -> dict[str, object]:
+def _sent(rt: Runtime, members: Sequence[Delivery], now: datetime) -> None:
+    """`_outcome` of a send that went out: every member marked sent and its event, in one statement each
+    and one transaction (the same rows and events as marking each member through the ORM)."""
+    c = _columns()
+    stmt = (
+        sa.update(c.id.table)
+        .where(c.id.in_([d.id for d in members]))
+        .values(
+            attempts=c.attempts + 1,
+            lease_owner=None,
+            lease_until=None,
+            status="sent",
+            sent_at=now,
+            last_error=None,
+        )
+        .returning(c.id, c.rule, c.channel, c.attempts)
+    )
+    with Session(rt.engine) as session:
+        rows = {row.id: row for row in session.execute(stmt)}
+        for delivery in members:  # the events in the members' order, as before
+            row = rows.get(delivery.id)
+            if row is not None:
+                events.record(session, "delivery", f"sent to {row.channel}", **_fields(row))
+        session.commit()
+
+
+def _fields(row: Any) -> dict[str, object]:
     return {"rule": row.rule, "channel": row.channel, "delivery_id": row.id, "attempts": row.attempts}
 
 

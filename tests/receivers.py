@@ -1,6 +1,6 @@
 """Loopback receivers for channel tests: a scripted HTTP server and an aiosmtpd SMTP server.
 
-with HttpReceiver() as hook:
+with HttpReceiver() as hook:        # HttpReceiver(on_request=...): a hook run before each answer
     hook.script(Reply(429, {"Retry-After": "2"}), 200)
     ...send to hook.url...
     first, second = hook.wait_for(2)
@@ -93,7 +93,11 @@ class _Recorder:
 class HttpReceiver:
     """A threaded HTTP server on 127.0.0.1 recording every request and answering from a script."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_request: Callable[[Received, int], int | None] | None = None) -> None:
+        """`on_request(request, peer_port)`, if given, runs in the request's thread before it is recorded
+        and answered: it may sleep (a slow receiver) or block, and a status it returns replaces the
+        script's answer."""
+        self._on_request = on_request
         self._recorder = _Recorder()
         self._released = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -156,7 +160,11 @@ class HttpReceiver:
         length = int(handler.headers.get("content-length") or 0)
         body = handler.rfile.read(length)
         headers = {k.lower(): v for k, v in handler.headers.items()}
-        reply = self._recorder.add(Received(handler.command, handler.path, headers, body)) or Reply()
+        request = Received(handler.command, handler.path, headers, body)
+        status = self._on_request(request, handler.client_address[1]) if self._on_request else None
+        reply = self._recorder.add(request) or Reply()
+        if status is not None:
+            reply = Reply(status)
         if reply.hang:
             self._released.wait(HANG_LIMIT)
         answer = reply.body + (_echo(handler, headers, body) if reply.echo else b"")

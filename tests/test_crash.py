@@ -9,13 +9,13 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from conftest import Project
 from feeds import It, rss
 from feedserver import FeedServer
+from receivers import HttpReceiver, Received
 from sqlmodel import Session, create_engine, select
 from waiting import wait_until
 
@@ -49,41 +49,22 @@ class SlowReceiver:
         self.lock = threading.Lock()
         self.random = random.Random(seed)
         self.received: list[tuple[str, dict[str, Any]]] = []
-        receiver = self
+        self.http = HttpReceiver(on_request=self.on_request).__enter__()
+        self.url = self.http.url + "/hook"
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                with receiver.lock:
-                    delay = receiver.random.uniform(0.05, 0.3)
-                time.sleep(delay)  # the receiver's own latency: sends are in flight when the kill comes
-                with receiver.lock:
-                    receiver.received.append((self.headers["webhook-id"], json.loads(body)))
-                try:
-                    self.send_response(200)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-                except OSError:  # the sender was killed mid-request
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+    def on_request(self, request: Received, port: int) -> None:
+        with self.lock:
+            delay = self.random.uniform(0.05, 0.3)
+        time.sleep(delay)  # the receiver's own latency: sends are in flight when the kill comes
+        with self.lock:
+            self.received.append((request.headers["webhook-id"], request.json()))
 
     def snapshot(self) -> list[tuple[str, dict[str, Any]]]:
         with self.lock:
             return list(self.received)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -180,3 +180,19 @@ def test_a_broken_template_is_refused_by_check_not_at_send_time(project: Project
     result = project.cli("check")
     assert result.returncode == 1
     assert "alerts/templates/console.txt.j2:" in result.stderr
+
+
+def test_a_batch_that_ends_claims_the_next_at_once(
+    project: Project, hook: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `again` set (the daemon), one timer tick drains an outbox larger than a claim."""
+    from monitor import deliver
+
+    monkeypatch.setattr(deliver, "CLAIM_LIMIT", 1)
+    rig = webhook_rig(project, hook)
+    rig.ingest(STORY, OTHER)
+    rig.deliverer.again = rig.deliverer.tick
+    assert rig.deliverer.tick() == 1  # the only tick: the second claim comes from the first batch's end
+    received = hook.wait_for(2)
+    assert sorted(r.headers["webhook-id"] for r in received) == sorted(d.id for d in rig.deliveries())
+    rig.close()

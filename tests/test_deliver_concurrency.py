@@ -7,7 +7,6 @@ import signal
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from conftest import Project
 from feeds import It, rss
 from feedserver import FeedServer
 from outbox import Rig
+from receivers import HttpReceiver, Received
 from sqlmodel import Session, create_engine, select
 from waiting import wait_until
 
@@ -34,29 +34,11 @@ class CountingReceiver:
         self.ports: list[int] = []
         self.tries: Counter[str] = Counter()
         self.accepted: list[tuple[str, list[str]]] = []  # (webhook-id, item ids) answered 200
-        receiver = self
+        self.http = HttpReceiver(on_request=self.on_request).__enter__()
+        self.url = self.http.url + "/hook"
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
-                status = receiver.answer(self.headers["webhook-id"], body, self.client_address[1])
-                try:
-                    self.send_response(status)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-                except OSError:  # the sender was killed mid-request
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+    def on_request(self, request: Received, port: int) -> int:
+        return self.answer(request.headers["webhook-id"], request.json(), port)
 
     def answer(self, webhook_id: str, body: dict[str, Any], port: int) -> int:
         with self.cond:
@@ -77,8 +59,7 @@ class CountingReceiver:
         return 500 if fail else 200
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.__exit__(None, None, None)
 
 
 def stories(count: int, prefix: str = "Military") -> list[It]:
