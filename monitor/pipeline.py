@@ -131,16 +131,16 @@ def claim_due(
     return Claimed(requests, {n: states[n].body_hash for n in names}, next_due)
 
 
-def poll_claimed(rt: Runtime, claimed: Claimed, *, stop: threading.Event | None = None) -> datetime | None:
-    """Fetch, parse and ingest the claimed feeds; return the earliest next poll the ingests set.
+def poll_claimed(rt: Runtime, claimed: Claimed, *, stop: threading.Event | None = None) -> None:
+    """Fetch, parse and ingest the claimed feeds (each ingest tells `rt.wakeup` its feed's next poll).
 
     The fetches run on the daemon's long-lived loop when it has one (`rt.fetch_loop`), else on a
     loop of their own (`run --once`).
     """
     if not claimed.requests:
-        return None
+        return
     fetching = rt.fetch_loop.fetch_iter if rt.fetch_loop is not None else fetch_iter
-    return finish_poll(rt, begin_poll(claimed, rt.config, fetching=fetching, stop=stop))
+    finish_poll(rt, begin_poll(claimed, rt.config, fetching=fetching, stop=stop))
 
 
 def begin_poll(
@@ -171,30 +171,27 @@ def begin_poll(
     return polling
 
 
-def finish_poll(rt: Runtime, polling: Polling) -> datetime | None:
-    """Ingest the feeds of `polling` in arrival order (in this thread); the earliest next poll they set.
+def finish_poll(rt: Runtime, polling: Polling) -> None:
+    """Ingest the feeds of `polling` in arrival order (in this thread).
 
     Feeds whose fetch was abandoned (stopping) are released: the next start polls them.
     """
-    earliest: list[datetime] = []
     try:
-        _ingest_all(rt, polling.work, earliest)
+        _ingest_all(rt, polling.work)
     finally:
         if polling.fetcher is not None:
             polling.fetcher.join()
     if abandoned := [n for n in polling.names if n not in polling.fetched]:
         release_feeds(rt.engine, rt.owner, abandoned)
-    return earliest[0] if earliest else None
 
 
 def _ingest_all(
-    rt: Runtime,
-    work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None],
-    earliest: list[datetime],
+    rt: Runtime, work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None]
 ) -> None:
     """Ingest fetched feeds in arrival order: waits on parses only, never on a slow fetch.
 
-    `earliest` gets the earliest next poll time the ingests set.
+    Each feed's next poll goes to `rt.wakeup` at once (a short backoff or Retry-After may fall before
+    the poller's plan), not at the batch's end: a hanging feed of the batch holds up no other.
     """
     while (job := work.get()) is not None:
         feed, result, parsing = job
@@ -204,9 +201,7 @@ def _ingest_all(
             log.exception("ingest of feed %s failed", feed.name)
             continue
         if after is not None:
-            rt.wakeup.soon(after)  # now, not at the batch's end: a hanging feed of the batch holds no other
-            if not earliest or after < earliest[0]:
-                earliest[:] = [after]
+            rt.wakeup.soon(after)
 
 
 def start_parse(known_hash: str | None, result: Fetched | FetchError) -> Parsing | None:

@@ -3,10 +3,10 @@
     Poller.run (one thread)   claim_due (one query: the due feeds, leased, and when the next one is
                               due) -> the batch to one of PARALLEL batch threads -> sleep until the
                               next due time, at most CAP seconds, at least GAP since the last claim
-    a batch thread            poll_claimed (fetch on the daemon's fetch loop, parse, ingest), then
-                              `rt.wakeup.soon(the earliest next poll its ingests set)`
+    a batch thread            poll_claimed (fetch on the daemon's fetch loop, parse, ingest; each
+                              ingest calls `rt.wakeup.soon(its feed's next poll)`)
 
-Woken early by `rt.wakeup.soon`: a reload that adds a feed or edits an interval, a batch finishing,
+Woken early by `rt.wakeup.soon`: a reload that adds a feed or edits an interval, each ingest (its feed's next poll), a batch freeing a slot,
 and stop. The cap keeps several instances on one PostgreSQL correct: another instance may release a
 feed, let a lease lapse or reschedule one, and no event tells this one; it sees it within CAP.
 Leases, backoff, Retry-After and reload's rescheduling are the claim's and ingest's, unchanged.
@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 
 from monitor import pipeline
 from monitor.runtime import Runtime
@@ -91,14 +90,11 @@ class Poller:
         return claimed[0] if claimed else None
 
     def _batch(self, claimed: pipeline.Claimed) -> None:
-        after: list[datetime | None] = []
         try:
-            self.guard(lambda: after.append(pipeline.poll_claimed(self.rt, claimed, stop=self.stop)))()
+            self.guard(lambda: pipeline.poll_claimed(self.rt, claimed, stop=self.stop))()
         except Exception:  # the batch thread must go on serving the next batches
             log.exception("a poll batch failed")
         finally:
             self._slots.release()
         if self._starved:
             self.rt.wakeup.soon()
-        elif after and after[0] is not None:
-            self.rt.wakeup.soon(after[0])  # a short backoff or Retry-After may fall before the plan
