@@ -21,6 +21,7 @@ from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from monitor import escaping
+from monitor.config import files
 from monitor.errors import ConfigError, Rejected
 from monitor.records import Alert, AlertItem, Snippet
 
@@ -191,8 +192,6 @@ class UserTemplates(jinja2.BaseLoader):
     def get_source(
         self, environment: jinja2.Environment, template: str
     ) -> tuple[str, str, Callable[[], bool]]:
-        from monitor.config import files  # here: monitor.config imports this module
-
         path = self.folder.joinpath(*split_template_path(template))
         if not path.exists():
             raise jinja2.TemplateNotFound(template)
@@ -301,19 +300,16 @@ def check_templates(
 
     A template that is not a regular file is skipped, with a warning in `warnings` saying why.
     """
-    from monitor.config import files  # here: monitor.config imports this module
-
     if templates_dir is None or not templates_dir.is_dir():
         return []
+    warnings = [] if warnings is None else warnings
     errors: list[ConfigError] = []
     renderer = Renderer(templates_dir)
     for path in sorted(templates_dir.glob("*.j2")):
         reason = files.skip_reason(path)
         if reason:
             instead = "; the built-in template is used" if path.name in TEMPLATES else ""
-            (warnings if warnings is not None else []).append(
-                (str(path), 1, 1, f"skipped: {reason}{instead}")
-            )
+            warnings.append((str(path), 1, 1, f"skipped: {reason}{instead}"))
             continue
         if path.name not in TEMPLATES and not path.name.startswith("_"):
             expected = ", ".join(TEMPLATES)

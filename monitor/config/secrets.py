@@ -23,13 +23,11 @@ ENV_FILE = ".env"
 def environment(folder: Path | None = None) -> dict[str, str]:
     """The variables `${VAR}` reads: `.env` in `folder` (default: the working folder) under os.environ."""
     path = (folder or Path.cwd()) / ENV_FILE
-    merged: dict[str, str] = {}
-    if path.is_file():
-        try:
-            text = read_bytes(path).decode("utf-8")
-        except (Unreadable, UnicodeDecodeError):
-            text = ""
-        merged = {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+    try:
+        text = read_bytes(path).decode("utf-8")
+    except (Unreadable, UnicodeDecodeError):  # none, or not a regular UTF-8 file: no variables from it
+        text = ""
+    merged = {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
     merged.update(os.environ)
     return merged
 
