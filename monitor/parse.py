@@ -62,6 +62,7 @@ _ITEM_CLOSE = re.compile(rb"</(?:[\w.-]{1,40}:)?(?:item|entry)\s*>", re.IGNORECA
 _PROLOG_MARK = re.compile(rb"<!--|<\?|<!|<[A-Za-z_:\x80-\xff]")  # what the prolog holds, or the root
 _DECLARATION_MARK = re.compile(rb"""["'\[>]""")  # in <!DOCTYPE ...>, outside its [subset]
 _SUBSET_MARK = re.compile(rb"""["']|<!--|<\?|\]""")  # inside the [subset]
+_CLOSERS = {b"<!--": b"-->", b"<?": b"?>", b'"': b'"', b"'": b"'"}  # what is skipped whole, to what
 _OPEN_OR_CLOSE = re.compile(rb"<(/?)([A-Za-z_][\w:.-]{0,60})[^<>]*?(/?)>")
 _CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
 
@@ -149,10 +150,8 @@ def _root_start(body: bytes) -> int:
     pos = 0
     while (found := _PROLOG_MARK.search(body, pos)) is not None:
         mark = found.group(0)
-        if mark == b"<!--":
-            pos = _past(body, b"-->", found.end())
-        elif mark == b"<?":
-            pos = _past(body, b"?>", found.end())
+        if mark in _CLOSERS:
+            pos = _past(body, _CLOSERS[mark], found.end())
         elif mark == b"<!":
             pos = _past_declaration(body, found.end())
         else:
@@ -175,12 +174,8 @@ def _past_declaration(body: bytes, pos: int) -> int:
     in_subset = False
     while (found := (_SUBSET_MARK if in_subset else _DECLARATION_MARK).search(body, pos)) is not None:
         mark, pos = found.group(0), found.end()
-        if mark in (b'"', b"'"):
-            pos = _past(body, mark, pos)
-        elif mark == b"<!--":
-            pos = _past(body, b"-->", pos)
-        elif mark == b"<?":
-            pos = _past(body, b"?>", pos)
+        if mark in _CLOSERS:
+            pos = _past(body, _CLOSERS[mark], pos)
         elif mark in (b"[", b"]"):
             in_subset = mark == b"["
         else:  # ">"
