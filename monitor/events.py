@@ -42,13 +42,15 @@ def record(session: Session | None, kind: str, message: str = "", **fields: Any)
     return row
 
 
-def record_all(session: Session, rows: Iterable[dict[str, Any]]) -> None:
-    """Insert prepared events in bulk with `session`'s transaction, and log each (in one write)."""
+def record_all(session: Session | sa.Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert prepared events in bulk with `session`'s transaction (or a connection's), and log each
+    (in one write)."""
     batch = list(rows)
     if not batch:
         return
     emit_all(batch)
-    session.connection().execute(sa.insert(Event), batch)
+    connection = session.connection() if isinstance(session, Session) else session
+    connection.execute(sa.insert(Event), batch)
 
 
 def emit(row: dict[str, Any]) -> None:
