@@ -24,6 +24,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in pro
 EVENTS = Counter("monitor_events", "Events recorded by this process, by kind", ["kind"], registry=REGISTRY)
 for _kind in KINDS:  # every known kind has a series from the start, at 0
     EVENTS.labels(kind=_kind)
+INSERT = sa.insert(Event)  # built once (record_all is on the path between two sends of a channel)
 
 
 def event(kind: str, message: str = "", at: datetime | None = None, **fields: Any) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def record_all(session: Session | sa.Connection, rows: Iterable[dict[str, Any]])
         return
     emit_all(batch)
     connection = session.connection() if isinstance(session, Session) else session
-    connection.execute(sa.insert(Event), batch)
+    connection.execute(INSERT, batch)
 
 
 def emit(row: dict[str, Any]) -> None:
