@@ -148,12 +148,14 @@ def claim_due_deliveries(
 
 def lease(session: Session, deliveries: list[Delivery], owner: str, now: datetime) -> list[Delivery]:
     """Give the selected (locked) deliveries to `owner` for LEASE, commit, and hand them back detached."""
+    ids = [delivery.id for delivery in deliveries]
     for delivery in deliveries:
         delivery.lease_owner, delivery.lease_until = owner, now + LEASE
         session.add(delivery)
     session.commit()
+    if ids:  # reload them (the commit expired them) in one query, not one refresh each
+        list(session.exec(select(Delivery).where(col(Delivery.id).in_(ids))))
     for delivery in deliveries:
-        session.refresh(delivery)
         session.expunge(delivery)
     return deliveries
 
