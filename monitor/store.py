@@ -1,7 +1,7 @@
 """Store what polls brought: new Item rows (each stored once), their matches, deliveries and events.
 
-store_feeds    the entries of one feed or of several, in the caller's transaction: every item in one
-               INSERT ... ON CONFLICT DO NOTHING, one matcher pass over the new items, the matches and
+store_feeds    the entries of one feed or of several, in the caller's transaction: the stored ones
+               found in one query, every other in one INSERT ... ON CONFLICT DO NOTHING, one matcher pass over the new items, the matches and
                their deliveries in one INSERT each; returns each feed's new count and events (not yet
                recorded), so a caller ingesting many feeds records them all in one write
 store_items    one feed's entries, events recorded (pipeline.ingest)
@@ -101,7 +101,9 @@ def store_feeds(rt: Runtime, session: Session, brought: Sequence[Brought], now: 
             row = item_row(one.feed.name, entry, now)
             by_id[row["id"]], analyses[row["id"]] = row, entry.analysis
         rows_of.append(list(by_id.values()))
-    inserted = db.insert_ignore(session, Item, [row for rows in rows_of for row in rows])
+    every = [row for rows in rows_of for row in rows]
+    known = _stored_ids(session, [row["id"] for row in every])  # most of a changed feed's, usually
+    inserted = db.insert_ignore(session, Item, [row for row in every if row["id"] not in known])
     stale = now - rt.config.retention
     outcomes: list[Stored] = []
     feed_of: dict[str, tuple[int, Stored]] = {}  # item id -> its feed's place in `brought`, its outcome
@@ -131,6 +133,16 @@ def store_feeds(rt: Runtime, session: Session, brought: Sequence[Brought], now: 
         event = _match_event(active.config, match, titles[match["item_id"]])
         feed_of[match["item_id"]][1].events.append(event)
     return outcomes
+
+
+def _stored_ids(session: Session, ids: list[str]) -> set[str]:
+    """Which of these items are stored already, in one query: only the others go to the INSERT
+    (which still skips any that another instance stores meanwhile)."""
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        stmt = sa.select(col(Item.id)).where(col(Item.id).in_(ids[start : start + 500]))
+        found.update(session.execute(stmt).scalars())
+    return found
 
 
 def _alertable(row: dict[str, Any], brought: Brought, now: datetime, stale: datetime) -> bool:
