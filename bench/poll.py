@@ -3,14 +3,14 @@
     python bench/poll.py [--feeds 1000] [--items 20] [--hosts 500] [--sample 50] [--delay 0.1]
 
 Measures, in one run, `pipeline.poll_due` as the daemon runs it (lease the due feeds, fetch them all,
-parse each changed body in a worker process, store items, matches and events, one transaction per
-feed) on a fresh SQLite database, with the feeds and a handful of dry-run rules in a temporary rules
-folder: a cycle where every feed is new, then one where every feed is unchanged (all 304). Then the
-fetch layer alone (fetch_iter + parsepool.submit, nothing stored) and the naive baseline, a sequential
-loop of feedparser.parse(url, etag=...) over a sample of the feeds, extrapolated to all of them.
-Prints wall times, speedups, the CPU of the new cycle (this process, the parse workers), CPU per unchanged
-feed and the peak RSS of this process and of the parse
-workers (the server's process is not counted).
+parse each changed body in a worker process, store items, matches and events: the feeds with new
+entries in batches of one transaction each, the others one transaction per feed) on a fresh SQLite
+database, with the feeds and a handful of dry-run rules in a temporary rules folder: a cycle where
+every feed is new, then one where every feed is unchanged (all 304). Then the fetch layer alone
+(fetch_iter + parsepool.submit, nothing stored) and the naive baseline, a sequential loop of
+feedparser.parse(url, etag=...) over a sample of the feeds, extrapolated to all of them. Prints wall
+times, speedups, the new cycle's CPU (this process, the parse workers), CPU per unchanged feed and the
+peak RSS of this process and of the parse workers (the server's process is not counted).
 """
 
 from __future__ import annotations
