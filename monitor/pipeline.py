@@ -40,7 +40,7 @@ from monitor.match import (
 )
 from monitor.metrics import POLLS
 from monitor.models import Delivery, FeedState, Item, Match, utcnow
-from monitor.parsepool import submit
+from monitor.parsepool import Pending, submit
 from monitor.records import Fetched, FetchRequest, Parsed
 from monitor.route import route
 from monitor.runtime import Runtime
@@ -190,26 +190,30 @@ def finish_poll(rt: Runtime, polling: Polling) -> None:
 def _ingest_all(rt: Runtime, work: queue.Queue[Job | None]) -> None:
     """Ingest fetched feeds in arrival order: waits on parses only, never on a slow fetch.
 
-    The feeds that have arrived by the time one is parsed are taken together (at most INGEST_BATCH):
+    After the next feed's parse, the feeds queued behind it whose parse is over too are taken with it
+    (at most INGEST_BATCH; a parse still running ends the batch, so it holds up none taken before it):
     those that brought new entries are stored in one transaction (`ingest_new`), the others (unchanged,
     failed, `fulltext`) one by one (`ingest`). Each feed's next poll goes to `rt.wakeup` as soon as it
     is committed (a short backoff or Retry-After may fall before the poller's plan), not at the poll's
     end: a hanging feed of the batch holds up no other.
     """
-    while (job := work.get()) is not None:
-        jobs, end = [_parsed(job)], False
-        while len(jobs) < INGEST_BATCH and not end:
+    held: Job | None = None  # the next feed, its parse still running when the last batch was taken
+    end = False
+    while not end and (job := held or work.get()) is not None:
+        jobs, held = [_parsed(job)], None
+        while len(jobs) < INGEST_BATCH:
             try:
                 more = work.get_nowait()
             except queue.Empty:
                 break
             if more is None:
                 end = True
-            else:
-                jobs.append(_parsed(more))
+                break
+            if isinstance(more[2], Pending) and not more[2].ready():
+                held = more
+                break
+            jobs.append(_parsed(more))
         _ingest_jobs(rt, jobs)
-        if end:
-            return
 
 
 def _parsed(job: Job) -> tuple[FeedConfig, Fetched | FetchError, Parsing | None, Parsed | ParseError | None]:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import queue
+import threading
 from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
@@ -14,12 +16,13 @@ from feeds import It, rss
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
+from waiting import wait_until
 
 from monitor import db, mutes, pipeline
 from monitor.config import load_config
 from monitor.models import Delivery, Event, FeedState, Item, Match
 from monitor.parse import parse_feed
-from monitor.parsepool import _analyzed
+from monitor.parsepool import Pending, _analyzed
 from monitor.records import Fetched, Parsed
 from monitor.runtime import Active, Runtime
 
@@ -137,9 +140,10 @@ def test_a_batch_stores_what_its_feeds_alone_store(
         failing(alone, "c")
         failing(together, "c")
     for n, poll in enumerate(polls):
-        for feed, fetched, parsed in jobs_of(alone, n, poll, moved):
+        jobs = jobs_of(alone, n, poll, moved)  # the same bytes for both (dates are to the second)
+        for feed, fetched, parsed in jobs:
             pipeline.ingest(alone, feed, fetched, lambda parsed=parsed: parsed)
-        pipeline.ingest_new(together, jobs_of(together, n, poll, moved))
+        pipeline.ingest_new(together, jobs)
     assert contents(together) == contents(alone)
     for rt in (alone, together):
         rt.engine.dispose()
@@ -198,3 +202,30 @@ def test_a_batch_that_fails_is_ingested_feed_by_feed(tmp_path: Path, monkeypatch
     with Session(rt.engine) as session:
         assert {i.feed for i in session.exec(select(Item))} == {"a", "b"}
         assert all(s.lease_owner is None for s in session.exec(select(FeedState)))
+
+
+def test_a_parse_still_running_holds_up_no_feed_taken_before_it(tmp_path: Path) -> None:
+    rt = runtime(tmp_path)
+    polls = {name: [(n, ["troops"], AGES[0], True)] for n, name in enumerate(("a", "b", "c"))}
+    (fa, ra, pa), (fb, rb, pb), (fc, rc, pc) = jobs_of(rt, 0, polls, False)
+    slow: cf.Future[Any] = cf.Future()
+    work: queue.Queue[pipeline.Job | None] = queue.Queue()
+    work.put((fa, ra, lambda: pa))
+    work.put((fb, rb, Pending((1, 0), (b"", fb.url, None, "feed"), slow, 30.0)))
+    work.put((fc, rc, lambda: pc))
+    work.put(None)
+    ingesting = threading.Thread(target=pipeline._ingest_all, args=(rt, work))
+    ingesting.start()
+
+    def items() -> dict[str, int]:
+        with Session(rt.engine) as session:
+            return {s.name: s.items for s in session.exec(select(FeedState))}
+
+    try:
+        wait_until(lambda: items()["a"] == 1, timeout=10, message="feed a ingested while b parses")
+        assert items()["b"] == items()["c"] == 0
+    finally:
+        slow.set_result(pb)
+        ingesting.join(10)
+    assert not ingesting.is_alive()
+    assert items() == {"a": 1, "b": 1, "c": 1, "d": 0}
