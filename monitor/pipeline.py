@@ -2,10 +2,11 @@
 
 poll_due(rt)   claim_due: lease due feeds -> poll_claimed: fetch them (many in flight; on the
                daemon's fetch loop, fetchloop.py) -> each body to a parse worker as it arrives -> an
-               ingest thread takes the feeds in arrival order: ingest(). The daemon's poller
-               (poller.py) calls the two halves itself, sleeping until the next feed is due
+               ingest thread takes the feeds in arrival order: ingest_new() for those that brought
+               new entries, several in one transaction, ingest() for the others. The daemon's
+               poller (poller.py) calls the two halves itself, sleeping until the next feed is due
 ingest()       parsed entries -> Item rows (ON CONFLICT DO NOTHING) -> match new items -> Match rows
-               -> route -> Delivery rows (the outbox) -> events; all committed together
+               -> route -> Delivery rows (the outbox) -> events; all committed together (store.py)
 finish_article the article of a `fulltext` item read (or failed): store its text, then match the item
 lookback(rt)   new or changed rules run over the recent items, once
 deliver        see deliver.py: claim due deliveries, send, mark sent / retry / failed
@@ -226,6 +227,7 @@ def _ingest_jobs(
     rt: Runtime,
     jobs: list[tuple[FeedConfig, Fetched | FetchError, Parsing | None, Parsed | ParseError | None]],
 ) -> None:
+    """Ingest a batch of parsed jobs: the new feeds together, the others alone."""
     new: list[tuple[FeedConfig, Fetched, Parsed]] = []
     for feed, result, parsing, outcome in jobs:
         if isinstance(outcome, Parsed) and isinstance(result, Fetched) and not feed.fulltext:
