@@ -96,8 +96,9 @@ class Pending:
     def __call__(self) -> Parsed | str | ParseError:
         return _result(self._key, self._job, self._future, self._timeout, retry=True)
 
-    def ready(self) -> bool:
-        return self._future.done()
+    def ready(self, wait: float = 0.0) -> bool:
+        """Whether the outcome is in, after waiting for it at most `wait` seconds."""
+        return bool(cf.wait([self._future], timeout=wait).done) if wait else self._future.done()
 
 
 def warm_up() -> None:

@@ -52,6 +52,7 @@ Parsing = Callable[[], Parsed | ParseError]  # a parse running in a worker proce
 Job = tuple[FeedConfig, Fetched | FetchError, Parsing | None]  # a fetched feed, its parse under way
 BATCH = 100
 INGEST_BATCH = 50  # feeds with new entries stored in one transaction, at most
+GATHER = 0.1  # seconds a batch waits for the next feed's parse before it goes without it
 
 
 def sync_feeds(engine: sa.Engine, config: Config, previous: Config | None = None) -> None:
@@ -192,7 +193,8 @@ def _ingest_all(rt: Runtime, work: queue.Queue[Job | None]) -> None:
     """Ingest fetched feeds in arrival order: waits on parses only, never on a slow fetch.
 
     After the next feed's parse, the feeds queued behind it whose parse is over too are taken with it
-    (at most INGEST_BATCH; a parse still running ends the batch, so it holds up none taken before it):
+    (at most INGEST_BATCH; a parse still running GATHER seconds on ends the batch, so it holds up none
+    taken before it longer than that):
     those that brought new entries are stored in one transaction (`ingest_new`), the others (unchanged,
     failed, `fulltext`) one by one (`ingest`). Each feed's next poll goes to `rt.wakeup` as soon as it
     is committed (a short backoff or Retry-After may fall before the poller's plan), not at the poll's
@@ -210,7 +212,7 @@ def _ingest_all(rt: Runtime, work: queue.Queue[Job | None]) -> None:
             if more is None:
                 end = True
                 break
-            if isinstance(more[2], Pending) and not more[2].ready():
+            if isinstance(more[2], Pending) and not more[2].ready(GATHER):
                 held = more
                 break
             jobs.append(_parsed(more))
