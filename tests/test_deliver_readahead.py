@@ -121,11 +121,9 @@ def lease_of(rig: Rig) -> dict[str, datetime | None]:
     return {d.id: d.lease_until for d in rig.deliveries()}
 
 
-def deliver_five(project: Project, read_ahead: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Five alerts at concurrency 1; the receiver checks, at each request but the last, that the next
-    delivery's lease was renewed while the request waits (its read-ahead) and nothing else was marked."""
-    if not read_ahead:
-        monkeypatch.setattr(http, "TRACE", {})  # the channel never says it waits: the plain path
+def deliver_five(project: Project, read_ahead: bool) -> dict[str, Any]:
+    """Five alerts at concurrency 1; with `read_ahead`, the receiver checks at each request but the last
+    that the next delivery's lease was renewed while the request waits and nothing else was marked."""
     seen_renewed: list[bool] = []
     rig: Rig
 
@@ -163,9 +161,10 @@ def deliver_five(project: Project, read_ahead: bool, monkeypatch: pytest.MonkeyP
 def test_reading_ahead_sends_what_the_plain_path_sends_in_the_same_order(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plain = deliver_five(Project(tmp_path_factory.mktemp("plain")), False, monkeypatch)
-    monkeypatch.undo()
-    ahead = deliver_five(Project(tmp_path_factory.mktemp("ahead")), True, monkeypatch)
+    with monkeypatch.context() as patch:
+        patch.setattr(http, "TRACE", {})  # the channel never says it waits: the plain path
+        plain = deliver_five(Project(tmp_path_factory.mktemp("plain")), False)
+    ahead = deliver_five(Project(tmp_path_factory.mktemp("ahead")), True)
     assert ahead["renewed"] == [True] * 4  # each next message was read while the one before waited
     assert [webhook_id for webhook_id, _ in ahead["received"]] == ahead["ids"]  # claim order, their ids
     for key in ("received", "ids", "attempts", "events"):
