@@ -116,9 +116,10 @@ def test_polls_are_conditional_and_an_unchanged_feed_stores_nothing(project: Pro
 
 
 def test_an_unchanged_poll_records_no_event_but_a_change_of_state_does(project: Project) -> None:
+    body = rss(STORY)  # built once: rss() dates its items from the clock, to the second
     with FeedServer() as server:
         feeds = Feeds(project, server, {"world": "/world.xml 1m"})
-        server.feed("/world.xml", rss(STORY))
+        server.feed("/world.xml", body)
         feeds.poll()
         first = feeds.state("world").last_poll_at
         feeds.poll()  # 304: the state moves on, the event log stays as it was
@@ -128,9 +129,32 @@ def test_an_unchanged_poll_records_no_event_but_a_change_of_state_does(project: 
         server.status("/world.xml", 500)
         feeds.poll()
         assert len(feeds.events("fetch_failed", "world")) == 1  # every failure's state change: an event
-        server.feed("/world.xml", rss(STORY))
+        server.feed("/world.xml", body)
         feeds.poll()  # recovered, with the same body: an event for the change of state only
         assert feeds.events("fetch", "world") == ["1 entries, 1 new", "world recovered after 1 failures"]
+        assert server.requests("/world.xml")[-1]["if-none-match"]  # the validator outlived the failure
+
+
+def test_a_feed_that_recovers_with_the_same_bytes_and_no_validators_is_not_parsed_again(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = rss(STORY)
+    with FeedServer() as server:
+        feeds = Feeds(project, server, {"world": "/world.xml 1m"})
+        server.status("/world.xml", 200, body=body)  # no ETag, no Last-Modified: only the body hash tells
+        feeds.poll()
+        server.status("/world.xml", 500)
+        feeds.poll()
+        server.status("/world.xml", 200, body=body)
+        parses: list[bytes] = []
+        submit = pipeline.submit
+        monkeypatch.setattr(pipeline, "submit", lambda data, *a: parses.append(data) or submit(data, *a))
+        feeds.poll()
+        assert parses == [] and feeds.state("world").status == "ok"  # the stored hash survived the failure
+        assert feeds.events("fetch", "world") == ["1 entries, 1 new", "world recovered after 1 failures"]
+        server.status("/world.xml", 200, body=body.replace(b"test feed", b"test feed, renamed"))
+        feeds.poll()  # other bytes: parsed, and their fetch recorded
+        assert len(parses) == 1 and feeds.events("fetch", "world")[-1] == "1 entries, 0 new"
 
 
 def test_a_permanently_moved_feed_is_followed_and_reported_once(project: Project) -> None:
