@@ -56,7 +56,8 @@ class RootLog(logging.Handler):
 @pytest.fixture
 def root_log() -> Iterator[RootLog]:
     root, handler = logging.getLogger(), RootLog()
-    level, root.level = root.level, logging.DEBUG
+    level = root.level
+    root.setLevel(logging.DEBUG)  # not `root.level =`: setLevel clears every logger's isEnabledFor cache
     root.addHandler(handler)
     yield handler
     root.removeHandler(handler)

@@ -16,7 +16,8 @@ def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield
-    root.handlers[:], root.level = handlers, level
+    root.handlers[:] = handlers
+    root.setLevel(level)  # not `root.level =`: a logger's cached isEnabledFor answer would outlive it
 
 
 @pytest.mark.usefixtures("restore_logging")
