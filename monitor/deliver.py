@@ -1,7 +1,7 @@
 """Deliver: claim due deliveries, render, send outside any transaction, then mark sent, retry or failed.
 
 Each channel sends from its own worker, with up to its `concurrency` messages in flight (their starts
-`min_interval` apart), so a slow or dead channel never holds up the others. With concurrency above 1,
+`min_interval` apart, and again as each goes out, after its rows are read), so a slow or dead channel never holds up the others. With concurrency above 1,
 "in order" means the order sends are started: each channel's groups are taken one by one in claim order,
 and a later one may finish first; a group is still one message, and every member's retries, ids and
 events are those of a one-at-a-time send. Deliveries sharing a `group_key` (a digest, or a burst of more
@@ -59,7 +59,9 @@ class Deliverer:
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="deliver")
         self.busy: dict[str, Future[None]] = {}
         self.paused_until: dict[str, float] = {}
-        self.last_send: dict[str, float] = {}
+        self.last_send: dict[str, float] = {}  # when each channel's last send was let start (its turn)
+        self.last_out: dict[str, float] = {}  # when each channel's last message went out
+        self.out_locks: dict[str, threading.Lock] = {}
         self.lock = threading.Lock()
         self.senders: dict[str, Any] = {}  # the channels last seen in rt.active, closed once replaced
 
@@ -161,6 +163,21 @@ class Deliverer:
             time.sleep(wait)
         self.last_send[channel] = time.monotonic()
 
+    def _space_out(self, channel: str, sender: object) -> None:
+        """Right before a message goes out: `min_interval` since the channel's last message went out.
+
+        `_pace` spaces the starts in claim order, but a group read after its start (not read ahead)
+        goes out later than its start by that read and its render, so the message after it, read
+        ahead, would follow it by less than `min_interval`; this wait closes that gap."""
+        gap = float(_option(sender, "min_interval") or 0.0)
+        if gap <= 0:
+            return
+        with self.out_locks.setdefault(channel, threading.Lock()):  # its sends leave one at a time
+            wait = self.last_out.get(channel, 0) + gap - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self.last_out[channel] = time.monotonic()
+
     def prepare_group(self, members: Sequence[Delivery]) -> Prepared:
         """What sending `members` needs: the ones still held (leases renewed, committed) and their alert.
 
@@ -182,6 +199,7 @@ class Deliverer:
         if sender is None:  # the channel was removed by a reload: keep the deliveries for later
             _release(self.rt, members)
             return
+        self._space_out(channel, sender)
         try:
             with base.while_waiting(meanwhile):
                 sender.send(alert)

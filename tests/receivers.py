@@ -20,6 +20,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -55,12 +56,14 @@ HANG = Reply(hang=True)
 
 @dataclass(frozen=True)
 class Received:
-    """One request as the receiver saw it; header names are lower-case."""
+    """One request as the receiver saw it; header names are lower-case; `at`: when it arrived (its
+    request line and headers read), on the `time.monotonic()` clock of the test process."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -157,10 +160,11 @@ class HttpReceiver:
         return Handler
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+        arrived = time.monotonic()  # first thing: the time the request came, not when a test looks
         length = int(handler.headers.get("content-length") or 0)
         body = handler.rfile.read(length)
         headers = {k.lower(): v for k, v in handler.headers.items()}
-        request = Received(handler.command, handler.path, headers, body)
+        request = Received(handler.command, handler.path, headers, body, arrived)
         status = self._on_request(request, handler.client_address[1]) if self._on_request else None
         reply = self._recorder.add(request) or Reply()
         if status is not None:
