@@ -40,10 +40,10 @@ from monitor.match import (
 )
 from monitor.metrics import POLLS
 from monitor.models import Delivery, FeedState, Item, Match, utcnow
-from monitor.parsepool import submit
+from monitor.parsepool import Streaming, submit
 from monitor.records import Entry, Fetched, FetchRequest, Parsed
 from monitor.route import route
-from monitor.runtime import Runtime
+from monitor.runtime import Active, Runtime
 
 log = logging.getLogger("monitor.pipeline")
 FIRST_POLL_WINDOW = timedelta(hours=24)
@@ -149,15 +149,20 @@ def begin_poll(
     *,
     fetching: Fetching = fetch_iter,
     stop: threading.Event | None = None,
+    stream: bool = False,
 ) -> Polling:
     """Start fetching the claimed feeds in a thread, each body handed to a parse worker as it
-    arrives; `finish_poll` ingests them."""
+    arrives; `finish_poll` ingests them.
+
+    `stream` (`run --once`, whose matcher does not learn): a large feed's entries come back in
+    chunks, and the ingest matches each chunk while the worker analyses the next (see `prematch`).
+    """
     polling = Polling([r.feed for r in claimed.requests], queue.Queue())
 
     def fetch_all() -> None:
         try:
             for request, result in fetching(claimed.requests, stop=stop):  # parsing starts as a body arrives
-                parsing = start_parse(claimed.hashes[request.feed], result)
+                parsing = start_parse(claimed.hashes[request.feed], result, stream=stream)
                 polling.work.put((config.feeds[request.feed], result, parsing))
                 polling.fetched.add(request.feed)
         finally:
@@ -204,11 +209,15 @@ def _ingest_all(
             rt.wakeup.soon(after)
 
 
-def start_parse(known_hash: str | None, result: Fetched | FetchError) -> Parsing | None:
-    """Hand changed bytes to a parse worker now (capped time and memory); None when nothing is new."""
+def start_parse(
+    known_hash: str | None, result: Fetched | FetchError, *, stream: bool = False
+) -> Parsing | None:
+    """Hand changed bytes to a parse worker now (capped time and memory); None when nothing is new.
+
+    `stream`: the parse is a `parsepool.Streaming` (its entries come in chunks as well as whole)."""
     if isinstance(result, FetchError) or result.body is None or _digest(result.body) == known_hash:
         return None
-    return submit(result.body, result.final_url, result.content_type)
+    return submit(result.body, result.final_url, result.content_type, stream=stream)
 
 
 def _digest(body: bytes) -> str:
@@ -240,12 +249,13 @@ def ingest(
         if isinstance(parsing, EllipsisType):
             parsing = start_parse(state.body_hash, result)
         try:
+            early = prematch(rt, session, feed, parsing, first_poll=not state.polled, now=now)
             parsed = _parse(state, result, parsing)
         except (FetchError, ParseError) as exc:
             _failed(session, state, feed, exc, now)
             outcome = "failed"
         else:
-            _fetched(rt, session, state, feed, result, parsed, now)  # type: ignore[arg-type]  # a FetchError result raised in _parse
+            _fetched(rt, session, state, feed, result, parsed, now, early)  # type: ignore[arg-type]  # a FetchError result raised in _parse
             outcome = "ok" if parsed else "not_modified"
         session.add(state)
         pending = session.info.pop("articles_pending", False)
@@ -292,6 +302,7 @@ def _fetched(
     result: Fetched,
     parsed: Parsed | None,
     now: datetime,
+    early: Prematched | None = None,
 ) -> None:
     if state.status == "failing":
         events.record(
@@ -311,7 +322,7 @@ def _fetched(
         return
     reason = "; ".join(r for r in (parsed.degraded, moved) if r) or None
     state.status, state.reason = ("degraded" if parsed.degraded else "ok"), reason
-    new = store_items(rt, session, feed, parsed.entries, first_poll=not state.polled, now=now)
+    new = store_items(rt, session, feed, parsed.entries, first_poll=not state.polled, now=now, early=early)
     state.polled, state.items = True, state.items + new
     events.record(
         session, "fetch", f"{len(parsed.entries)} entries, {new} new", feed=feed.name, status=result.status
@@ -363,24 +374,24 @@ def store_items(
     *,
     first_poll: bool,
     now: datetime,
+    early: Prematched | None = None,
 ) -> int:
-    """Insert new items, match and route those that may alert; return how many items were new."""
-    by_id, analyses = {}, {}  # the last entry of an id wins, as its analysis does
+    """Insert new items, match and route those that may alert; return how many items were new.
+
+    `early`: what `prematch` found while the entries arrived (used where it is for the same entry)."""
+    early = early if early is not None and early.now == now else None
+    by_id, analyses, last = {}, {}, {}  # the last entry of an id wins, as its analysis does
     for entry in entries:
-        row = item_row(feed.name, entry, now)
-        by_id[row["id"]], analyses[row["id"]] = row, entry.analysis
+        row = early.row(entry) if early else None
+        row = row or item_row(feed.name, entry, now)
+        by_id[row["id"]], analyses[row["id"]], last[row["id"]] = row, entry.analysis, entry
     rows = list(by_id.values())
     inserted = db.insert_ignore(session, Item, rows)
     new = [row for row in rows if row["id"] in inserted]
     silent = first_poll and not feed.backfill
     # after the first poll, an item older than retention is one pruned while its feed still carries it
     stale = now - rt.config.retention
-    alertable = [
-        r
-        for r in new
-        if (not silent or (r["published"] and r["published"] >= now - FIRST_POLL_WINDOW))
-        and (first_poll or not (r["published"] and r["published"] < stale))
-    ]
+    alertable = [r for r in new if _may_alert(r, first_poll, silent, stale, now)]
     alert_ids = {r["id"] for r in alertable}
     events.record_all(session, (_item_event(r, r["id"] in alert_ids) for r in new))
     waiting: set[str] = set()
@@ -392,9 +403,104 @@ def store_items(
             session.info["articles_pending"] = True  # the caller wakes the article fetcher after commit
     now_matched = [r for r in alertable if r["id"] not in waiting]
     active = rt.active  # read once: a reload may swap it, and a config goes with its own matcher
-    matches = match_items(active.config, active.matcher, now_matched, now, analyses)
+    if early is not None and early.active is active:
+        matches = early.matches(now_matched, last, analyses)
+    else:
+        matches = match_items(active.config, active.matcher, now_matched, now, analyses)
     route_matches(active.config, session, matches, now)
     return len(new)
+
+
+def _may_alert(row: dict[str, Any], first_poll: bool, silent: bool, stale: datetime, now: datetime) -> bool:
+    """A new item that may alert: in the first-poll window of a feed without backfill (`silent`), and
+    after the first poll not older than retention (one pruned while its feed still carries it)."""
+    published = row["published"]
+    return bool(
+        (not silent or (published and published >= now - FIRST_POLL_WINDOW))
+        and (first_poll or not (published and published < stale))
+    )
+
+
+@dataclass
+class Prematched:
+    """The Item rows and matches `prematch` made of a streamed feed's entries as they arrived.
+
+    Kept by entry (the very object): `store_items` uses a row or an item's matches only for the
+    entry that made them, so a duplicate id later in the feed, an item that turned out not new, or
+    a parse that had to be done again (new objects) gets what the plain path gives it.
+    """
+
+    active: Active
+    now: datetime
+    rows: dict[int, tuple[Entry, dict[str, Any]]] = field(default_factory=dict)
+    found: dict[str, tuple[Entry, list[dict[str, Any]]]] = field(default_factory=dict)
+
+    def row(self, entry: Entry) -> dict[str, Any] | None:
+        known = self.rows.get(id(entry))
+        return known[1] if known is not None and known[0] is entry else None
+
+    def matches(
+        self,
+        rows: Sequence[dict[str, Any]],
+        entries: dict[str, Entry],
+        analyses: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        """What `match_items` gives for `rows`, in order: found early where it is for the same entry."""
+        out: list[dict[str, Any]] = []
+        config, matcher = self.active.config, self.active.matcher
+        for row in rows:
+            known = self.found.get(row["id"])
+            if known is not None and known[0] is entries[row["id"]]:
+                out += known[1]
+            else:
+                out += match_items(config, matcher, [row], self.now, analyses)
+        return out
+
+
+def prematch(
+    rt: Runtime,
+    session: Session,
+    feed: FeedConfig,
+    parsing: Parsing | EllipsisType | None,
+    *,
+    first_poll: bool,
+    now: datetime,
+) -> Prematched | None:
+    """Match a streamed parse's entries a chunk at a time as they arrive, while the worker analyses
+    the next (None when there is nothing to do early: not streamed, a learning matcher, `fulltext`).
+
+    Only work that changes nothing: Item rows built, the items not stored yet matched, nothing
+    written; `store_items` then does what it always does, in its order, with what was found here.
+    """
+    if not isinstance(parsing, Streaming):
+        return None
+    active = rt.active
+    if active.matcher.learning is not None or feed.fulltext:  # a learning matcher counts what it matches
+        return None
+    early = Prematched(active, now)
+    silent = first_poll and not feed.backfill
+    stale = now - active.config.retention
+    for chunk in parsing.chunks():
+        latest = {}  # a duplicate id in one chunk: the last entry of it wins, as in store_items
+        for entry in chunk:
+            row = item_row(feed.name, entry, now)
+            early.rows[id(entry)] = (entry, row)
+            latest[row["id"]] = (entry, row)
+        stored = set(session.execute(sa.select(col(Item.id)).where(col(Item.id).in_(list(latest)))).scalars())
+        todo = [
+            (e, r)
+            for e, r in latest.values()
+            if r["id"] not in stored and _may_alert(r, first_poll, silent, stale, now)
+        ]
+        found = match_items(
+            active.config, active.matcher, [r for _, r in todo], now, {r["id"]: e.analysis for e, r in todo}
+        )
+        per_item: dict[str, list[dict[str, Any]]] = {r["id"]: [] for _, r in todo}
+        for match in found:
+            per_item[match["item_id"]].append(match)
+        for entry, row in todo:
+            early.found[row["id"]] = (entry, per_item[row["id"]])
+    return early if early.rows else None  # a small feed comes whole, in no chunk
 
 
 def _article_failed(session: Session, feed: str, item_id: str, reason: str) -> None:
