@@ -17,6 +17,7 @@ import itertools
 import multiprocessing
 import multiprocessing.queues
 import os
+import pickle
 import queue
 import resource
 import signal
@@ -24,7 +25,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
 from types import FrameType
+from typing import Any
 
 from monitor import lifeline
 from monitor.entrytext import entry_analysis
@@ -58,13 +61,13 @@ _pools: dict[tuple[int, int], cf.ProcessPoolExecutor] = {}
 _started: dict[cf.ProcessPoolExecutor, multiprocessing.queues.SimpleQueue[int]] = {}
 _pids: dict[cf.ProcessPoolExecutor, set[int]] = {}
 _warming = False  # warm_up was called
-# Streamed parses: each pool's workers put (stream, entries) on its inbox, a relay thread hands them on.
-_inboxes: dict[
-    cf.ProcessPoolExecutor, multiprocessing.queues.SimpleQueue[tuple[int, tuple[Entry, ...]] | None]
-] = {}
+# Streamed parses: each pool's workers send (stream, entries) down its pipe, taking turns (a lock); a
+# relay thread hands them to their streams. Only workers write to it: a worker killed while it holds
+# the lock or writes stalls the pool's other streams until their alarm, never the daemon.
+_channels: dict[cf.ProcessPoolExecutor, threading.Event] = {}  # set: the pool's relay stops
 _streams: dict[int, queue.SimpleQueue[tuple[Entry, ...] | None]] = {}
 _stream_ids = itertools.count(1)
-_outbox: multiprocessing.queues.SimpleQueue[tuple[int, tuple[Entry, ...]] | None] | None = None  # in a worker
+_outbox: tuple[Connection, Any] | None = None  # in a worker: the pool's pipe and its lock
 
 
 def parse_all(
@@ -221,11 +224,11 @@ def shutdown() -> None:
         _pools.clear()
         _started.clear()
         _pids.clear()
-        inboxes = [_inboxes.pop(pool) for pool in pools if pool in _inboxes]
+        stops = [_channels.pop(pool) for pool in pools if pool in _channels]
     for pool in pools:
         pool.shutdown(wait=True, cancel_futures=True)
-    for inbox in inboxes:
-        inbox.put(None)  # its relay thread ends
+    for stop in stops:
+        stop.set()  # its relay thread ends
 
 
 def worker_pids() -> list[int]:
@@ -281,36 +284,46 @@ def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["monitor.parse", "monitor.forkserverwatch"])
             started: multiprocessing.queues.SimpleQueue[int] = context.SimpleQueue()
-            inbox: multiprocessing.queues.SimpleQueue[tuple[int, tuple[Entry, ...]] | None] = (
-                context.SimpleQueue()
-            )
+            reader, writer = context.Pipe(duplex=False)
+            stop = threading.Event()
             _pools[key] = cf.ProcessPoolExecutor(
                 max_workers=key[0],
                 mp_context=context,
                 initializer=_start_worker,
-                initargs=(key[1], started, inbox),
+                initargs=(key[1], started, (writer, context.Lock())),
             )
             _started[_pools[key]] = started
-            _inboxes[_pools[key]] = inbox
-            threading.Thread(target=_relay, args=(inbox,), name="parse-relay", daemon=True).start()
+            _channels[_pools[key]] = stop
+            relay = threading.Thread(
+                target=_relay, args=(reader, stop, key, _pools[key]), name="parse-relay", daemon=True
+            )
+            relay.start()
         return _pools[key]
 
 
-def _relay(inbox: multiprocessing.queues.SimpleQueue[tuple[int, tuple[Entry, ...]] | None]) -> None:
+def _relay(
+    reader: Connection, stop: threading.Event, key: tuple[int, int], pool: cf.ProcessPoolExecutor
+) -> None:
     """Hand each chunk of streamed entries from a pool's workers to its stream, until the pool goes
-    (None), or a worker killed while it wrote leaves the pipe unreadable (its streams then fail whole)."""
-    while True:
-        try:
-            message = inbox.get()
-        except Exception:  # a torn message: this pool is being discarded anyway
-            return
-        if message is None:
-            return
-        stream, chunk = message
+    (`stop`: the pipe is closed, so a worker writing gets an error, not a wait). What cannot be read
+    (a worker killed as it wrote) ends the pool: its streams are parsed again whole (see `Streaming`)."""
+    with reader:
+        while not stop.is_set():
+            try:
+                if not reader.poll(0.2):
+                    continue
+                stream, chunk = reader.recv()
+            except Exception:  # a torn message
+                break
+            with _lock:
+                target = _streams.get(stream)
+            if target is not None:  # else its reader gave up (timed out): the chunk is dropped
+                target.put(chunk)
+    if not stop.is_set():
         with _lock:
-            target = _streams.get(stream)
-        if target is not None:  # else its reader gave up (timed out): the chunk is dropped
-            target.put(chunk)
+            current = _pools.get(key)
+        if current is pool:
+            _discard(key)
 
 
 def _discard(key: tuple[int, int], *, kill: bool = False) -> None:
@@ -326,10 +339,9 @@ def _discard(key: tuple[int, int], *, kill: bool = False) -> None:
     with _lock:
         _started.pop(pool, None)
         _pids.pop(pool, None)
-        inbox = _inboxes.pop(pool, None)
-    if inbox is not None:
-        with contextlib.suppress(Exception):
-            inbox.put(None)  # its relay thread ends (when what the workers wrote before is read)
+        stop = _channels.pop(pool, None)
+    if stop is not None:
+        stop.set()  # its relay thread ends
 
 
 def _analyzed(parsed: Parsed) -> Parsed:
@@ -338,21 +350,21 @@ def _analyzed(parsed: Parsed) -> Parsed:
     return dataclasses.replace(parsed, entries=entries)
 
 
-def _send_chunks(
-    outbox: multiprocessing.queues.SimpleQueue[tuple[int, tuple[Entry, ...]] | None],
-    stream: int,
-    parsed: Parsed,
-) -> _Streamed:
+def _send_chunks(outbox: tuple[Connection, Any], stream: int, parsed: Parsed) -> _Streamed:
     """Analyse and send the entries a chunk at a time (the daemon matches one while the next is analysed)."""
     count = 0
     for start in range(0, len(parsed.entries), CHUNK):
         chunk = _analyzed(dataclasses.replace(parsed, entries=parsed.entries[start : start + CHUNK])).entries
         # the alarm waits while a chunk is written: a message cut halfway would spoil the pool's pipe
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
-        try:
-            outbox.put((stream, chunk))
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+        # (a relay that stopped closed it: the write fails at once)
+        writer, lock = outbox
+        message = pickle.dumps((stream, chunk), pickle.HIGHEST_PROTOCOL)
+        with lock:  # the alarm ends a wait here (the holder killed)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            try:
+                writer.send_bytes(message)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
         count += 1
     return _Streamed(dataclasses.replace(parsed, entries=()), count)
 
@@ -364,7 +376,7 @@ class _Alarm(Exception):
 def _start_worker(
     memory: int,
     started: multiprocessing.queues.SimpleQueue[int],
-    outbox: multiprocessing.queues.SimpleQueue[tuple[int, tuple[Entry, ...]] | None] | None = None,
+    outbox: tuple[Connection, Any] | None = None,
 ) -> None:
     """Worker set-up: SIGKILL when the fork server ends, report the pid, the address-space cap, SIGALRM;
     `outbox` takes the chunks of streamed parses."""

@@ -10,6 +10,9 @@ arrives: the database ends exactly as the plain (whole) hand-over leaves it.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -140,6 +143,20 @@ def test_chunks_not_taken_are_taken_when_the_outcome_is_asked() -> None:
     parsed = streaming()
     assert isinstance(parsed, Parsed) and len(parsed.entries) == SIZE
     assert parsed.entries[0] is first[0]
+
+
+def test_a_worker_killed_while_it_streams_is_retried_whole() -> None:
+    body = rss(*items(SIZE * 6))
+    plain = parsepool.submit(body, "https://example.org/feed")()
+    streaming = parsepool.submit(body, "https://example.org/feed", stream=True)
+    assert isinstance(streaming, parsepool.Streaming)
+    first = next(iter(streaming.chunks()))
+    for pid in parsepool.worker_pids():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    again = streaming()
+    assert again == plain  # parsed again, unstreamed (or whole already, if the worker had finished)
+    assert isinstance(again, Parsed) and len(again.entries) == SIZE * 6 and first[0] == again.entries[0]
 
 
 @pytest.mark.parametrize("backfill", [True, False])
