@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import dataclasses
+import fcntl
 import itertools
 import multiprocessing
 import multiprocessing.queues
@@ -40,7 +41,10 @@ Job = tuple[bytes, str, str | None, str, int]
 TIMEOUT = 30.0
 MEMORY = 256 * 2**20
 GRACE = 10.0  # extra wait on top of the workers' own alarm before a pool is given up
-CHUNK = 200  # entries a streamed parse sends back at a time (a feed of this many or fewer: in one piece)
+CHUNK = 100  # entries a streamed parse sends back at a time (a feed of this many or fewer: in one piece)
+# The pipe of streamed chunks holds a few (about 0.4 MB each here): a worker writes one and goes on
+# analysing, never waiting for the daemon's relay thread to get the GIL from the matching.
+PIPE_SIZE = 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,6 +289,8 @@ def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
             context.set_forkserver_preload(["monitor.parse", "monitor.forkserverwatch"])
             started: multiprocessing.queues.SimpleQueue[int] = context.SimpleQueue()
             reader, writer = context.Pipe(duplex=False)
+            with contextlib.suppress(OSError, AttributeError):  # Linux; elsewhere the default (64 KB)
+                fcntl.fcntl(writer.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
             stop = threading.Event()
             _pools[key] = cf.ProcessPoolExecutor(
                 max_workers=key[0],
