@@ -55,7 +55,8 @@ def start(
     if poll_every_feed:
         limit = max(len(config.feeds), 1)
         claimed = pipeline.claim_due(engine, config, owner, every_feed=True, limit=limit)
-        polling = pipeline.begin_poll(claimed, config)
+        # a matcher that does not learn matches a large feed a chunk at a time as the worker sends it
+        polling = pipeline.begin_poll(claimed, config, stream=not learn)
     try:
         active = Active.build(config, StemCounts() if learn else None)
         rt = Runtime(engine, active, owner=owner, article_per_host=settings.article_per_host)

@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import EllipsisType
@@ -41,11 +41,22 @@ from monitor.match import (
 )
 from monitor.metrics import POLLS
 from monitor.models import Delivery, FeedState, Item, Match, utcnow
-from monitor.parsepool import Pending, submit
+from monitor.parsepool import Pending, Streaming, submit
 from monitor.records import Fetched, FetchRequest, Parsed
 from monitor.route import route
 from monitor.runtime import Runtime
-from monitor.store import Brought, Stored, article_failed, route_matches, store_feeds, store_items
+from monitor.store import (
+    Brought,
+    Prematched,
+    Stored,
+    article_failed,
+    item_row,
+    route_matches,
+    store_feeds,
+    store_items,
+)
+from monitor.store import _alertable as alertable
+from monitor.store import _stored_ids as stored_ids
 
 log = logging.getLogger("monitor.pipeline")
 Parsing = Callable[[], Parsed | ParseError]  # a parse running in a worker process: call to wait for it
@@ -153,15 +164,20 @@ def begin_poll(
     *,
     fetching: Fetching = fetch_iter,
     stop: threading.Event | None = None,
+    stream: bool = False,
 ) -> Polling:
     """Start fetching the claimed feeds in a thread, each body handed to a parse worker as it
-    arrives; `finish_poll` ingests them."""
+    arrives; `finish_poll` ingests them.
+
+    `stream` (`run --once`, whose matcher does not learn): a large feed's entries come back in
+    chunks, and the ingest matches each chunk while the worker analyses the next (see `prematch`).
+    """
     polling = Polling([r.feed for r in claimed.requests], queue.Queue())
 
     def fetch_all() -> None:
         try:
             for request, result in fetching(claimed.requests, stop=stop):  # parsing starts as a body arrives
-                parsing = start_parse(claimed.hashes[request.feed], result)
+                parsing = start_parse(claimed.hashes[request.feed], result, stream=stream)
                 polling.work.put((config.feeds[request.feed], result, parsing))
                 polling.fetched.add(request.feed)
         finally:
@@ -203,7 +219,7 @@ def _ingest_all(rt: Runtime, work: queue.Queue[Job | None]) -> None:
     held: Job | None = None  # the next feed, its parse still running when the last batch was taken
     end = False
     while not end and (job := held or work.get()) is not None:
-        jobs, held = [_parsed(job)], None
+        jobs, held = [_parsed(rt, job)], None
         while len(jobs) < INGEST_BATCH:
             try:
                 more = work.get_nowait()
@@ -215,31 +231,84 @@ def _ingest_all(rt: Runtime, work: queue.Queue[Job | None]) -> None:
             if isinstance(more[2], Pending) and not more[2].ready(GATHER):
                 held = more
                 break
-            jobs.append(_parsed(more))
+            jobs.append(_parsed(rt, more))
         _ingest_jobs(rt, jobs)
 
 
-def _parsed(job: Job) -> tuple[FeedConfig, Fetched | FetchError, Parsing | None, Parsed | ParseError | None]:
-    """The job with its parse's outcome (waited for; None: nothing to parse)."""
+ParsedJob = tuple[
+    FeedConfig, Fetched | FetchError, Parsing | None, Parsed | ParseError | None, Prematched | None
+]
+
+
+def _parsed(rt: Runtime, job: Job) -> ParsedJob:
+    """The job with its parse's outcome (waited for; None: nothing to parse), and what `prematch`
+    made of a streamed parse's chunks while it arrived."""
     feed, result, parsing = job
-    return feed, result, parsing, parsing() if parsing is not None else None
+    early = prematch(rt, feed, parsing)
+    return feed, result, parsing, parsing() if parsing is not None else None, early
 
 
-def _ingest_jobs(
-    rt: Runtime,
-    jobs: list[tuple[FeedConfig, Fetched | FetchError, Parsing | None, Parsed | ParseError | None]],
-) -> None:
+def prematch(rt: Runtime, feed: FeedConfig, parsing: Parsing | None) -> Prematched | None:
+    """Build the Item rows of a streamed parse's entries and match those not stored yet, a chunk at
+    a time as they arrive, while the worker analyses the next (None when there is nothing to do
+    early: not streamed, a learning matcher, a `fulltext` feed, a small feed sent whole).
+
+    Only work that changes nothing: rows built, items matched, nothing written; `store.store_feeds`
+    then does what it always does, in its order, with what was found here (kept by entry).
+    """
+    if not isinstance(parsing, Streaming):
+        return None
+    active = rt.active
+    if active.matcher.learning is not None or feed.fulltext:  # a learning matcher counts what it matches
+        return None
+    now = utcnow()
+    early = Prematched(active, now)
+    stale = now - active.config.retention
+    with Session(rt.engine) as session:
+        state = session.get(FeedState, feed.name)
+        brought = Brought(feed, (), first_poll=not (state and state.polled))
+        for chunk in parsing.chunks():
+            latest = {}  # a duplicate id in one chunk: the last entry of it wins, as in store_feeds
+            for entry in chunk:
+                row = item_row(feed.name, entry, now)
+                early.rows[id(entry)] = (entry, row)
+                latest[row["id"]] = (entry, row)
+            stored = stored_ids(session, list(latest))
+            todo = [
+                (e, r)
+                for e, r in latest.values()
+                if r["id"] not in stored and alertable(r, brought, now, stale)
+            ]
+            found = match_items(
+                active.config,
+                active.matcher,
+                [r for _, r in todo],
+                now,
+                {r["id"]: e.analysis for e, r in todo},
+            )
+            per_item: dict[str, list[dict[str, Any]]] = {r["id"]: [] for _, r in todo}
+            for match in found:
+                per_item[match["item_id"]].append(match)
+            for entry, row in todo:
+                early.found[row["id"]] = (entry, per_item[row["id"]])
+    return early if early.rows else None
+
+
+def _ingest_jobs(rt: Runtime, jobs: list[ParsedJob]) -> None:
     """Ingest a batch of parsed jobs: the new feeds together, the others alone."""
     new: list[tuple[FeedConfig, Fetched, Parsed]] = []
-    for feed, result, parsing, outcome in jobs:
+    early: dict[str, Prematched] = {}
+    for feed, result, parsing, outcome, found in jobs:
         if isinstance(outcome, Parsed) and isinstance(result, Fetched) and not feed.fulltext:
             new.append((feed, result, outcome))
+            if found is not None:
+                early[feed.name] = found
         else:
             _ingest_alone(rt, feed, result, parsing and _given(outcome))
     if not new:
         return
     try:
-        afters = ingest_new(rt, new)
+        afters = ingest_new(rt, new, early) if early else ingest_new(rt, new)
     except Exception:  # e.g. a deadlock with another instance: each feed on its own, as if not batched
         log.exception("ingest of %d feeds together failed; each is ingested alone", len(new))
         for feed, result, parsed in new:
@@ -268,11 +337,15 @@ def _given(outcome: Parsed | ParseError | None) -> Parsing:
     return lambda: outcome
 
 
-def start_parse(known_hash: str | None, result: Fetched | FetchError) -> Parsing | None:
-    """Hand changed bytes to a parse worker now (capped time and memory); None when nothing is new."""
+def start_parse(
+    known_hash: str | None, result: Fetched | FetchError, *, stream: bool = False
+) -> Parsing | None:
+    """Hand changed bytes to a parse worker now (capped time and memory); None when nothing is new.
+
+    `stream`: the parse is a `parsepool.Streaming` (its entries come in chunks as well as whole)."""
     if isinstance(result, FetchError) or result.body is None or _digest(result.body) == known_hash:
         return None
-    return submit(result.body, result.final_url, result.content_type)
+    return submit(result.body, result.final_url, result.content_type, stream=stream)
 
 
 def _digest(body: bytes) -> str:
@@ -321,7 +394,11 @@ def ingest(
     return next_poll
 
 
-def ingest_new(rt: Runtime, jobs: Sequence[tuple[FeedConfig, Fetched, Parsed]]) -> list[datetime | None]:
+def ingest_new(
+    rt: Runtime,
+    jobs: Sequence[tuple[FeedConfig, Fetched, Parsed]],
+    early: Mapping[str, Prematched] | None = None,
+) -> list[datetime | None]:
     """`ingest` of several feeds that each brought a new body (parsed), in one transaction for them
     all: one query for their states, one INSERT for their items (`store.store_feeds`), one for their
     events. Returns each feed's next poll. Stores exactly what `ingest` of each alone would
@@ -333,7 +410,7 @@ def ingest_new(rt: Runtime, jobs: Sequence[tuple[FeedConfig, Fetched, Parsed]]) 
         known = {s.name: s for s in session.exec(select(FeedState).where(col(FeedState.name).in_(names)))}
         states = [known.get(feed.name) or FeedState(name=feed.name, url=feed.url) for feed, _, _ in jobs]
         brought = [
-            Brought(feed, parsed.entries, first_poll=not state.polled)
+            Brought(feed, parsed.entries, first_poll=not state.polled, early=(early or {}).get(feed.name))
             for (feed, _, parsed), state in zip(jobs, states, strict=True)
         ]
         stored = store_feeds(rt, session, brought, now)
