@@ -21,8 +21,9 @@ import stat
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import formatdate
 from functools import cache
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -41,6 +42,9 @@ MAX_REDIRECTS = 5
 DRAIN_BYTES = 64 * 1024  # an unused body (error, redirect) this short is read to keep its connection
 DRAIN_SECONDS = 1.0  # ... if it arrives this soon
 MAX_SHARDS = 64  # httpx clients per batch: a pool with many connections is slow to manage
+KEEPALIVE = 5.0  # seconds an idle connection is kept (httpx's default): a batch's own reuse
+MAX_KEEPALIVE = 300.0  # seconds: the longest the daemon keeps one (`keepalive_for`)
+IDLE_CONNECTIONS = 1024  # idle connections kept at most over all shards (the daemon's long expiry)
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
@@ -56,6 +60,7 @@ class FetchOptions:
     limit: int
     per_host: int
     accept: str = ACCEPT
+    keepalive: float = KEEPALIVE  # seconds an idle connection is kept for the next request
 
 
 def fetch_all(
@@ -206,8 +211,13 @@ class Clients:
             self._shards[host] = len(self._shards) % MAX_SHARDS
         shard = self._shards.get(host, 0)
         if shard not in self._clients:
+            idle = self._opts.limit  # a batch's own: closed with the batch
+            if self._opts.keepalive > KEEPALIVE:  # kept across polls: bounded over every shard
+                idle = min(idle, max(8, IDLE_CONNECTIONS // MAX_SHARDS))
             limits = httpx.Limits(
-                max_connections=self._opts.limit, max_keepalive_connections=self._opts.limit
+                max_connections=self._opts.limit,
+                max_keepalive_connections=idle,
+                keepalive_expiry=self._opts.keepalive,
             )
             self._clients[shard] = httpx.AsyncClient(
                 http2=_has_h2(),
@@ -228,6 +238,14 @@ class Clients:
 
     async def aclose(self) -> None:
         await asyncio.gather(*(c.aclose() for c in self._clients.values()), return_exceptions=True)
+
+
+def keepalive_for(intervals: Iterable[timedelta]) -> float:
+    """How long the daemon keeps an idle connection: the longest poll interval (+10% jitter) and a
+    margin, so a feed's next poll finds its connection, at most MAX_KEEPALIVE. A server that closes
+    it sooner costs nothing: httpcore finds the socket closed when it takes it, and opens a new one."""
+    longest = max((every.total_seconds() for every in intervals), default=None)
+    return KEEPALIVE if longest is None else min(max(KEEPALIVE, longest * 1.1 + 10), MAX_KEEPALIVE)
 
 
 @cache
