@@ -42,9 +42,10 @@ MAX_REDIRECTS = 5
 DRAIN_BYTES = 64 * 1024  # an unused body (error, redirect) this short is read to keep its connection
 DRAIN_SECONDS = 1.0  # ... if it arrives this soon
 MAX_SHARDS = 64  # httpx clients per batch: a pool with many connections is slow to manage
+LOOP_SHARDS = 1024  # httpx clients of the daemon's fetch loop: one per host up to this many
 KEEPALIVE = 5.0  # seconds an idle connection is kept (httpx's default): a batch's own reuse
 MAX_KEEPALIVE = 300.0  # seconds: the longest the daemon keeps one (`keepalive_for`)
-IDLE_CONNECTIONS = 1024  # idle connections kept at most over all shards (the daemon's long expiry)
+IDLE_CONNECTIONS = 4096  # idle connections kept at most over all shards (the daemon's long expiry)
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
@@ -199,7 +200,9 @@ class Clients:
     """httpx clients created on first use, one per shard of hosts (one per host up to MAX_SHARDS).
 
     A host missing from `shards` uses shard 0, or, with `grow` (a long-lived set: fetchloop.py), is
-    given the next shard in turn the first time it is seen.
+    given the next shard in turn the first time it is seen, up to LOOP_SHARDS: httpcore looks at
+    every connection of a pool (a poll(2) of each idle one) at each request and each response's end,
+    so with connections kept between polls, a pool per host keeps that to the host's own.
     """
 
     def __init__(self, shards: dict[str, int], opts: FetchOptions, *, grow: bool = False) -> None:
@@ -208,12 +211,12 @@ class Clients:
 
     def for_host(self, host: str) -> httpx.AsyncClient:
         if self._grow and host not in self._shards:
-            self._shards[host] = len(self._shards) % MAX_SHARDS
+            self._shards[host] = len(self._shards) % LOOP_SHARDS
         shard = self._shards.get(host, 0)
         if shard not in self._clients:
             idle = self._opts.limit  # a batch's own: closed with the batch
             if self._opts.keepalive > KEEPALIVE:  # kept across polls: bounded over every shard
-                idle = min(idle, max(8, IDLE_CONNECTIONS // MAX_SHARDS))
+                idle = min(idle, max(4, IDLE_CONNECTIONS // LOOP_SHARDS))
             limits = httpx.Limits(
                 max_connections=self._opts.limit,
                 max_keepalive_connections=idle,
