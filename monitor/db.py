@@ -114,11 +114,11 @@ def claim_feed_states(
     another instance holds is not counted: its lease ends with a new due time, which the poller's
     capped sleep picks up. `names` is bound as one parameter (`_claim_query`).
     """
-    names = list(names)
+    names = names if isinstance(names, list) else list(names)
     if not names:
         return [], None
     postgres = session.get_bind().dialect.name == "postgresql"
-    listed: object = names if postgres else json.dumps(names)
+    listed: object = names if postgres else _as_json(names)
     result = session.connection().execute(
         _claim_query(postgres), {"names": listed, "now": now, "limit": limit + 1}
     )
@@ -132,14 +132,35 @@ def claim_feed_states(
         break
     result.close()
     if claimed:
-        table = _table(FeedState)
-        session.execute(
-            sa.update(table)
-            .where(table.c.name.in_([row.name for row in claimed]))
-            .values(lease_owner=owner, lease_until=now + LEASE)
+        session.connection().execute(
+            _lease_query(), {"names": [row.name for row in claimed], "owner": owner, "until": now + LEASE}
         )
     session.commit()
     return claimed, next_due
+
+
+_last_json: tuple[list[str], list[str], str] | None = None  # (the list, a copy of it, its JSON)
+
+
+def _as_json(names: list[str]) -> str:
+    """`names` as a JSON array; the poller passes the same list each claim, encoded once."""
+    global _last_json
+    last = _last_json
+    if last is not None and last[0] is names and last[1] == names:
+        return last[2]
+    encoded = json.dumps(names)
+    _last_json = (names, list(names), encoded)
+    return encoded
+
+
+@functools.cache
+def _lease_query() -> sa.Update:
+    table = _table(FeedState)
+    return (
+        sa.update(table)
+        .where(table.c.name.in_(sa.bindparam("names", expanding=True)))
+        .values(lease_owner=sa.bindparam("owner"), lease_until=sa.bindparam("until", type_=UTCDateTime()))
+    )
 
 
 @functools.cache

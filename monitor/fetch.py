@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import formatdate
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -401,12 +401,18 @@ async def _leaves_public_network(
     return not origin_private and await _is_private_host(target, resolved)
 
 
+@lru_cache(maxsize=4096)
+def _raw_host(url: str) -> str:
+    """The host httpx connects to for `url` (IDNA-encoded); cached: a feed's URL is asked every poll."""
+    return httpx.URL(url).raw_host.decode("ascii")
+
+
 async def _is_private_host(url: str, resolved: dict[str, tuple[str, ...]]) -> bool:
     """Whether `url`'s host is, or resolves to, any address that is not globally routable.
 
     The host is resolved once per fetch, into `resolved`: the addresses the request is pinned to.
     """
-    host = httpx.URL(url).raw_host.decode("ascii")
+    host = _raw_host(url)
     if host not in resolved:
         resolved[host] = await resolve(host)
     return non_global(host, resolved[host])
