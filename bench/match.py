@@ -41,10 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from monitor import parsepool
 from monitor.match import item_document
 from monitor.parse import parse_feed
-from monitor.pipeline import item_row
 from monitor.query import Document, Matcher, Query, StemCounts, analyze_item, compile_query
 from monitor.query.analyze import tokenize
 from monitor.records import Entry, Parsed
+from monitor.store import item_row
 
 REPEATS = 5  # each timing is the best of this many runs (the machine is shared)
 WORKERS = 2  # worker processes of the end-to-end runs, as the daemon has on this 2-core machine

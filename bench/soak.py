@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from poll import RULES, Shape, counts, dry_rules, feed_server, peak_rss_kb, write_project
+from poll import RULES, Shape, counts, dry_rules, feed_server, peak_rss_kb, stat_fields, write_project
 
 REPO = Path(__file__).resolve().parents[1]
 ALERTING = {  # broad enough that a few new items an hour alert
@@ -89,16 +89,6 @@ class Receiver:
     def __exit__(self, *_exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name (state, ppid, ..., utime at [11]); None
-    when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
 
 
 def descendants(pid: int) -> list[int]:

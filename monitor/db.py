@@ -67,8 +67,14 @@ def is_sqlite(engine: sa.Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def insert_ignore(session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> set[Any]:
-    """INSERT ... ON CONFLICT DO NOTHING in bulk; return the primary keys actually inserted."""
+def insert_ignore(
+    session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]], *, in_order: bool = False
+) -> set[Any]:
+    """INSERT ... ON CONFLICT DO NOTHING in bulk; return the primary keys actually inserted.
+
+    The rows go in sorted by key, unless `in_order` (the caller's order: which of two rows that
+    conflict on another unique key is kept; `store.store_feeds` gives runs each sorted by key).
+    """
     if not rows:
         return set()
     table = _table(model)
@@ -77,7 +83,7 @@ def insert_ignore(session: Session, model: type[SQLModel], rows: Sequence[dict[s
     pk = next(iter(table.primary_key.columns))
     stmt = insert(table).on_conflict_do_nothing().returning(pk)
     # One lock order for every writer: two instances inserting overlapping rows cannot deadlock.
-    result = session.execute(stmt, sorted(rows, key=lambda row: row[pk.name]))
+    result = session.execute(stmt, list(rows) if in_order else sorted(rows, key=lambda row: row[pk.name]))
     return {row[0] for row in result}
 
 
@@ -211,12 +217,14 @@ def claim_due_deliveries(
 
 def lease(session: Session, deliveries: list[Delivery], owner: str, now: datetime) -> list[Delivery]:
     """Give the selected (locked) deliveries to `owner` for LEASE, commit, and hand them back detached."""
+    ids = [delivery.id for delivery in deliveries]
     for delivery in deliveries:
         delivery.lease_owner, delivery.lease_until = owner, now + LEASE
         session.add(delivery)
     session.commit()
+    if ids:  # reload them (the commit expired them) in one query, not one refresh each
+        list(session.exec(select(Delivery).where(col(Delivery.id).in_(ids))))
     for delivery in deliveries:
-        session.refresh(delivery)
         session.expunge(delivery)
     return deliveries
 

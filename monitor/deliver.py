@@ -19,12 +19,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext, suppress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from monitor import db, events, schedule, sendpool
+from monitor.channels import base
 from monitor.channels.base import DEFAULT_OPTIONS, close_channel
 from monitor.config import Config
 from monitor.errors import Rejected, RetryLater
@@ -39,6 +40,14 @@ from monitor.scrub import scrub
 CLAIM_LIMIT = 200
 BURST_THRESHOLD = 5  # more than this many due at once for one (channel, rule): one grouped message
 BURST_MAX = 40  # items per grouped message (Slack shows 49 sections at most)
+
+
+class Prepared(NamedTuple):
+    """A group ready to send: the members whose leases this instance holds, and their alert (None when
+    it holds none of them)."""
+
+    members: list[Delivery]
+    alert: Alert | None
 
 
 class Deliverer:
@@ -136,7 +145,12 @@ class Deliverer:
 
         width = int(_option(self.rt.active.channels.get(channel), "concurrency"))
         sendpool.send_in_order(
-            channel, list(groups.values()), width, start, lambda members: self.send_group(channel, members)
+            channel,
+            list(groups.values()),
+            width,
+            start,
+            self.prepare_group,
+            lambda prepared, meanwhile: self.send_prepared(channel, prepared, meanwhile),
         )
 
     def _pace(self, channel: str) -> None:
@@ -147,20 +161,30 @@ class Deliverer:
             time.sleep(wait)
         self.last_send[channel] = time.monotonic()
 
-    def send_group(self, channel: str, members: Sequence[Delivery]) -> None:
-        """Render one alert for `members`, send it, record the outcome on every member."""
+    def prepare_group(self, members: Sequence[Delivery]) -> Prepared:
+        """What sending `members` needs: the ones still held (leases renewed, committed) and their alert.
+
+        The send pool runs it for the next group while the current send is in flight; it marks nothing.
+        """
         with Session(self.rt.engine) as session:  # one session: renew the leases (committed), then read
-            members = _still_held(session, self.rt.owner, members)
-            if not members:  # our lease ran out and another instance claimed them: its work now
-                return
-            sender = self.rt.active.channels.get(channel)
-            if sender is None:  # the channel was removed by a reload: keep the deliveries for later
-                session.close()
-                _release(self.rt, members)
-                return
-            alert = build_alert(self.rt, members, session)
+            held = _still_held(session, self.rt.owner, members)
+            if not held:  # our lease ran out and another instance claimed them: its work now
+                return Prepared(held, None)
+            return Prepared(held, build_alert(self.rt, held, session))
+
+    def send_prepared(self, channel: str, prepared: Prepared, meanwhile: Callable[[], None]) -> None:
+        """Send a prepared group's alert on `channel` and record the outcome on every member; while the
+        channel waits for the answer it runs `meanwhile` (the pool reads the next group there)."""
+        members, alert = prepared
+        if alert is None:
+            return
+        sender = self.rt.active.channels.get(channel)
+        if sender is None:  # the channel was removed by a reload: keep the deliveries for later
+            _release(self.rt, members)
+            return
         try:
-            sender.send(alert)
+            with base.while_waiting(meanwhile):
+                sender.send(alert)
         except RetryLater as exc:
             if exc.after:
                 self.paused_until[channel] = time.monotonic() + exc.after
@@ -372,33 +396,42 @@ def _outcome(
         session.commit()
 
 
-def _sent(rt: Runtime, members: Sequence[Delivery], now: datetime) -> None:
-    """`_outcome` of a send that went out: every member marked sent and its event, in one statement each
-    and one transaction (the same rows and events as marking each member through the ORM)."""
+def _sent_statement() -> Any:
+    """Mark deliveries `ids` sent at `now`, returning what their events need."""
     c = _columns()
-    stmt = (
+    return (
         sa.update(c.id.table)
-        .where(c.id.in_([d.id for d in members]))
+        .where(c.id.in_(sa.bindparam("ids", expanding=True)))
         .values(
             attempts=c.attempts + 1,
             lease_owner=None,
             lease_until=None,
             status="sent",
-            sent_at=now,
+            sent_at=sa.bindparam("now", type_=c.sent_at.type),
             last_error=None,
         )
         .returning(c.id, c.rule, c.channel, c.attempts)
     )
-    with Session(rt.engine) as session:
-        rows = {row.id: row for row in session.execute(stmt)}
-        for delivery in members:  # the events in the members' order, as before
-            row = rows.get(delivery.id)
-            if row is not None:
-                events.record(session, "delivery", f"sent to {row.channel}", **_fields(row))
-        session.commit()
 
 
-def _fields(row: Any) -> dict[str, object]:
+_SENT = _sent_statement()  # built once: marking a send lies between two sends of a channel
+
+
+def _sent(rt: Runtime, members: Sequence[Delivery], now: datetime) -> None:
+    """`_outcome` of a send that went out: every member marked sent and its event, in one statement each
+    and one transaction, on a plain connection (the same rows and events as marking each member through
+    the ORM, without a Session's work around them)."""
+    with rt.engine.begin() as connection:
+        rows = {
+            row.id: row for row in connection.execute(_SENT, {"ids": [d.id for d in members], "now": now})
+        }
+        found = [rows[d.id] for d in members if d.id in rows]  # the events in the members' order, as before
+        events.record_all(
+            connection, [events.event("delivery", f"sent to {row.channel}", **_fields(row)) for row in found]
+        )
+
+
+def _fields(row: Any) -> dict[str, Any]:
     return {"rule": row.rule, "channel": row.channel, "delivery_id": row.id, "attempts": row.attempts}
 
 

@@ -24,6 +24,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in pro
 EVENTS = Counter("monitor_events", "Events recorded by this process, by kind", ["kind"], registry=REGISTRY)
 for _kind in KINDS:  # every known kind has a series from the start, at 0
     EVENTS.labels(kind=_kind)
+INSERT = sa.insert(Event)  # built once (record_all is on the path between two sends of a channel)
 
 
 def event(kind: str, message: str = "", at: datetime | None = None, **fields: Any) -> dict[str, Any]:
@@ -42,13 +43,15 @@ def record(session: Session | None, kind: str, message: str = "", **fields: Any)
     return row
 
 
-def record_all(session: Session, rows: Iterable[dict[str, Any]]) -> None:
-    """Insert prepared events in bulk with `session`'s transaction, and log each (in one write)."""
+def record_all(session: Session | sa.Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert prepared events in bulk with `session`'s transaction (or a connection's), and log each
+    (in one write)."""
     batch = list(rows)
     if not batch:
         return
     emit_all(batch)
-    session.connection().execute(sa.insert(Event), batch)
+    connection = session.connection() if isinstance(session, Session) else session
+    connection.execute(INSERT, batch)
 
 
 def emit(row: dict[str, Any]) -> None:

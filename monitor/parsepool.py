@@ -81,12 +81,24 @@ def submit_article(
     return _start((body, url, content_type, "article"), timeout, memory, None)  # type: ignore[return-value]
 
 
-def _start(
-    job: Job, timeout: float, memory: int, workers: int | None
-) -> Callable[[], Parsed | str | ParseError]:
+def _start(job: Job, timeout: float, memory: int, workers: int | None) -> Pending:
     key = (workers or os.cpu_count() or 1, memory)
-    future = _submit(key, job, timeout)
-    return lambda: _result(key, job, future, timeout, retry=True)
+    return Pending(key, job, _submit(key, job, timeout), timeout)
+
+
+class Pending:
+    """A job under way in a worker: call it to wait for the outcome; `ready()`: a call returns at once
+    (the ingest thread takes into a batch only feeds whose parse is over, holding none up)."""
+
+    def __init__(self, key: tuple[int, int], job: Job, future: cf.Future[Outcome], timeout: float) -> None:
+        self._key, self._job, self._future, self._timeout = key, job, future, timeout
+
+    def __call__(self) -> Parsed | str | ParseError:
+        return _result(self._key, self._job, self._future, self._timeout, retry=True)
+
+    def ready(self, wait: float = 0.0) -> bool:
+        """Whether the outcome is in, after waiting for it at most `wait` seconds."""
+        return bool(cf.wait([self._future], timeout=wait).done) if wait else self._future.done()
 
 
 def warm_up() -> None:

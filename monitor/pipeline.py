@@ -2,10 +2,11 @@
 
 poll_due(rt)   claim_due: lease due feeds -> poll_claimed: fetch them (many in flight; on the
                daemon's fetch loop, fetchloop.py) -> each body to a parse worker as it arrives -> an
-               ingest thread takes the feeds in arrival order: ingest(). The daemon's poller
-               (poller.py) calls the two halves itself, sleeping until the next feed is due
+               ingest thread takes the feeds in arrival order: ingest_new() for those that brought
+               new entries, several in one transaction, ingest() for the others. The daemon's
+               poller (poller.py) calls the two halves itself, sleeping until the next feed is due
 ingest()       parsed entries -> Item rows (ON CONFLICT DO NOTHING) -> match new items -> Match rows
-               -> route -> Delivery rows (the outbox) -> events; all committed together
+               -> route -> Delivery rows (the outbox) -> events; all committed together (store.py)
 finish_article the article of a `fulltext` item read (or failed): store its text, then match the item
 lookback(rt)   new or changed rules run over the recent items, once
 deliver        see deliver.py: claim due deliveries, send, mark sent / retry / failed
@@ -21,14 +22,14 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import EllipsisType
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from monitor import db, dedup, events, fulltext, mutes, schedule
+from monitor import db, events, fulltext, schedule
 from monitor.config import Config, FeedConfig, RuleConfig
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import fetch_iter, redact_url
@@ -41,15 +42,18 @@ from monitor.match import (
 )
 from monitor.metrics import POLLS
 from monitor.models import Delivery, FeedState, Item, Match, UTCDateTime, utcnow
-from monitor.parsepool import submit
-from monitor.records import Entry, Fetched, FetchRequest, Parsed
+from monitor.parsepool import Pending, submit
+from monitor.records import Fetched, FetchRequest, Parsed
 from monitor.route import route
 from monitor.runtime import Runtime
+from monitor.store import Brought, Stored, article_failed, route_matches, store_feeds, store_items
 
 log = logging.getLogger("monitor.pipeline")
-FIRST_POLL_WINDOW = timedelta(hours=24)
 Parsing = Callable[[], Parsed | ParseError]  # a parse running in a worker process: call to wait for it
+Job = tuple[FeedConfig, Fetched | FetchError, Parsing | None]  # a fetched feed, its parse under way
 BATCH = 100
+INGEST_BATCH = 50  # feeds with new entries stored in one transaction, at most
+GATHER = 0.1  # seconds a batch waits for the next feed's parse before it goes without it
 QUIET_WAIT = 0.2  # seconds: unchanged polls arriving this close together are written together
 
 
@@ -97,7 +101,7 @@ class Polling:
     """A poll under way (`begin_poll`): its feeds being fetched, and parsed as each body arrives."""
 
     names: list[str]  # the feeds leased for this poll
-    work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None]
+    work: queue.Queue[Job | None]
     steady: frozenset[str] = frozenset()  # Claimed.steady
     fetched: set[str] = field(default_factory=set)  # the feeds whose fetch finished (so they are ingested)
     fetcher: threading.Thread | None = None
@@ -199,41 +203,82 @@ def finish_poll(rt: Runtime, polling: Polling) -> None:
         release_feeds(rt.engine, rt.owner, abandoned)
 
 
-def _ingest_all(
-    rt: Runtime,
-    work: queue.Queue[tuple[FeedConfig, Fetched | FetchError, Parsing | None] | None],
-    steady: frozenset[str] = frozenset(),
-) -> None:
+def _ingest_all(rt: Runtime, work: queue.Queue[Job | None], steady: frozenset[str] = frozenset()) -> None:
     """Ingest fetched feeds in arrival order: waits on parses only, never on a slow fetch.
 
-    Each feed's next poll goes to `rt.wakeup` at once (a short backoff or Retry-After may fall before
-    the poller's plan), not at the batch's end: a hanging feed of the batch holds up no other.
-    Unchanged polls of `steady` feeds (`is_quiet`) are gathered while more arrive within QUIET_WAIT,
-    then written together (`quiet_polls`).
+    After the next feed's parse, the feeds queued behind it whose parse is over too are taken with it
+    (at most INGEST_BATCH; a parse still running GATHER seconds on ends the batch, so it holds up none
+    taken before it longer than that):
+    those that brought new entries are stored in one transaction (`ingest_new`), the others (unchanged,
+    failed, `fulltext`) one by one (`ingest`). Each feed's next poll goes to `rt.wakeup` as soon as it
+    is committed (a short backoff or Retry-After may fall before the poller's plan), not at the poll's
+    end: a hanging feed of the batch holds up no other. Unchanged polls of `steady` feeds (`is_quiet`)
+    are gathered while more arrive within QUIET_WAIT, then written together (`quiet_polls`).
     """
+    held: Job | None = None  # the next feed, its parse still running when the last batch was taken
+    end = False
     quiet: list[Quiet] = []
-    while True:
+    while not end:
         try:
-            job = work.get(timeout=QUIET_WAIT) if quiet else work.get()
+            job = held or (work.get(timeout=QUIET_WAIT) if quiet else work.get())
         except queue.Empty:
             quiet = quiet_polls(rt, quiet)
             continue
         if job is None:
             break
-        feed, result, parsing = job
-        if feed.name in steady and is_quiet(result, parsing):
+        jobs, held = [_parsed(job)], None
+        while len(jobs) < INGEST_BATCH:
+            try:
+                more = work.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                end = True
+                break
+            if isinstance(more[2], Pending) and not more[2].ready(GATHER):
+                held = more
+                break
+            jobs.append(_parsed(more))
+        _ingest_jobs(rt, jobs, steady, quiet)
+        if len(quiet) >= BATCH:
+            quiet = quiet_polls(rt, quiet)
+    quiet_polls(rt, quiet)
+
+
+def _parsed(job: Job) -> tuple[FeedConfig, Fetched | FetchError, Parsing | None, Parsed | ParseError | None]:
+    """The job with its parse's outcome (waited for; None: nothing to parse)."""
+    feed, result, parsing = job
+    return feed, result, parsing, parsing() if parsing is not None else None
+
+
+def _ingest_jobs(
+    rt: Runtime,
+    jobs: list[tuple[FeedConfig, Fetched | FetchError, Parsing | None, Parsed | ParseError | None]],
+    steady: frozenset[str] = frozenset(),
+    quiet: list[Quiet] | None = None,
+) -> None:
+    """Ingest a batch of parsed jobs: the new feeds together, the others alone; unchanged polls of
+    `steady` feeds go to `quiet` (written by the caller, `quiet_polls`)."""
+    new: list[tuple[FeedConfig, Fetched, Parsed]] = []
+    for feed, result, parsing, outcome in jobs:
+        if quiet is not None and feed.name in steady and is_quiet(result, parsing):
             quiet.append(Quiet(feed, result, utcnow()))  # type: ignore[arg-type]  # is_quiet: a Fetched
-            if len(quiet) >= BATCH:
-                quiet = quiet_polls(rt, quiet)
-            continue
-        try:
-            after = ingest(rt, feed, result, parsing)
-        except Exception:  # one feed's surprise must not leave the others of the batch unpolled
-            log.exception("ingest of feed %s failed", feed.name)
-            continue
+        elif isinstance(outcome, Parsed) and isinstance(result, Fetched) and not feed.fulltext:
+            new.append((feed, result, outcome))
+        else:
+            _ingest_alone(rt, feed, result, parsing and _given(outcome))
+    if not new:
+        return
+    try:
+        afters = ingest_new(rt, new)
+    except Exception:  # e.g. a deadlock with another instance: each feed on its own, as if not batched
+        log.exception("ingest of %d feeds together failed; each is ingested alone", len(new))
+        for feed, result, parsed in new:
+            _ingest_alone(rt, feed, result, _given(parsed))
+        return
+    for after in afters:
         if after is not None:
             rt.wakeup.soon(after)
-    quiet_polls(rt, quiet)
 
 
 @dataclass(frozen=True)
@@ -320,6 +365,24 @@ def _quiet_update() -> sa.Update:
     )
 
 
+def _ingest_alone(
+    rt: Runtime, feed: FeedConfig, result: Fetched | FetchError, parsing: Parsing | None
+) -> None:
+    try:
+        after = ingest(rt, feed, result, parsing)
+    except Exception:  # one feed's surprise must not leave the others of the batch unpolled
+        log.exception("ingest of feed %s failed", feed.name)
+        return
+    if after is not None:
+        rt.wakeup.soon(after)
+
+
+def _given(outcome: Parsed | ParseError | None) -> Parsing:
+    """A parse already waited for, as a `Parsing`."""
+    assert outcome is not None
+    return lambda: outcome
+
+
 def start_parse(known_hash: str | None, result: Fetched | FetchError) -> Parsing | None:
     """Hand changed bytes to a parse worker now (capped time and memory); None when nothing is new."""
     if isinstance(result, FetchError) or result.body is None or _digest(result.body) == known_hash:
@@ -373,6 +436,36 @@ def ingest(
     return next_poll
 
 
+def ingest_new(rt: Runtime, jobs: Sequence[tuple[FeedConfig, Fetched, Parsed]]) -> list[datetime | None]:
+    """`ingest` of several feeds that each brought a new body (parsed), in one transaction for them
+    all: one query for their states, one INSERT for their items (`store.store_feeds`), one for their
+    events. Returns each feed's next poll. Stores exactly what `ingest` of each alone would
+    (tests/test_ingest_batch.py); not for `fulltext` feeds, whose articles are planned against the
+    stories stored before them (`ingest` takes those one by one)."""
+    now = utcnow()
+    names = [feed.name for feed, _, _ in jobs]
+    with Session(rt.engine) as session:
+        known = {s.name: s for s in session.exec(select(FeedState).where(col(FeedState.name).in_(names)))}
+        states = [known.get(feed.name) or FeedState(name=feed.name, url=feed.url) for feed, _, _ in jobs]
+        brought = [
+            Brought(feed, parsed.entries, first_poll=not state.polled)
+            for (feed, _, parsed), state in zip(jobs, states, strict=True)
+        ]
+        stored = store_feeds(rt, session, brought, now)
+        notes = []
+        for (feed, result, parsed), state, one in zip(jobs, states, stored, strict=True):
+            assert result.body is not None  # a parsed body
+            state.last_poll_at, state.lease_owner, state.lease_until = now, None, None
+            state.body_hash = _digest(result.body)
+            notes += _fetched(rt, session, state, feed, result, parsed, now, stored=one)
+            session.add(state)
+        events.record_all(session, notes)
+        next_polls = [state.next_poll_at for state in states]
+        session.commit()
+    POLLS.labels(outcome="ok").inc(len(jobs))
+    return next_polls
+
+
 def _parse(state: FeedState, result: Fetched | FetchError, parsing: Parsing | None) -> Parsed | None:
     """The parsed feed, or None when nothing changed (304, or the same bytes as last time)."""
     if isinstance(result, FetchError):
@@ -408,7 +501,10 @@ def _fetched(
     result: Fetched,
     parsed: Parsed | None,
     now: datetime,
-) -> None:
+    stored: Stored | None = None,
+) -> list[dict[str, Any]]:
+    """The state after a fetch; `stored`: its entries are stored already (`ingest_new`), and the
+    events still to record (its new items', matches' and its own) are returned, else recorded."""
     if state.status == "failing":
         events.record(
             session, "fetch", f"{feed.name} recovered after {state.failures} failures", feed=feed.name
@@ -424,14 +520,23 @@ def _fetched(
         # nothing new: the state and counters change, the event log does not (960,000 rows a day at
         # 10,000 feeds every 15 min); a state change (recovered, moved) has its own event above
         log.debug("fetch %s: unchanged (status %s)", feed.name, result.status)
-        return
+        return []
     reason = "; ".join(r for r in (parsed.degraded, moved) if r) or None
     state.status, state.reason = ("degraded" if parsed.degraded else "ok"), reason
-    new = store_items(rt, session, feed, parsed.entries, first_poll=not state.polled, now=now)
-    state.polled, state.items = True, state.items + new
-    events.record(
-        session, "fetch", f"{len(parsed.entries)} entries, {new} new", feed=feed.name, status=result.status
+    first_poll = not state.polled
+    new = (
+        stored.new
+        if stored
+        else store_items(rt, session, feed, parsed.entries, first_poll=first_poll, now=now)
     )
+    state.polled, state.items = True, state.items + new
+    done = events.event(
+        "fetch", f"{len(parsed.entries)} entries, {new} new", feed=feed.name, status=result.status
+    )
+    if stored is not None:
+        return [*stored.events, done]
+    events.record_all(session, [done])
+    return []
 
 
 def _moved(session: Session, state: FeedState, feed: FeedConfig, result: Fetched) -> str | None:
@@ -448,79 +553,6 @@ def _moved(session: Session, state: FeedState, feed: FeedConfig, result: Fetched
             moved_to=redact_url(result.permanent_redirect),
         )
     return moved
-
-
-def item_row(feed: str, entry: Entry, now: datetime) -> dict[str, Any]:
-    """The Item row of a parsed entry, with its identity and story keys."""
-    link_key, title_key = dedup.story_keys(entry)
-    return {
-        "id": dedup.item_id(feed, entry),
-        "feed": feed,
-        "guid": entry.guid,
-        "link": entry.link,
-        "title": entry.title,
-        "summary": entry.summary,
-        "content": entry.content,
-        "author": entry.author,
-        "categories": list(entry.categories),
-        "published": entry.published,
-        "first_seen": now,
-        "link_key": link_key,
-        "title_key": title_key,
-        "page": entry.page,
-    }
-
-
-def store_items(
-    rt: Runtime,
-    session: Session,
-    feed: FeedConfig,
-    entries: Sequence[Entry],
-    *,
-    first_poll: bool,
-    now: datetime,
-) -> int:
-    """Insert new items, match and route those that may alert; return how many items were new."""
-    by_id, analyses = {}, {}  # the last entry of an id wins, as its analysis does
-    for entry in entries:
-        row = item_row(feed.name, entry, now)
-        by_id[row["id"]], analyses[row["id"]] = row, entry.analysis
-    rows = list(by_id.values())
-    inserted = db.insert_ignore(session, Item, rows)
-    new = [row for row in rows if row["id"] in inserted]
-    silent = first_poll and not feed.backfill
-    # after the first poll, an item older than retention is one pruned while its feed still carries it
-    stale = now - rt.config.retention
-    alertable = [
-        r
-        for r in new
-        if (not silent or (r["published"] and r["published"] >= now - FIRST_POLL_WINDOW))
-        and (first_poll or not (r["published"] and r["published"] < stale))
-    ]
-    alert_ids = {r["id"] for r in alertable}
-    events.record_all(session, (_item_event(r, r["id"] in alert_ids) for r in new))
-    waiting: set[str] = set()
-    if feed.fulltext and new:  # these are matched once their article is read (or failed)
-        waiting, refused = fulltext.plan_articles(session, feed, new, alert_ids)
-        for row, reason in refused:
-            _article_failed(session, feed.name, row["id"], reason)
-        if waiting:
-            session.info["articles_pending"] = True  # the caller wakes the article fetcher after commit
-    now_matched = [r for r in alertable if r["id"] not in waiting]
-    active = rt.active  # read once: a reload may swap it, and a config goes with its own matcher
-    matches = match_items(active.config, active.matcher, now_matched, now, analyses)
-    route_matches(active.config, session, matches, now)
-    return len(new)
-
-
-def _article_failed(session: Session, feed: str, item_id: str, reason: str) -> None:
-    """An article that could not be read: an event, and one more in the feed's count (`monitor feeds`)."""
-    events.record(session, "article_failed", f"{feed}: {reason}", feed=feed, item_id=item_id)
-    session.execute(
-        sa.update(FeedState)
-        .where(col(FeedState.name) == feed)
-        .values(article_failures=FeedState.article_failures + 1)
-    )
 
 
 def finish_article(rt: Runtime, item_id: str, outcome: str | Exception | None) -> bool:
@@ -545,62 +577,13 @@ def finish_article(rt: Runtime, item_id: str, outcome: str | Exception | None) -
         item = session.get(Item, item_id)
         assert item is not None
         if isinstance(outcome, Exception):
-            _article_failed(session, item.feed, item_id, str(outcome))
+            events.record_all(session, [article_failed(session, item.feed, item_id, str(outcome))])
         if item.article_alert:
             active = rt.active  # read once: a config goes with its own matcher
             rows = match_items(active.config, active.matcher, [item.model_dump()], now)
             route_matches(active.config, session, rows, now)
         session.commit()
     return True
-
-
-def _item_event(row: dict[str, Any], alertable: bool) -> Any:
-    note = "" if alertable else " (stored silently: older than the first-poll window or retention)"
-    return events.event("item", f"{row['title'][:120]}{note}", feed=row["feed"], item_id=row["id"])
-
-
-def route_matches(config: Config, session: Session, matches: list[dict[str, Any]], now: datetime) -> None:
-    """Store matches (a story alerts a rule once) and their deliveries, with an event per match.
-
-    A muted rule's matches are stored with `muted` set and get no delivery, then or later.
-    """
-    if not matches:
-        return
-    muted = mutes.active(session, now)
-    matches = [{**m, "muted": m["rule"] in muted} for m in matches]
-    inserted = db.insert_ignore(session, Match, matches)
-    fresh = [m for m in matches if m["id"] in inserted]
-    db.insert_ignore(session, Delivery, route(config, [m for m in fresh if not m["muted"]], now))
-    items = _titles(session, {m["item_id"] for m in fresh})
-    events.record_all(session, (_match_event(config, m, items.get(m["item_id"])) for m in fresh))
-
-
-def _titles(session: Session, ids: set[str]) -> dict[str, tuple[str, str | None]]:
-    """Each item's (title, link), for the match events."""
-    found: dict[str, tuple[str, str | None]] = {}
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), 500):
-        stmt = sa.select(col(Item.id), col(Item.title), col(Item.link)).where(
-            col(Item.id).in_(ordered[start : start + 500])
-        )
-        found |= {row.id: (row.title, row.link) for row in session.execute(stmt)}
-    return found
-
-
-def _match_event(config: Config, match: dict[str, Any], item: tuple[str, str | None] | None) -> Any:
-    rule = config.rules.get(match["rule"])
-    note = " (muted)" if match["muted"] else "" if rule and rule.alert else " (dry run: no channel)"
-    title, link = item or ("", None)
-    return events.event(
-        "match",
-        f"{match['rule']} matched{note}: {title[:120]}" + (f" <{link}>" if link else ""),
-        rule=match["rule"],
-        item_id=match["item_id"],
-        terms=match["matched_terms"],
-        title=title,
-        link=link,
-        muted=match["muted"],
-    )
 
 
 def replay(config: Config, session: Session, rules: Sequence[RuleConfig], now: datetime) -> int:

@@ -165,6 +165,17 @@ def test_due_pending_deliveries_are_claimed_once_until_the_lease_runs_out(engine
     assert [d.id for d in later] == ["d-1-hook"]
 
 
+def test_claimed_deliveries_come_back_detached_holding_what_is_stored(engine: sa.Engine) -> None:
+    insert(engine, Delivery, [delivery_row(n) for n in range(30)])
+    with Session(engine) as session:
+        claimed = db.claim_due_deliveries(session, ["hook"], "one", T0, 20)
+        assert not any(delivery in session for delivery in claimed)
+    with Session(engine) as session:
+        stored = {d.id: d.model_dump() for d in session.exec(select(Delivery))}
+    assert len(claimed) == 20 and {d.lease_owner for d in claimed} == {"one"}
+    assert [d.model_dump() for d in claimed] == [stored[d.id] for d in claimed]  # as a refresh of each
+
+
 def test_a_lost_lease_is_not_renewed(engine: sa.Engine) -> None:
     insert(engine, Delivery, [delivery_row(1), delivery_row(2)])
     late = T0 + db.LEASE + timedelta(seconds=1)

@@ -17,9 +17,9 @@ from monitor.entrytext import entry_analysis
 from monitor.match import document_fields, item_document
 from monitor.parse import parse_feed
 from monitor.parsepool import _analyzed
-from monitor.pipeline import item_row
 from monitor.query import Matcher, analyze_item, compile_query
 from monitor.records import Entry
+from monitor.store import item_row
 
 ARTICLES = Path(__file__).resolve().parents[1] / "../shared/data/bbc-news/articles.csv"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

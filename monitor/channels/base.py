@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Annotated, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,3 +42,25 @@ def close_channel(channel: object) -> None:
     close = getattr(channel, "close", None)
     if callable(close):
         close()
+
+
+_meanwhile: ContextVar[Callable[[], None] | None] = ContextVar("monitor_meanwhile", default=None)
+
+
+@contextmanager
+def while_waiting(meanwhile: Callable[[], None]) -> Iterator[None]:
+    """Around a `send` in this thread: `meanwhile` is what `waiting()` runs (the deliverer reads the
+    next message's rows there); it must not raise."""
+    token = _meanwhile.set(meanwhile)
+    try:
+        yield
+    finally:
+        _meanwhile.reset(token)
+
+
+def waiting() -> None:
+    """A channel's message is out (nothing of it left to write) and the channel now waits for the
+    receiver's answer: run the `while_waiting` work meanwhile, if any. Optional for a channel."""
+    meanwhile = _meanwhile.get()
+    if meanwhile is not None:
+        meanwhile()

@@ -8,10 +8,12 @@ builds an SSL context (about 20 ms), so a client per message capped a channel ne
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import httpx
 
 from monitor import USER_AGENT, escaping
+from monitor.channels import base
 from monitor.errors import Rejected, RetryLater
 from monitor.retryafter import retry_after
 from monitor.scrub import scrub, variants
@@ -40,7 +42,9 @@ class HttpPoster:
         """POST `body` to `url`; raise RetryLater or Rejected naming `what`, never the URL (a secret)."""
         client = self._acquire()
         try:
-            response = client.post(url, content=body, headers={"user-agent": USER_AGENT, **headers})
+            response = client.post(
+                url, content=body, headers={"user-agent": USER_AGENT, **headers}, extensions=TRACE
+            )
         except httpx.TimeoutException:
             raise RetryLater(f"{what}: timed out after {self.timeout:g} s") from None
         except httpx.HTTPError as exc:
@@ -75,6 +79,15 @@ class HttpPoster:
                 self._client = None
         if client is not None:
             client.close()
+
+
+def _trace(event: str, _info: dict[str, Any]) -> None:
+    """httpcore's trace hook: once the request body is written, the sender waits, so `base.waiting()`."""
+    if event.endswith(".send_request_body.complete"):
+        base.waiting()
+
+
+TRACE = {"trace": _trace}
 
 
 def new_client(timeout: float, connections: int = 1) -> httpx.Client:

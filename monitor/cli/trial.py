@@ -19,9 +19,9 @@ from monitor.fulltext import fetchable
 from monitor.match import document_fields
 from monitor.models import Item, utcnow
 from monitor.parsepool import parse_isolated
-from monitor.pipeline import item_row
 from monitor.query import Query, analyze_item
 from monitor.records import FetchRequest, Snippet
+from monitor.store import item_row
 
 
 @dataclass(frozen=True)
