@@ -14,6 +14,7 @@ deliver        see deliver.py: claim due deliveries, send, mark sent / retry / f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import queue
@@ -40,7 +41,7 @@ from monitor.match import (
     match_items,
 )
 from monitor.metrics import POLLS
-from monitor.models import Delivery, FeedState, Item, Match, utcnow
+from monitor.models import Delivery, FeedState, Item, Match, UTCDateTime, utcnow
 from monitor.parsepool import Pending, Streaming, submit
 from monitor.records import Fetched, FetchRequest, Parsed
 from monitor.route import route
@@ -64,6 +65,7 @@ Job = tuple[FeedConfig, Fetched | FetchError, Parsing | None]  # a fetched feed,
 BATCH = 100
 INGEST_BATCH = 50  # feeds with new entries stored in one transaction, at most
 GATHER = 0.1  # seconds a batch waits for the next feed's parse before it goes without it
+QUIET_WAIT = 0.2  # seconds: unchanged polls arriving this close together are written together
 
 
 def sync_feeds(engine: sa.Engine, config: Config, previous: Config | None = None) -> None:
@@ -102,6 +104,7 @@ class Claimed:
     requests: list[FetchRequest]
     hashes: dict[str, str | None]  # each feed's last body hash: the same bytes are not parsed again
     next_due: datetime | None  # None: no unleased feed is waiting
+    steady: frozenset[str] = frozenset()  # feeds "ok" when leased: an unchanged poll takes quiet_polls
 
 
 @dataclass
@@ -110,6 +113,7 @@ class Polling:
 
     names: list[str]  # the feeds leased for this poll
     work: queue.Queue[Job | None]
+    steady: frozenset[str] = frozenset()  # Claimed.steady
     fetched: set[str] = field(default_factory=set)  # the feeds whose fetch finished (so they are ingested)
     fetcher: threading.Thread | None = None
 
@@ -137,13 +141,23 @@ def claim_due(
         if every_feed:
             session.execute(sa.update(FeedState).values(next_poll_at=now))
             session.commit()
-        enabled = [name for name, feed in config.feeds.items() if feed.enabled]
-        names, next_due = db.claim_feeds(session, enabled, owner, now, limit)
-        if not names:
-            return Claimed([], {}, next_due)
-        states = {s.name: s for s in session.exec(select(FeedState).where(col(FeedState.name).in_(names)))}
-    requests = [FetchRequest(n, config.feeds[n].url, states[n].etag, states[n].last_modified) for n in names]
-    return Claimed(requests, {n: states[n].body_hash for n in names}, next_due)
+        states, next_due = db.claim_feed_states(session, _enabled(config), owner, now, limit)
+    requests = [FetchRequest(s.name, config.feeds[s.name].url, s.etag, s.last_modified) for s in states]
+    steady = frozenset(
+        s.name for s in states if s.status == "ok" and not s.failures and s.url == config.feeds[s.name].url
+    )
+    return Claimed(requests, {s.name: s.body_hash for s in states}, next_due, steady)
+
+
+_enabled_of: tuple[Config, list[str]] | None = None
+
+
+def _enabled(config: Config) -> list[str]:
+    """The names of `config`'s enabled feeds; the same list for the same config (claims twice a second)."""
+    global _enabled_of
+    if _enabled_of is None or _enabled_of[0] is not config:
+        _enabled_of = (config, [name for name, feed in config.feeds.items() if feed.enabled])
+    return _enabled_of[1]
 
 
 def poll_claimed(rt: Runtime, claimed: Claimed, *, stop: threading.Event | None = None) -> None:
@@ -172,7 +186,7 @@ def begin_poll(
     `stream` (`run --once`, whose matcher does not learn): a large feed's entries come back in
     chunks, and the ingest matches each chunk while the worker analyses the next (see `prematch`).
     """
-    polling = Polling([r.feed for r in claimed.requests], queue.Queue())
+    polling = Polling([r.feed for r in claimed.requests], queue.Queue(), claimed.steady)
 
     def fetch_all() -> None:
         try:
@@ -197,7 +211,7 @@ def finish_poll(rt: Runtime, polling: Polling) -> None:
     Feeds whose fetch was abandoned (stopping) are released: the next start polls them.
     """
     try:
-        _ingest_all(rt, polling.work)
+        _ingest_all(rt, polling.work, polling.steady)
     finally:
         if polling.fetcher is not None:
             polling.fetcher.join()
@@ -205,7 +219,7 @@ def finish_poll(rt: Runtime, polling: Polling) -> None:
         release_feeds(rt.engine, rt.owner, abandoned)
 
 
-def _ingest_all(rt: Runtime, work: queue.Queue[Job | None]) -> None:
+def _ingest_all(rt: Runtime, work: queue.Queue[Job | None], steady: frozenset[str] = frozenset()) -> None:
     """Ingest fetched feeds in arrival order: waits on parses only, never on a slow fetch.
 
     After the next feed's parse, the feeds queued behind it whose parse is over too are taken with it
@@ -214,11 +228,20 @@ def _ingest_all(rt: Runtime, work: queue.Queue[Job | None]) -> None:
     those that brought new entries are stored in one transaction (`ingest_new`), the others (unchanged,
     failed, `fulltext`) one by one (`ingest`). Each feed's next poll goes to `rt.wakeup` as soon as it
     is committed (a short backoff or Retry-After may fall before the poller's plan), not at the poll's
-    end: a hanging feed of the batch holds up no other.
+    end: a hanging feed of the batch holds up no other. Unchanged polls of `steady` feeds (`is_quiet`)
+    are gathered while more arrive within QUIET_WAIT, then written together (`quiet_polls`).
     """
     held: Job | None = None  # the next feed, its parse still running when the last batch was taken
     end = False
-    while not end and (job := held or work.get()) is not None:
+    quiet: list[Quiet] = []
+    while not end:
+        try:
+            job = held or (work.get(timeout=QUIET_WAIT) if quiet else work.get())
+        except queue.Empty:
+            quiet = quiet_polls(rt, quiet)
+            continue
+        if job is None:
+            break
         jobs, held = [_parsed(rt, job)], None
         while len(jobs) < INGEST_BATCH:
             try:
@@ -232,7 +255,10 @@ def _ingest_all(rt: Runtime, work: queue.Queue[Job | None]) -> None:
                 held = more
                 break
             jobs.append(_parsed(rt, more))
-        _ingest_jobs(rt, jobs)
+        _ingest_jobs(rt, jobs, steady, quiet)
+        if len(quiet) >= BATCH:
+            quiet = quiet_polls(rt, quiet)
+    quiet_polls(rt, quiet)
 
 
 ParsedJob = tuple[
@@ -294,12 +320,20 @@ def prematch(rt: Runtime, feed: FeedConfig, parsing: Parsing | None) -> Prematch
     return early if early.rows else None
 
 
-def _ingest_jobs(rt: Runtime, jobs: list[ParsedJob]) -> None:
-    """Ingest a batch of parsed jobs: the new feeds together, the others alone."""
+def _ingest_jobs(
+    rt: Runtime,
+    jobs: list[ParsedJob],
+    steady: frozenset[str] = frozenset(),
+    quiet: list[Quiet] | None = None,
+) -> None:
+    """Ingest a batch of parsed jobs: the new feeds together, the others alone; unchanged polls of
+    `steady` feeds go to `quiet` (written by the caller, `quiet_polls`)."""
     new: list[tuple[FeedConfig, Fetched, Parsed]] = []
     early: dict[str, Prematched] = {}
     for feed, result, parsing, outcome, found in jobs:
-        if isinstance(outcome, Parsed) and isinstance(result, Fetched) and not feed.fulltext:
+        if quiet is not None and feed.name in steady and is_quiet(result, parsing):
+            quiet.append(Quiet(feed, result, utcnow()))  # type: ignore[arg-type]  # is_quiet: a Fetched
+        elif isinstance(outcome, Parsed) and isinstance(result, Fetched) and not feed.fulltext:
             new.append((feed, result, outcome))
             if found is not None:
                 early[feed.name] = found
@@ -317,6 +351,90 @@ def _ingest_jobs(rt: Runtime, jobs: list[ParsedJob]) -> None:
     for after in afters:
         if after is not None:
             rt.wakeup.soon(after)
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """An unchanged poll of a steady feed, waiting to be written with others (`quiet_polls`)."""
+
+    feed: FeedConfig
+    result: Fetched
+    at: datetime  # when it arrived: its last_poll_at
+
+
+def is_quiet(result: Fetched | FetchError, parsing: Parsing | None) -> bool:
+    """A poll that changes nothing but the feed's schedule: a 304 or the same bytes, not moved."""
+    return isinstance(result, Fetched) and parsing is None and not result.permanent_redirect
+
+
+def quiet_polls(rt: Runtime, polls: list[Quiet]) -> list[Quiet]:
+    """Write unchanged polls of feeds that were "ok" in one UPDATE ... executemany, one transaction.
+
+    What `ingest` stores for them, without reading the rows: the poll and success times, the lease
+    dropped, validators kept or renewed, the next poll. Each row's UPDATE holds only while the feed
+    is still "ok" at the same URL; when any did not (another instance or a reload changed it), the
+    transaction is rolled back and every poll takes `ingest`. No event: nothing happened. Returns [].
+    """
+    if not polls:
+        return []
+    due = [schedule.after_success(p.at, p.feed.every, p.result.max_age, None) for p in polls]
+    rows = [
+        {
+            "b_name": p.feed.name,
+            "b_url": p.feed.url,
+            "b_at": p.at,
+            "b_next": next_poll,
+            "b_etag": p.result.etag or None,
+            "b_modified": p.result.last_modified or None,
+        }
+        for p, next_poll in zip(polls, due, strict=True)
+    ]
+    try:
+        with rt.engine.connect() as connection:
+            done = connection.execute(_quiet_update(), rows)
+            if connection.dialect.supports_sane_multi_rowcount and done.rowcount == len(rows):
+                connection.commit()
+                written = True
+            else:
+                connection.rollback()
+                written = False
+    except Exception:  # the plain path logs (or survives) whatever this was, feed by feed
+        log.debug("quiet poll update failed; ingesting one by one", exc_info=True)
+        written = False
+    if not written:
+        for p in polls:
+            try:
+                after = ingest(rt, p.feed, p.result, None)
+            except Exception:
+                log.exception("ingest of feed %s failed", p.feed.name)
+                continue
+            if after is not None:
+                rt.wakeup.soon(after)
+        return []
+    POLLS.labels(outcome="not_modified").inc(len(rows))
+    rt.wakeup.soon(min(due))
+    return []
+
+
+@functools.cache
+def _quiet_update() -> sa.Update:
+    table = FeedState.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at runtime
+    c = table.c
+    return (
+        sa.update(table)
+        .where(c.name == sa.bindparam("b_name"), c.url == sa.bindparam("b_url"), c.status == "ok")
+        .values(
+            last_poll_at=sa.bindparam("b_at", type_=UTCDateTime()),
+            last_ok_at=sa.bindparam("b_at", type_=UTCDateTime()),
+            lease_owner=None,
+            lease_until=None,
+            failures=0,
+            reason=None,
+            next_poll_at=sa.bindparam("b_next", type_=UTCDateTime()),
+            etag=sa.func.coalesce(sa.bindparam("b_etag", type_=sa.String()), c.etag),
+            last_modified=sa.func.coalesce(sa.bindparam("b_modified", type_=sa.String()), c.last_modified),
+        )
+    )
 
 
 def _ingest_alone(
