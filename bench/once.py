@@ -4,11 +4,14 @@
     python bench/once.py --rules 1000    # smaller
     python bench/once.py --repeat 3      # best of 3 runs of each side, taking turns (a loaded machine)
 
-The plain loop is what a script would do: feedparser on the feed, then for every item the set of its
-stemmed words, and every rule checked against it (all of a rule's words present; an OR group: any).
-`monitor run --once` runs as a subprocess on a fresh SQLite database: config load (compiling every
-rule), fetch, parse, store 2,125 items, match with the rule index, record matches and events.
-Rules have no channel (dry run), so both sides do the same work: find which rules match which items.
+The plain loop is what a script would do (bench/plainloop.py): feedparser on the feed, then for every
+item the set of its stemmed words, and every rule checked against it (all of a rule's words present;
+an OR group: any). `monitor run --once` runs as a subprocess on a fresh SQLite database: config load
+(compiling every rule), fetch, parse, store 2,125 items, match with the rule index, record matches
+and events. Rules have no channel (dry run), so both sides do the same work: find which rules match
+which items. The speedup is against the plain loop run the same way, as a fresh `python` process
+(its interpreter start and its imports of feedparser and the stemmer included); the loop timed
+inside this process, everything imported already, is shown beside it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import argparse
 import html
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -25,13 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import feedparser
-import Stemmer
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from match import DEFAULT_DATA, generate_rules, load_articles, out, vocabulary
+from plainloop import plain_loop
 
-WORD = re.compile(r"\w+")
+PLAIN_LOOP = Path(__file__).resolve().parent / "plainloop.py"
 
 
 def feed_xml(items: list[dict[str, str]]) -> str:
@@ -50,20 +50,13 @@ def rules_yaml(feed: Path, queries: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plain_loop(body: bytes, queries: list[str]) -> int:
-    """Parse with feedparser, then check every rule against every item's stemmed words."""
-    stem = Stemmer.Stemmer("english").stemWord
-    rules = []
-    for q in queries:
-        groups = [[stem(w) for w in WORD.findall(part.lower())] for part in re.split(r"\s(?![^()]*\))", q)]
-        rules.append(groups)  # each group: OR of words (a phrase counts as all its words, loosely)
-    hits = 0
-    for entry in feedparser.parse(body).entries:
-        words = {stem(w) for w in WORD.findall(f"{entry.title} {entry.get('summary', '')}".lower())}
-        for groups in rules:
-            if all(any(w in words for w in g if w != "or") for g in groups):
-                hits += 1
-    return hits
+def timed_plain_loop(feed: Path, queries: Path) -> tuple[float, int]:
+    """Seconds the plain loop takes as a fresh `python` process (start and imports included), and its hits."""
+    start = time.perf_counter()
+    run = subprocess.run(
+        [sys.executable, str(PLAIN_LOOP), str(feed), str(queries)], capture_output=True, text=True, check=True
+    )
+    return time.perf_counter() - start, int(run.stdout)
 
 
 def timed_run(root: Path, run_dir: Path, cache: Path | None = None) -> float:
@@ -105,18 +98,21 @@ def main() -> None:
         feed.write_text(feed_xml(items), encoding="utf-8")
         (root / "rules").mkdir()
         (root / "rules" / "bench.yaml").write_text(rules_yaml(feed, queries), encoding="utf-8")
+        (root / "queries.json").write_text(json.dumps(queries), encoding="utf-8")
         (root / "alerts").mkdir()
         (root / "alerts" / "channels.yaml").write_text("channels:\n  console: {type: console}\n")
         out(f"{len(items)} articles, {len(queries)} rules, best of {args.repeat}")
         # taking turns, so a burst of load elsewhere on the machine does not fall on one side only
-        ours, warm, naive, naive_hits = [], [], [], 0
+        ours, warm, naive, inside, naive_hits = [], [], [], [], 0
         for n in range(args.repeat):
             ours.append(timed_run(root, root / f"cold{n}"))
             # the same run on a fresh database, the compiled-query cache of the first run kept beside it
             warm.append(timed_run(root, root / f"warm{n}", root / "cold0" / "compiled-queries.json"))
+            seconds, naive_hits = timed_plain_loop(feed, root / "queries.json")
+            naive.append(seconds)
             start = time.perf_counter()
-            naive_hits = plain_loop(feed.read_bytes(), queries)
-            naive.append(time.perf_counter() - start)
+            assert plain_loop(feed.read_bytes(), queries) == naive_hits
+            inside.append(time.perf_counter() - start)
         env = {**os.environ, "MONITOR_DB": f"sqlite:///{root}/cold0/monitor.db", "MONITOR_HTTP": "off"}
         count = subprocess.run(
             [sys.executable, "-m", "monitor", "events", "--kind", "match"],
@@ -126,13 +122,19 @@ def main() -> None:
             text=True,
             check=True,
         ).stdout.count("\n")
-    best, best_warm, best_naive = min(ours), min(warm), min(naive)
+    best, best_warm, best_naive, best_inside = min(ours), min(warm), min(naive), min(inside)
     out(f"monitor run --once : {best:7.2f} s  ({count} matches stored, everything included)")
     out(f"  rules unchanged  : {best_warm:7.2f} s  (compiled-query cache from the first run, fresh database)")
-    out(f"plain loop         : {best_naive:7.2f} s  ({naive_hits} hits, parse + every rule x every item)")
+    out(
+        f"plain loop         : {best_naive:7.2f} s  ({naive_hits} hits, parse + every rule x every item; a fresh process)"
+    )
+    out(
+        f"  in this process  : {best_inside:7.2f} s  (the same loop, feedparser and the stemmer imported already)"
+    )
     out(
         f"speedup            : {best_naive / best:7.2f}x first run, {best_naive / best_warm:.2f}x rules unchanged"
-        " (targets: >= 5x at 20,000 rules, > 1x at 1,000)"
+        f" ({best_inside / best:.2f}x / {best_inside / best_warm:.2f}x against the loop in this process;"
+        " targets: >= 5x at 20,000 rules, > 1x at 1,000)"
     )
 
 

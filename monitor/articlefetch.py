@@ -33,6 +33,7 @@ from monitor.runtime import Runtime
 log = logging.getLogger("monitor.articles")
 IN_FLIGHT = 32  # article pages read at once, every host together
 RETRIES = 3  # a host that keeps answering 429/503 with Retry-After: the item is matched on its feed text
+IDLE_NAP = 10.0  # seconds between two claims while no item is pending (a new one wakes it at once)
 MAX_PAUSE = 600.0  # a Retry-After longer than this is shortened (the item waits in memory meanwhile)
 RENEW_EVERY = 20.0  # seconds between lease renewals of the items being read
 Outcome = str | FetchError | ParseError
@@ -164,9 +165,11 @@ class ArticleFetcher:
             await reader.aclose()
 
     async def _nap(self, until_idle: bool) -> None:
-        """Wait up to a second for new pending items or a finished page."""
+        """Wait up to a second for new pending items or a finished page; with no page in flight, up to
+        IDLE_NAP for new items (this process's ingest sets `articles_due` for its own; another
+        instance's lapsed leases wait that much longer)."""
         due = self.rt.articles_due
-        if not until_idle and await asyncio.to_thread(due.wait, 1.0):
+        if not until_idle and await asyncio.to_thread(due.wait, 1.0 if self._busy else IDLE_NAP):
             due.clear()
         elif until_idle and self._busy:
             await asyncio.wait(list(self._busy.values()), timeout=1.0, return_when=asyncio.FIRST_COMPLETED)

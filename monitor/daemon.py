@@ -55,7 +55,8 @@ def start(
     if poll_every_feed:
         limit = max(len(config.feeds), 1)
         claimed = pipeline.claim_due(engine, config, owner, every_feed=True, limit=limit)
-        polling = pipeline.begin_poll(claimed, config)
+        # a matcher that does not learn matches a large feed a chunk at a time as the worker sends it
+        polling = pipeline.begin_poll(claimed, config, stream=not learn)
     try:
         active = Active.build(config, StemCounts() if learn else None)
         rt = Runtime(engine, active, owner=owner, article_per_host=settings.article_per_host)
@@ -96,6 +97,7 @@ def run_forever(settings: Settings) -> int:
     from monitor.articlefetch import ArticleFetcher
     from monitor.dbhealth import DatabaseHealth
     from monitor.deliver import Deliverer
+    from monitor.fetch import keepalive_for
     from monitor.fetchloop import FetchLoop
     from monitor.poller import Poller
     from monitor.reload import Reloader
@@ -116,7 +118,8 @@ def run_forever(settings: Settings) -> int:
     hangup = threading.Event()  # set by SIGHUP: the next reload tick re-reads the configuration
     health = DatabaseHealth(rt.engine)  # a database outage is logged once, and once when it ends
     guard = health.guard
-    rt.fetch_loop = FetchLoop()  # one loop and its connections for the daemon's life
+    # one loop and its connections for the daemon's life, idle ones kept until the feed's next poll
+    rt.fetch_loop = FetchLoop(keepalive=keepalive_for(f.every for f in rt.config.feeds.values() if f.enabled))
     poller = Poller(rt, stop, guard)  # sleeps until the next feed is due
     deliverer.again = guard(deliverer.tick)  # a batch that ends claims the next at once, not a tick later
     scheduler.add_job(guard(deliverer.tick), "interval", seconds=1, id="deliver", max_instances=1)

@@ -21,10 +21,11 @@ import stat
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import formatdate
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -41,6 +42,10 @@ MAX_REDIRECTS = 5
 DRAIN_BYTES = 64 * 1024  # an unused body (error, redirect) this short is read to keep its connection
 DRAIN_SECONDS = 1.0  # ... if it arrives this soon
 MAX_SHARDS = 64  # httpx clients per batch: a pool with many connections is slow to manage
+LOOP_SHARDS = 1024  # httpx clients of the daemon's fetch loop: one per host up to this many
+KEEPALIVE = 5.0  # seconds an idle connection is kept (httpx's default): a batch's own reuse
+MAX_KEEPALIVE = 300.0  # seconds: the longest the daemon keeps one (`keepalive_for`)
+IDLE_CONNECTIONS = 4096  # idle connections kept at most over all shards (the daemon's long expiry)
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
@@ -56,6 +61,7 @@ class FetchOptions:
     limit: int
     per_host: int
     accept: str = ACCEPT
+    keepalive: float = KEEPALIVE  # seconds an idle connection is kept for the next request
 
 
 def fetch_all(
@@ -194,7 +200,9 @@ class Clients:
     """httpx clients created on first use, one per shard of hosts (one per host up to MAX_SHARDS).
 
     A host missing from `shards` uses shard 0, or, with `grow` (a long-lived set: fetchloop.py), is
-    given the next shard in turn the first time it is seen.
+    given the next shard in turn the first time it is seen, up to LOOP_SHARDS: httpcore looks at
+    every connection of a pool (a poll(2) of each idle one) at each request and each response's end,
+    so with connections kept between polls, a pool per host keeps that to the host's own.
     """
 
     def __init__(self, shards: dict[str, int], opts: FetchOptions, *, grow: bool = False) -> None:
@@ -203,11 +211,16 @@ class Clients:
 
     def for_host(self, host: str) -> httpx.AsyncClient:
         if self._grow and host not in self._shards:
-            self._shards[host] = len(self._shards) % MAX_SHARDS
+            self._shards[host] = len(self._shards) % LOOP_SHARDS
         shard = self._shards.get(host, 0)
         if shard not in self._clients:
+            idle = self._opts.limit  # a batch's own: closed with the batch
+            if self._opts.keepalive > KEEPALIVE:  # kept across polls: bounded over every shard
+                idle = min(idle, max(4, IDLE_CONNECTIONS // LOOP_SHARDS))
             limits = httpx.Limits(
-                max_connections=self._opts.limit, max_keepalive_connections=self._opts.limit
+                max_connections=self._opts.limit,
+                max_keepalive_connections=idle,
+                keepalive_expiry=self._opts.keepalive,
             )
             self._clients[shard] = httpx.AsyncClient(
                 http2=_has_h2(),
@@ -228,6 +241,14 @@ class Clients:
 
     async def aclose(self) -> None:
         await asyncio.gather(*(c.aclose() for c in self._clients.values()), return_exceptions=True)
+
+
+def keepalive_for(intervals: Iterable[timedelta]) -> float:
+    """How long the daemon keeps an idle connection: the longest poll interval (+10% jitter) and a
+    margin, so a feed's next poll finds its connection, at most MAX_KEEPALIVE. A server that closes
+    it sooner costs nothing: httpcore finds the socket closed when it takes it, and opens a new one."""
+    longest = max((every.total_seconds() for every in intervals), default=None)
+    return KEEPALIVE if longest is None else min(max(KEEPALIVE, longest * 1.1 + 10), MAX_KEEPALIVE)
 
 
 @cache
@@ -380,12 +401,18 @@ async def _leaves_public_network(
     return not origin_private and await _is_private_host(target, resolved)
 
 
+@lru_cache(maxsize=4096)
+def _raw_host(url: str) -> str:
+    """The host httpx connects to for `url` (IDNA-encoded); cached: a feed's URL is asked every poll."""
+    return httpx.URL(url).raw_host.decode("ascii")
+
+
 async def _is_private_host(url: str, resolved: dict[str, tuple[str, ...]]) -> bool:
     """Whether `url`'s host is, or resolves to, any address that is not globally routable.
 
     The host is resolved once per fetch, into `resolved`: the addresses the request is pinned to.
     """
-    host = httpx.URL(url).raw_host.decode("ascii")
+    host = _raw_host(url)
     if host not in resolved:
         resolved[host] = await resolve(host)
     return non_global(host, resolved[host])

@@ -3,8 +3,8 @@
 `fetch.fetch_iter` builds a thread, an event loop and httpx clients for each batch and closes them
 after: right for `run --once` and `monitor try`, wasteful for a daemon polling a few feeds every
 second. A `FetchLoop` runs one loop in one thread; every batch of the poller runs on it, through the
-same `Clients` (their keep-alive connection pools) and the same `Gates` (the bounds in flight hold
-across batches running together). `close()` at stop closes the connections and ends the thread.
+same `Clients` (their keep-alive connection pools, idle connections kept for a poll interval) and
+the same `Gates` (the bounds in flight hold across batches running together). `close()` at stop closes the connections and ends the thread.
 
 The fetches themselves are `fetch.fetch_batch`: the same code, redirect policy and DNS pinning
 (pinning.py: the pins live in each fetch task's context, so sharing the clients is safe).
@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from monitor.errors import FetchError
-from monitor.fetch import Clients, FetchOptions, Gates, fetch_batch, until_stopped
+from monitor.fetch import KEEPALIVE, Clients, FetchOptions, Gates, fetch_batch, until_stopped
 from monitor.records import Fetched, FetchRequest
 
 CLOSE_TIMEOUT = 10.0  # seconds close() waits for the connections to shut
@@ -29,9 +29,17 @@ class FetchLoop:
     """A long-lived asyncio loop thread, its httpx clients and its gates, shared by every batch."""
 
     def __init__(
-        self, *, max_bytes: int = 10 * 2**20, deadline: float = 30.0, limit: int = 200, per_host: int = 8
+        self,
+        *,
+        max_bytes: int = 10 * 2**20,
+        deadline: float = 30.0,
+        limit: int = 200,
+        per_host: int = 8,
+        keepalive: float = KEEPALIVE,
     ) -> None:
-        self.opts = FetchOptions(max_bytes, deadline, max(1, limit), max(1, per_host))
+        """`keepalive`: seconds an idle connection is kept (the daemon's: `fetch.keepalive_for` its
+        feeds' intervals, so a feed's next poll reuses its connection)."""
+        self.opts = FetchOptions(max_bytes, deadline, max(1, limit), max(1, per_host), keepalive=keepalive)
         self._clients = Clients({}, self.opts, grow=True)
         self._gates = Gates(self.opts)  # asyncio primitives bind to the loop that first waits on them
         self._loop = asyncio.new_event_loop()

@@ -13,29 +13,51 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import dataclasses
+import fcntl
+import itertools
 import multiprocessing
 import multiprocessing.queues
 import os
+import pickle
+import queue
 import resource
 import signal
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
 from types import FrameType
+from typing import Any
 
 from monitor import lifeline
 from monitor.entrytext import entry_analysis
 from monitor.errors import ParseError
-from monitor.records import Parsed
+from monitor.records import Entry, Parsed
 
 FeedJob = tuple[bytes, str, str | None]  # body, url, content type
-Job = tuple[bytes, str, str | None, str]  # body, url, content type, what to do ("feed" or "article")
-Outcome = (
-    Parsed | str | tuple[str, str]
-)  # a worker returns (url, reason) for a failure: ParseError won't pickle
+# body, url, content type, what to do ("feed" or "article"), stream (0: the outcome in one piece)
+Job = tuple[bytes, str, str | None, str, int]
 TIMEOUT = 30.0
 MEMORY = 256 * 2**20
 GRACE = 10.0  # extra wait on top of the workers' own alarm before a pool is given up
+CHUNK = 100  # entries a streamed parse sends back at a time (a feed of this many or fewer: in one piece)
+# The pipe of streamed chunks holds a few (about 0.4 MB each here): a worker writes one and goes on
+# analysing, never waiting for the daemon's relay thread to get the GIL from the matching.
+PIPE_SIZE = 2**20
+
+
+@dataclasses.dataclass(frozen=True)
+class _Streamed:
+    """A streamed parse's outcome: the feed without its entries, which went ahead in `chunks` pieces."""
+
+    parsed: Parsed
+    chunks: int
+
+
+Outcome = (
+    Parsed | _Streamed | str | tuple[str, str]
+)  # a worker returns (url, reason) for a failure: ParseError won't pickle
 
 _lock = threading.Lock()
 _pools: dict[tuple[int, int], cf.ProcessPoolExecutor] = {}
@@ -43,6 +65,13 @@ _pools: dict[tuple[int, int], cf.ProcessPoolExecutor] = {}
 _started: dict[cf.ProcessPoolExecutor, multiprocessing.queues.SimpleQueue[int]] = {}
 _pids: dict[cf.ProcessPoolExecutor, set[int]] = {}
 _warming = False  # warm_up was called
+# Streamed parses: each pool's workers send (stream, entries) down its pipe, taking turns (a lock); a
+# relay thread hands them to their streams. Only workers write to it: a worker killed while it holds
+# the lock or writes stalls the pool's other streams until their alarm, never the daemon.
+_channels: dict[cf.ProcessPoolExecutor, threading.Event] = {}  # set: the pool's relay stops
+_streams: dict[int, queue.SimpleQueue[tuple[Entry, ...] | None]] = {}
+_stream_ids = itertools.count(1)
+_outbox: tuple[Connection, Any] | None = None  # in a worker: the pool's pipe and its lock
 
 
 def parse_all(
@@ -65,20 +94,100 @@ def submit(
     timeout: float = TIMEOUT,
     memory: int = MEMORY,
     workers: int | None = None,
+    stream: bool = False,
 ) -> Callable[[], Parsed | ParseError]:
     """Start parsing one feed in a worker; call the returned function to wait for its outcome.
 
     Lets a caller overlap parsing with other work (more fetches, database writes) on other cores.
+    `stream`: a `Streaming`, whose `chunks()` gives the analysed entries of a large feed a few
+    hundred at a time while the worker analyses the rest (its outcome is the same `Parsed`).
     """
-    wait = _start((body, url, content_type, "feed"), timeout, memory, workers)
+    if stream:
+        key = (workers or os.cpu_count() or 1, memory)
+        return Streaming(key, (body, url, content_type, "feed", _new_stream()), timeout)
+    wait = _start((body, url, content_type, "feed", 0), timeout, memory, workers)
     return wait  # type: ignore[return-value]
+
+
+class Streaming:
+    """A feed parse in a worker whose entries come back in chunks (`chunks()`), then whole (call it).
+
+    Calling it gives what `submit` gives: the `Parsed` (its entries the very objects the chunks held)
+    or a `ParseError`. A worker that crashes is retried once, unstreamed: the entries then come whole,
+    new objects, and whatever the chunks gave before is to be dropped (a caller checks identity).
+    """
+
+    def __init__(self, key: tuple[int, int], job: Job, timeout: float) -> None:
+        self._key, self._job, self._timeout = key, job, timeout
+        self._inbox: queue.SimpleQueue[tuple[Entry, ...] | None] = queue.SimpleQueue()
+        with _lock:
+            _streams[job[4]] = self._inbox
+        self._future = _submit(key, job, timeout)
+        self._future.add_done_callback(lambda _: self._inbox.put(None))
+        self._received: list[tuple[Entry, ...]] = []
+        self._expected: int | None = None  # chunks the worker sent (-1: it failed, or sent none)
+        self._outcome: Parsed | ParseError | None = None
+
+    def chunks(self) -> Iterator[tuple[Entry, ...]]:
+        """The analysed entries in order, a chunk at a time, as the worker sends them. Ends early (then
+        calling gives the error, or the feed parsed again) when the worker fails; a small feed comes
+        whole, in no chunk. Once only: a second call gives nothing more."""
+        deadline = time.monotonic() + self._timeout + GRACE
+        while self._expected is None or len(self._received) < self._expected:
+            try:
+                chunk = self._inbox.get(timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Empty:
+                return
+            if chunk is not None:
+                self._received.append(chunk)
+                yield chunk
+                continue
+            # the worker is done: it sent its entries before its outcome, the rest is on its way
+            outcome = self._future.result() if self._future.exception() is None else None
+            if not isinstance(outcome, _Streamed):
+                self._expected = -1
+                return
+            self._expected = outcome.chunks
+
+    def ready(self, wait: float = 0.0) -> bool:
+        """Whether the worker is done (its chunks sent), after waiting for it at most `wait` seconds."""
+        return bool(cf.wait([self._future], timeout=wait).done) if wait else self._future.done()
+
+    def __call__(self) -> Parsed | ParseError:
+        if self._outcome is None:
+            for _ in self.chunks():  # what the caller did not take yet
+                pass
+            self._outcome = self._finish()
+        return self._outcome
+
+    def _finish(self) -> Parsed | ParseError:
+        try:
+            outcome = _result(self._key, self._job, self._future, self._timeout, retry=True)
+            if not isinstance(outcome, _Streamed):
+                return outcome  # type: ignore[return-value]  # a Parsed (small, or parsed again) or the error
+            if len(self._received) != outcome.chunks:  # the relay lost some: parse again, whole
+                plain: Job = (*self._job[:4], 0)
+                again = _result(
+                    self._key, plain, _submit(self._key, plain, self._timeout), self._timeout, retry=False
+                )
+                return again  # type: ignore[return-value]
+            entries = tuple(e for chunk in self._received for e in chunk)
+            return dataclasses.replace(outcome.parsed, entries=entries)
+        finally:
+            with _lock:
+                _streams.pop(self._job[4], None)
+
+
+def _new_stream() -> int:
+    with _lock:
+        return next(_stream_ids)
 
 
 def submit_article(
     body: bytes, url: str, content_type: str | None = None, *, timeout: float = TIMEOUT, memory: int = MEMORY
 ) -> Callable[[], str | ParseError]:
     """Start extracting an article page's main text in a worker (`extract_article` under the caps)."""
-    return _start((body, url, content_type, "article"), timeout, memory, None)  # type: ignore[return-value]
+    return _start((body, url, content_type, "article", 0), timeout, memory, None)  # type: ignore[return-value]
 
 
 def _start(job: Job, timeout: float, memory: int, workers: int | None) -> Pending:
@@ -93,7 +202,7 @@ class Pending:
     def __init__(self, key: tuple[int, int], job: Job, future: cf.Future[Outcome], timeout: float) -> None:
         self._key, self._job, self._future, self._timeout = key, job, future, timeout
 
-    def __call__(self) -> Parsed | str | ParseError:
+    def __call__(self) -> Parsed | _Streamed | str | ParseError:  # _Streamed: never (a Streaming's job)
         return _result(self._key, self._job, self._future, self._timeout, retry=True)
 
     def ready(self, wait: float = 0.0) -> bool:
@@ -135,8 +244,11 @@ def shutdown() -> None:
         _pools.clear()
         _started.clear()
         _pids.clear()
+        stops = [_channels.pop(pool) for pool in pools if pool in _channels]
     for pool in pools:
         pool.shutdown(wait=True, cancel_futures=True)
+    for stop in stops:
+        stop.set()  # its relay thread ends
 
 
 def worker_pids() -> list[int]:
@@ -165,14 +277,15 @@ def _submit(key: tuple[int, int], job: Job, timeout: float) -> cf.Future[Outcome
 
 def _result(
     key: tuple[int, int], job: Job, future: cf.Future[Outcome], timeout: float, *, retry: bool
-) -> Parsed | str | ParseError:
+) -> Parsed | _Streamed | str | ParseError:
     url = job[1]
     try:
         outcome = future.result(timeout=timeout + GRACE)
     except BrokenProcessPool:
         _discard(key)  # a worker died: every feed it shared the pool with failed too, so retry alone
-        if retry:
-            return _result(key, job, _submit(key, job, timeout), timeout, retry=False)
+        if retry:  # unstreamed: a stream's chunks so far are dropped (see Streaming)
+            plain: Job = (*job[:4], 0)
+            return _result(key, plain, _submit(key, plain, timeout), timeout, retry=False)
         return ParseError(url, "the parser crashed")
     except cf.TimeoutError:
         _discard(key, kill=True)
@@ -191,11 +304,48 @@ def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["monitor.parse", "monitor.forkserverwatch"])
             started: multiprocessing.queues.SimpleQueue[int] = context.SimpleQueue()
+            reader, writer = context.Pipe(duplex=False)
+            with contextlib.suppress(OSError, AttributeError):  # Linux; elsewhere the default (64 KB)
+                fcntl.fcntl(writer.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+            stop = threading.Event()
             _pools[key] = cf.ProcessPoolExecutor(
-                max_workers=key[0], mp_context=context, initializer=_start_worker, initargs=(key[1], started)
+                max_workers=key[0],
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(key[1], started, (writer, context.Lock())),
             )
             _started[_pools[key]] = started
+            _channels[_pools[key]] = stop
+            relay = threading.Thread(
+                target=_relay, args=(reader, stop, key, _pools[key]), name="parse-relay", daemon=True
+            )
+            relay.start()
         return _pools[key]
+
+
+def _relay(
+    reader: Connection, stop: threading.Event, key: tuple[int, int], pool: cf.ProcessPoolExecutor
+) -> None:
+    """Hand each chunk of streamed entries from a pool's workers to its stream, until the pool goes
+    (`stop`: the pipe is closed, so a worker writing gets an error, not a wait). What cannot be read
+    (a worker killed as it wrote) ends the pool: its streams are parsed again whole (see `Streaming`)."""
+    with reader:
+        while not stop.is_set():
+            try:
+                if not reader.poll(0.2):
+                    continue
+                stream, chunk = reader.recv()
+            except Exception:  # a torn message
+                break
+            with _lock:
+                target = _streams.get(stream)
+            if target is not None:  # else its reader gave up (timed out): the chunk is dropped
+                target.put(chunk)
+    if not stop.is_set():
+        with _lock:
+            current = _pools.get(key)
+        if current is pool:
+            _discard(key)
 
 
 def _discard(key: tuple[int, int], *, kill: bool = False) -> None:
@@ -211,6 +361,9 @@ def _discard(key: tuple[int, int], *, kill: bool = False) -> None:
     with _lock:
         _started.pop(pool, None)
         _pids.pop(pool, None)
+        stop = _channels.pop(pool, None)
+    if stop is not None:
+        stop.set()  # its relay thread ends
 
 
 def _analyzed(parsed: Parsed) -> Parsed:
@@ -219,12 +372,38 @@ def _analyzed(parsed: Parsed) -> Parsed:
     return dataclasses.replace(parsed, entries=entries)
 
 
+def _send_chunks(outbox: tuple[Connection, Any], stream: int, parsed: Parsed) -> _Streamed:
+    """Analyse and send the entries a chunk at a time (the daemon matches one while the next is analysed)."""
+    count = 0
+    for start in range(0, len(parsed.entries), CHUNK):
+        chunk = _analyzed(dataclasses.replace(parsed, entries=parsed.entries[start : start + CHUNK])).entries
+        # the alarm waits while a chunk is written: a message cut halfway would spoil the pool's pipe
+        # (a relay that stopped closed it: the write fails at once)
+        writer, lock = outbox
+        message = pickle.dumps((stream, chunk), pickle.HIGHEST_PROTOCOL)
+        with lock:  # the alarm ends a wait here (the holder killed)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            try:
+                writer.send_bytes(message)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+        count += 1
+    return _Streamed(dataclasses.replace(parsed, entries=()), count)
+
+
 class _Alarm(Exception):
     """Raised inside a worker when its parse runs out of time."""
 
 
-def _start_worker(memory: int, started: multiprocessing.queues.SimpleQueue[int]) -> None:
-    """Worker set-up: SIGKILL when the fork server ends, report the pid, the address-space cap, SIGALRM."""
+def _start_worker(
+    memory: int,
+    started: multiprocessing.queues.SimpleQueue[int],
+    outbox: tuple[Connection, Any] | None = None,
+) -> None:
+    """Worker set-up: SIGKILL when the fork server ends, report the pid, the address-space cap, SIGALRM;
+    `outbox` takes the chunks of streamed parses."""
+    global _outbox
+    _outbox = outbox
     lifeline.die_with_parent()  # the fork server exits when the daemon does (monitor.forkserverwatch)
     started.put(os.getpid())
     idle = _virtual_size()
@@ -246,8 +425,11 @@ def _virtual_size() -> int:
         return 0  # no /proc: no cap rather than a wrong one
 
 
-def _work(body: bytes, url: str, content_type: str | None, kind: str, timeout: float, memory: int) -> Outcome:
-    """Run in a worker: parse one feed (or extract one article's text) under the alarm."""
+def _work(
+    body: bytes, url: str, content_type: str | None, kind: str, stream: int, timeout: float, memory: int
+) -> Outcome:
+    """Run in a worker: parse one feed (or extract one article's text) under the alarm; a `stream`
+    (not 0) gets a large feed's analysed entries in chunks on the outbox, the outcome then holds none."""
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         if kind == "article":
@@ -256,7 +438,10 @@ def _work(body: bytes, url: str, content_type: str | None, kind: str, timeout: f
             return extract_article(body, url, content_type)
         from monitor.parse import parse_feed  # preloaded by the fork server; the daemon itself never parses
 
-        return _analyzed(parse_feed(body, url, content_type))
+        parsed = parse_feed(body, url, content_type)
+        if not stream or _outbox is None or len(parsed.entries) <= CHUNK:
+            return _analyzed(parsed)
+        return _send_chunks(_outbox, stream, parsed)
     except ParseError as err:
         return (err.url, err.reason)
     except _Alarm:

@@ -17,6 +17,7 @@ sent through a proxy (HTTP(S)_PROXY) is connected by the proxy, which resolves t
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import os
 import socket
@@ -36,10 +37,8 @@ _PINS: ContextVar[Mapping[str, tuple[str, ...]] | None] = ContextVar("monitor_pi
 
 async def resolve(host: str) -> tuple[str, ...]:
     """The addresses `host` resolves to, in the resolver's order (an address literal is itself)."""
-    try:
-        return (str(ipaddress.ip_address(host)),)
-    except ValueError:
-        pass
+    if (literal := _literal(host)) is not None:
+        return (literal,)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError:
@@ -56,7 +55,21 @@ def non_global(host: str, addresses: Iterable[str]) -> bool:
     public = {h.strip().lower() for h in os.environ.get("MONITOR_TEST_PUBLIC_HOSTS", "").split(",")}
     if host.lower() in public - {""}:
         return False
-    return any(not ipaddress.ip_address(a).is_global for a in addresses)
+    return any(not _is_global(a) for a in addresses)
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal(host: str) -> str | None:
+    """`host` as an address literal, or None for a name (cached: the same feeds' hosts every poll)."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_global(address: str) -> bool:
+    return ipaddress.ip_address(address).is_global
 
 
 @contextmanager

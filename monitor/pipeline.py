@@ -14,12 +14,13 @@ deliver        see deliver.py: claim due deliveries, send, mark sent / retry / f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import EllipsisType
@@ -40,12 +41,23 @@ from monitor.match import (
     match_items,
 )
 from monitor.metrics import POLLS
-from monitor.models import Delivery, FeedState, Item, Match, utcnow
-from monitor.parsepool import Pending, submit
+from monitor.models import Delivery, FeedState, Item, Match, UTCDateTime, utcnow
+from monitor.parsepool import Pending, Streaming, submit
 from monitor.records import Fetched, FetchRequest, Parsed
 from monitor.route import route
 from monitor.runtime import Runtime
-from monitor.store import Brought, Stored, article_failed, route_matches, store_feeds, store_items
+from monitor.store import (
+    Brought,
+    Prematched,
+    Stored,
+    article_failed,
+    item_row,
+    route_matches,
+    store_feeds,
+    store_items,
+)
+from monitor.store import _alertable as alertable
+from monitor.store import _stored_ids as stored_ids
 
 log = logging.getLogger("monitor.pipeline")
 Parsing = Callable[[], Parsed | ParseError]  # a parse running in a worker process: call to wait for it
@@ -53,6 +65,7 @@ Job = tuple[FeedConfig, Fetched | FetchError, Parsing | None]  # a fetched feed,
 BATCH = 100
 INGEST_BATCH = 50  # feeds with new entries stored in one transaction, at most
 GATHER = 0.1  # seconds a batch waits for the next feed's parse before it goes without it
+QUIET_WAIT = 0.2  # seconds: unchanged polls arriving this close together are written together
 
 
 def sync_feeds(engine: sa.Engine, config: Config, previous: Config | None = None) -> None:
@@ -91,6 +104,7 @@ class Claimed:
     requests: list[FetchRequest]
     hashes: dict[str, str | None]  # each feed's last body hash: the same bytes are not parsed again
     next_due: datetime | None  # None: no unleased feed is waiting
+    steady: frozenset[str] = frozenset()  # feeds "ok" when leased: an unchanged poll takes quiet_polls
 
 
 @dataclass
@@ -99,6 +113,7 @@ class Polling:
 
     names: list[str]  # the feeds leased for this poll
     work: queue.Queue[Job | None]
+    steady: frozenset[str] = frozenset()  # Claimed.steady
     fetched: set[str] = field(default_factory=set)  # the feeds whose fetch finished (so they are ingested)
     fetcher: threading.Thread | None = None
 
@@ -126,13 +141,23 @@ def claim_due(
         if every_feed:
             session.execute(sa.update(FeedState).values(next_poll_at=now))
             session.commit()
-        enabled = [name for name, feed in config.feeds.items() if feed.enabled]
-        names, next_due = db.claim_feeds(session, enabled, owner, now, limit)
-        if not names:
-            return Claimed([], {}, next_due)
-        states = {s.name: s for s in session.exec(select(FeedState).where(col(FeedState.name).in_(names)))}
-    requests = [FetchRequest(n, config.feeds[n].url, states[n].etag, states[n].last_modified) for n in names]
-    return Claimed(requests, {n: states[n].body_hash for n in names}, next_due)
+        states, next_due = db.claim_feed_states(session, _enabled(config), owner, now, limit)
+    requests = [FetchRequest(s.name, config.feeds[s.name].url, s.etag, s.last_modified) for s in states]
+    steady = frozenset(
+        s.name for s in states if s.status == "ok" and not s.failures and s.url == config.feeds[s.name].url
+    )
+    return Claimed(requests, {s.name: s.body_hash for s in states}, next_due, steady)
+
+
+_enabled_of: tuple[Config, list[str]] | None = None
+
+
+def _enabled(config: Config) -> list[str]:
+    """The names of `config`'s enabled feeds; the same list for the same config (claims twice a second)."""
+    global _enabled_of
+    if _enabled_of is None or _enabled_of[0] is not config:
+        _enabled_of = (config, [name for name, feed in config.feeds.items() if feed.enabled])
+    return _enabled_of[1]
 
 
 def poll_claimed(rt: Runtime, claimed: Claimed, *, stop: threading.Event | None = None) -> None:
@@ -153,15 +178,20 @@ def begin_poll(
     *,
     fetching: Fetching = fetch_iter,
     stop: threading.Event | None = None,
+    stream: bool = False,
 ) -> Polling:
     """Start fetching the claimed feeds in a thread, each body handed to a parse worker as it
-    arrives; `finish_poll` ingests them."""
-    polling = Polling([r.feed for r in claimed.requests], queue.Queue())
+    arrives; `finish_poll` ingests them.
+
+    `stream` (`run --once`, whose matcher does not learn): a large feed's entries come back in
+    chunks, and the ingest matches each chunk while the worker analyses the next (see `prematch`).
+    """
+    polling = Polling([r.feed for r in claimed.requests], queue.Queue(), claimed.steady)
 
     def fetch_all() -> None:
         try:
             for request, result in fetching(claimed.requests, stop=stop):  # parsing starts as a body arrives
-                parsing = start_parse(claimed.hashes[request.feed], result)
+                parsing = start_parse(claimed.hashes[request.feed], result, stream=stream)
                 polling.work.put((config.feeds[request.feed], result, parsing))
                 polling.fetched.add(request.feed)
         finally:
@@ -181,7 +211,7 @@ def finish_poll(rt: Runtime, polling: Polling) -> None:
     Feeds whose fetch was abandoned (stopping) are released: the next start polls them.
     """
     try:
-        _ingest_all(rt, polling.work)
+        _ingest_all(rt, polling.work, polling.steady)
     finally:
         if polling.fetcher is not None:
             polling.fetcher.join()
@@ -189,7 +219,7 @@ def finish_poll(rt: Runtime, polling: Polling) -> None:
         release_feeds(rt.engine, rt.owner, abandoned)
 
 
-def _ingest_all(rt: Runtime, work: queue.Queue[Job | None]) -> None:
+def _ingest_all(rt: Runtime, work: queue.Queue[Job | None], steady: frozenset[str] = frozenset()) -> None:
     """Ingest fetched feeds in arrival order: waits on parses only, never on a slow fetch.
 
     After the next feed's parse, the feeds queued behind it whose parse is over too are taken with it
@@ -198,12 +228,21 @@ def _ingest_all(rt: Runtime, work: queue.Queue[Job | None]) -> None:
     those that brought new entries are stored in one transaction (`ingest_new`), the others (unchanged,
     failed, `fulltext`) one by one (`ingest`). Each feed's next poll goes to `rt.wakeup` as soon as it
     is committed (a short backoff or Retry-After may fall before the poller's plan), not at the poll's
-    end: a hanging feed of the batch holds up no other.
+    end: a hanging feed of the batch holds up no other. Unchanged polls of `steady` feeds (`is_quiet`)
+    are gathered while more arrive within QUIET_WAIT, then written together (`quiet_polls`).
     """
     held: Job | None = None  # the next feed, its parse still running when the last batch was taken
     end = False
-    while not end and (job := held or work.get()) is not None:
-        jobs, held = [_parsed(job)], None
+    quiet: list[Quiet] = []
+    while not end:
+        try:
+            job = held or (work.get(timeout=QUIET_WAIT) if quiet else work.get())
+        except queue.Empty:
+            quiet = quiet_polls(rt, quiet)
+            continue
+        if job is None:
+            break
+        jobs, held = [_parsed(rt, job)], None
         while len(jobs) < INGEST_BATCH:
             try:
                 more = work.get_nowait()
@@ -215,31 +254,95 @@ def _ingest_all(rt: Runtime, work: queue.Queue[Job | None]) -> None:
             if isinstance(more[2], Pending) and not more[2].ready(GATHER):
                 held = more
                 break
-            jobs.append(_parsed(more))
-        _ingest_jobs(rt, jobs)
+            jobs.append(_parsed(rt, more))
+        _ingest_jobs(rt, jobs, steady, quiet)
+        if len(quiet) >= BATCH:
+            quiet = quiet_polls(rt, quiet)
+    quiet_polls(rt, quiet)
 
 
-def _parsed(job: Job) -> tuple[FeedConfig, Fetched | FetchError, Parsing | None, Parsed | ParseError | None]:
-    """The job with its parse's outcome (waited for; None: nothing to parse)."""
+ParsedJob = tuple[
+    FeedConfig, Fetched | FetchError, Parsing | None, Parsed | ParseError | None, Prematched | None
+]
+
+
+def _parsed(rt: Runtime, job: Job) -> ParsedJob:
+    """The job with its parse's outcome (waited for; None: nothing to parse), and what `prematch`
+    made of a streamed parse's chunks while it arrived."""
     feed, result, parsing = job
-    return feed, result, parsing, parsing() if parsing is not None else None
+    early = prematch(rt, feed, parsing)
+    return feed, result, parsing, parsing() if parsing is not None else None, early
+
+
+def prematch(rt: Runtime, feed: FeedConfig, parsing: Parsing | None) -> Prematched | None:
+    """Build the Item rows of a streamed parse's entries and match those not stored yet, a chunk at
+    a time as they arrive, while the worker analyses the next (None when there is nothing to do
+    early: not streamed, a learning matcher, a `fulltext` feed, a small feed sent whole).
+
+    Only work that changes nothing: rows built, items matched, nothing written; `store.store_feeds`
+    then does what it always does, in its order, with what was found here (kept by entry).
+    """
+    if not isinstance(parsing, Streaming):
+        return None
+    active = rt.active
+    if active.matcher.learning is not None or feed.fulltext:  # a learning matcher counts what it matches
+        return None
+    now = utcnow()
+    early = Prematched(active, now)
+    stale = now - active.config.retention
+    with Session(rt.engine) as session:
+        state = session.get(FeedState, feed.name)
+        brought = Brought(feed, (), first_poll=not (state and state.polled))
+        for chunk in parsing.chunks():
+            latest = {}  # a duplicate id in one chunk: the last entry of it wins, as in store_feeds
+            for entry in chunk:
+                row = item_row(feed.name, entry, now)
+                early.rows[id(entry)] = (entry, row)
+                latest[row["id"]] = (entry, row)
+            stored = stored_ids(session, list(latest))
+            todo = [
+                (e, r)
+                for e, r in latest.values()
+                if r["id"] not in stored and alertable(r, brought, now, stale)
+            ]
+            found = match_items(
+                active.config,
+                active.matcher,
+                [r for _, r in todo],
+                now,
+                {r["id"]: e.analysis for e, r in todo},
+            )
+            per_item: dict[str, list[dict[str, Any]]] = {r["id"]: [] for _, r in todo}
+            for match in found:
+                per_item[match["item_id"]].append(match)
+            for entry, row in todo:
+                early.found[row["id"]] = (entry, per_item[row["id"]])
+    return early if early.rows else None
 
 
 def _ingest_jobs(
     rt: Runtime,
-    jobs: list[tuple[FeedConfig, Fetched | FetchError, Parsing | None, Parsed | ParseError | None]],
+    jobs: list[ParsedJob],
+    steady: frozenset[str] = frozenset(),
+    quiet: list[Quiet] | None = None,
 ) -> None:
-    """Ingest a batch of parsed jobs: the new feeds together, the others alone."""
+    """Ingest a batch of parsed jobs: the new feeds together, the others alone; unchanged polls of
+    `steady` feeds go to `quiet` (written by the caller, `quiet_polls`)."""
     new: list[tuple[FeedConfig, Fetched, Parsed]] = []
-    for feed, result, parsing, outcome in jobs:
-        if isinstance(outcome, Parsed) and isinstance(result, Fetched) and not feed.fulltext:
+    early: dict[str, Prematched] = {}
+    for feed, result, parsing, outcome, found in jobs:
+        if quiet is not None and feed.name in steady and is_quiet(result, parsing):
+            quiet.append(Quiet(feed, result, utcnow()))  # type: ignore[arg-type]  # is_quiet: a Fetched
+        elif isinstance(outcome, Parsed) and isinstance(result, Fetched) and not feed.fulltext:
             new.append((feed, result, outcome))
+            if found is not None:
+                early[feed.name] = found
         else:
             _ingest_alone(rt, feed, result, parsing and _given(outcome))
     if not new:
         return
     try:
-        afters = ingest_new(rt, new)
+        afters = ingest_new(rt, new, early) if early else ingest_new(rt, new)
     except Exception:  # e.g. a deadlock with another instance: each feed on its own, as if not batched
         log.exception("ingest of %d feeds together failed; each is ingested alone", len(new))
         for feed, result, parsed in new:
@@ -248,6 +351,90 @@ def _ingest_jobs(
     for after in afters:
         if after is not None:
             rt.wakeup.soon(after)
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """An unchanged poll of a steady feed, waiting to be written with others (`quiet_polls`)."""
+
+    feed: FeedConfig
+    result: Fetched
+    at: datetime  # when it arrived: its last_poll_at
+
+
+def is_quiet(result: Fetched | FetchError, parsing: Parsing | None) -> bool:
+    """A poll that changes nothing but the feed's schedule: a 304 or the same bytes, not moved."""
+    return isinstance(result, Fetched) and parsing is None and not result.permanent_redirect
+
+
+def quiet_polls(rt: Runtime, polls: list[Quiet]) -> list[Quiet]:
+    """Write unchanged polls of feeds that were "ok" in one UPDATE ... executemany, one transaction.
+
+    What `ingest` stores for them, without reading the rows: the poll and success times, the lease
+    dropped, validators kept or renewed, the next poll. Each row's UPDATE holds only while the feed
+    is still "ok" at the same URL; when any did not (another instance or a reload changed it), the
+    transaction is rolled back and every poll takes `ingest`. No event: nothing happened. Returns [].
+    """
+    if not polls:
+        return []
+    due = [schedule.after_success(p.at, p.feed.every, p.result.max_age, None) for p in polls]
+    rows = [
+        {
+            "b_name": p.feed.name,
+            "b_url": p.feed.url,
+            "b_at": p.at,
+            "b_next": next_poll,
+            "b_etag": p.result.etag or None,
+            "b_modified": p.result.last_modified or None,
+        }
+        for p, next_poll in zip(polls, due, strict=True)
+    ]
+    try:
+        with rt.engine.connect() as connection:
+            done = connection.execute(_quiet_update(), rows)
+            if connection.dialect.supports_sane_multi_rowcount and done.rowcount == len(rows):
+                connection.commit()
+                written = True
+            else:
+                connection.rollback()
+                written = False
+    except Exception:  # the plain path logs (or survives) whatever this was, feed by feed
+        log.debug("quiet poll update failed; ingesting one by one", exc_info=True)
+        written = False
+    if not written:
+        for p in polls:
+            try:
+                after = ingest(rt, p.feed, p.result, None)
+            except Exception:
+                log.exception("ingest of feed %s failed", p.feed.name)
+                continue
+            if after is not None:
+                rt.wakeup.soon(after)
+        return []
+    POLLS.labels(outcome="not_modified").inc(len(rows))
+    rt.wakeup.soon(min(due))
+    return []
+
+
+@functools.cache
+def _quiet_update() -> sa.Update:
+    table = FeedState.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at runtime
+    c = table.c
+    return (
+        sa.update(table)
+        .where(c.name == sa.bindparam("b_name"), c.url == sa.bindparam("b_url"), c.status == "ok")
+        .values(
+            last_poll_at=sa.bindparam("b_at", type_=UTCDateTime()),
+            last_ok_at=sa.bindparam("b_at", type_=UTCDateTime()),
+            lease_owner=None,
+            lease_until=None,
+            failures=0,
+            reason=None,
+            next_poll_at=sa.bindparam("b_next", type_=UTCDateTime()),
+            etag=sa.func.coalesce(sa.bindparam("b_etag", type_=sa.String()), c.etag),
+            last_modified=sa.func.coalesce(sa.bindparam("b_modified", type_=sa.String()), c.last_modified),
+        )
+    )
 
 
 def _ingest_alone(
@@ -268,11 +455,15 @@ def _given(outcome: Parsed | ParseError | None) -> Parsing:
     return lambda: outcome
 
 
-def start_parse(known_hash: str | None, result: Fetched | FetchError) -> Parsing | None:
-    """Hand changed bytes to a parse worker now (capped time and memory); None when nothing is new."""
+def start_parse(
+    known_hash: str | None, result: Fetched | FetchError, *, stream: bool = False
+) -> Parsing | None:
+    """Hand changed bytes to a parse worker now (capped time and memory); None when nothing is new.
+
+    `stream`: the parse is a `parsepool.Streaming` (its entries come in chunks as well as whole)."""
     if isinstance(result, FetchError) or result.body is None or _digest(result.body) == known_hash:
         return None
-    return submit(result.body, result.final_url, result.content_type)
+    return submit(result.body, result.final_url, result.content_type, stream=stream)
 
 
 def _digest(body: bytes) -> str:
@@ -321,7 +512,11 @@ def ingest(
     return next_poll
 
 
-def ingest_new(rt: Runtime, jobs: Sequence[tuple[FeedConfig, Fetched, Parsed]]) -> list[datetime | None]:
+def ingest_new(
+    rt: Runtime,
+    jobs: Sequence[tuple[FeedConfig, Fetched, Parsed]],
+    early: Mapping[str, Prematched] | None = None,
+) -> list[datetime | None]:
     """`ingest` of several feeds that each brought a new body (parsed), in one transaction for them
     all: one query for their states, one INSERT for their items (`store.store_feeds`), one for their
     events. Returns each feed's next poll. Stores exactly what `ingest` of each alone would
@@ -333,7 +528,7 @@ def ingest_new(rt: Runtime, jobs: Sequence[tuple[FeedConfig, Fetched, Parsed]]) 
         known = {s.name: s for s in session.exec(select(FeedState).where(col(FeedState.name).in_(names)))}
         states = [known.get(feed.name) or FeedState(name=feed.name, url=feed.url) for feed, _, _ in jobs]
         brought = [
-            Brought(feed, parsed.entries, first_poll=not state.polled)
+            Brought(feed, parsed.entries, first_poll=not state.polled, early=(early or {}).get(feed.name))
             for (feed, _, parsed), state in zip(jobs, states, strict=True)
         ]
         stored = store_feeds(rt, session, brought, now)

@@ -41,6 +41,26 @@ class Brought:
     feed: FeedConfig
     entries: Sequence[Entry]
     first_poll: bool
+    early: Prematched | None = None  # rows and matches made while a streamed parse arrived
+
+
+@dataclass
+class Prematched:
+    """The Item rows and matches `pipeline.prematch` made of a streamed feed's entries as they arrived.
+
+    Kept by entry (the very object): `store_feeds` uses a row or an item's matches only for the entry
+    that made them, so a duplicate id later in the feed, an item that turned out stored, or a parse
+    done again (new objects) gets what the plain path gives it.
+    """
+
+    active: Any  # the runtime.Active it matched with
+    now: datetime  # when (rows and matches take the store's time: first_seen, created_at)
+    rows: dict[int, tuple[Entry, dict[str, Any]]] = field(default_factory=dict)
+    found: dict[str, tuple[Entry, list[dict[str, Any]]]] = field(default_factory=dict)
+
+    def row(self, entry: Entry) -> dict[str, Any] | None:
+        known = self.rows.get(id(entry))
+        return known[1] if known is not None and known[0] is entry else None
 
 
 @dataclass
@@ -94,12 +114,13 @@ def store_feeds(rt: Runtime, session: Session, brought: Sequence[Brought], now: 
     The events (each new item, each refused article, each new match) are returned, not recorded.
     """
     rows_of: list[list[dict[str, Any]]] = []
-    analyses = {}
+    analyses, last = {}, {}
     for one in brought:
         by_id = {}  # the last entry of an id wins, as its analysis does
         for entry in one.entries:
-            row = item_row(one.feed.name, entry, now)
-            by_id[row["id"]], analyses[row["id"]] = row, entry.analysis
+            pre = one.early.row(entry) if one.early else None  # made a moment before: this `now`
+            row = {**pre, "first_seen": now} if pre else item_row(one.feed.name, entry, now)
+            by_id[row["id"]], analyses[row["id"]], last[row["id"]] = row, entry.analysis, entry
         rows_of.append(list(by_id.values()))
     every = [row for rows in rows_of for row in rows]
     known = _stored_ids(session, [row["id"] for row in every])  # most of a changed feed's, usually
@@ -126,7 +147,15 @@ def store_feeds(rt: Runtime, session: Session, brought: Sequence[Brought], now: 
             feed_of[row["id"]], titles[row["id"]] = (place, stored), (row["title"], row["link"])
         outcomes.append(stored)
     active = rt.active  # read once: a reload may swap it, and a config goes with its own matcher
-    matches = match_items(active.config, active.matcher, to_match, now, analyses)
+    matches, rest = [], []
+    for row in to_match:  # what a streamed parse's prematch found for the very entry, else matched here
+        early = brought[feed_of[row["id"]][0]].early
+        found = early.found.get(row["id"]) if early and early.active is active else None
+        if found is not None and found[0] is last[row["id"]]:
+            matches += [{**match, "created_at": now} for match in found[1]]
+        else:
+            rest.append(row)
+    matches += match_items(active.config, active.matcher, rest, now, analyses)
     # feed by feed, each feed's sorted: the rows one transaction per feed would insert, in that order
     matches.sort(key=lambda m: (feed_of[m["item_id"]][0], m["id"]))
     for match in insert_matches(active.config, session, matches, now, in_order=True):

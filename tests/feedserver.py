@@ -31,13 +31,21 @@ Handler = Callable[["_RequestHandler"], None]
 class FeedServer:
     """A threaded HTTP/1.1 server on 127.0.0.1 whose routes a test sets and changes between polls."""
 
-    def __init__(self, *, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, *, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1", idle_close: float | None = None
+    ) -> None:
+        """`idle_close`: close a connection idle this many seconds (as servers do), without telling."""
         self.stopping = threading.Event()
         self.scheme, self.host = ("https" if tls else "http"), host
         self._routes: dict[str, Handler] = {}
         self._seen: dict[str, list[dict[str, str]]] = {}
         self._lock = threading.Lock()
-        self._httpd = _CountingServer(("127.0.0.1", 0), _RequestHandler)
+        handler = (
+            _RequestHandler
+            if idle_close is None
+            else type("Idle", (_RequestHandler,), {"timeout": idle_close})
+        )
+        self._httpd = _CountingServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         if tls is not None:  # the handshake runs in each request's thread, never in the accept loop
             self._httpd.socket = tls.wrap_socket(
@@ -64,6 +72,11 @@ class FeedServer:
     def connections(self) -> int:
         """How many TCP connections the server has accepted so far (keep-alive reuses one)."""
         return self._httpd.accepted
+
+    @property
+    def closed(self) -> int:
+        """How many of them the server has closed."""
+        return self._httpd.closed
 
     def url(self, path: str) -> str:
         """The absolute URL of `path` on this server."""
@@ -174,12 +187,17 @@ class _CountingServer(ThreadingHTTPServer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.accepted, self._count_lock = 0, threading.Lock()
+        self.accepted, self.closed, self._count_lock = 0, 0, threading.Lock()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._count_lock:
             self.accepted += 1
         super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        with self._count_lock:
+            self.closed += 1
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

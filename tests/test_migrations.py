@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -226,3 +227,60 @@ def test_the_quick_head_check_agrees_with_alembic(engine: sa.Engine, at: str | N
     assert db.at_head(engine) is (revision(engine) == HEAD)
     db.upgrade(engine)  # the quick check says "not at head" before: Alembic upgrades
     assert db.at_head(engine) and revision(engine) == HEAD and differences(engine) == []
+
+
+def sqlite_file(tmp_path: Path, name: str) -> sa.Engine:
+    return db.make_engine(f"sqlite:///{tmp_path / name}")
+
+
+def statements(engine: sa.Engine) -> list[list[str]]:
+    with engine.connect() as connection:
+        return sorted(normal(s) for s in db.schema_statements(connection))
+
+
+def normal(statement: str) -> list[str]:
+    """A statement's clauses, in an order of their own: a table the migrations rebuild (batch mode)
+    lists its constraints, and gets its indexes, in an order that changes from run to run."""
+    return sorted(part.strip() for part in re.split(r",\s*\n", statement.removesuffix("\n)")))
+
+
+def test_the_sqlite_snapshot_is_what_the_migrations_make(tmp_path: Path) -> None:
+    migrated = sqlite_file(tmp_path, "migrated.db")
+    db.upgrade(migrated, HEAD)  # a revision named: Alembic runs every migration
+    text = db.SNAPSHOT.read_text(encoding="utf-8")
+    again = "python -c 'from monitor import db; db.write_snapshot(db.make_engine(\"sqlite://\"))'"
+    assert text.startswith(f"-- revision: {HEAD}\n"), f"a new migration: write the snapshot again ({again})"
+    snapshot = sorted(normal(s) for s in text.split("\n", 1)[1].split(";\n") if s.strip())
+    assert snapshot == statements(migrated), again
+
+
+def test_a_fresh_sqlite_database_is_made_from_the_snapshot_as_the_migrations_make_it(tmp_path: Path) -> None:
+    migrated, fresh = sqlite_file(tmp_path, "migrated.db"), sqlite_file(tmp_path, "fresh.db")
+    db.upgrade(migrated, HEAD)
+    assert db.create_from_snapshot(fresh)
+    assert statements(fresh) == statements(migrated)
+    assert revision(fresh) == HEAD and db.at_head(fresh) and differences(fresh) == []
+    assert not db.create_from_snapshot(fresh)  # not empty any more: nothing done
+    add_rows(fresh)
+    db.upgrade(fresh)
+    assert_rows_kept(fresh)
+
+
+def test_a_snapshot_of_another_revision_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = tmp_path / "old.sql"
+    old.write_text(
+        db.SNAPSHOT.read_text(encoding="utf-8").replace(f"-- revision: {HEAD}", "-- revision: 0003")
+    )
+    monkeypatch.setattr(db, "SNAPSHOT", old)
+    engine = sqlite_file(tmp_path, "fresh.db")
+    assert not db.create_from_snapshot(engine)
+    db.upgrade(engine)  # the migrations run
+    assert revision(engine) == HEAD and differences(engine) == []
+
+
+def test_a_database_with_tables_is_not_made_from_the_snapshot(tmp_path: Path) -> None:
+    engine = sqlite_file(tmp_path, "old.db")
+    db.create_schema(engine)  # made before migrations: stamped at the baseline, then upgraded
+    assert not db.create_from_snapshot(engine)
+    db.upgrade(engine)
+    assert revision(engine) == HEAD and differences(engine) == []

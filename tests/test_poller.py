@@ -20,6 +20,7 @@ from waiting import wait_until
 
 from monitor import db
 from monitor.errors import FetchError
+from monitor.fetch import KEEPALIVE, MAX_KEEPALIVE, keepalive_for
 from monitor.fetchloop import FetchLoop
 from monitor.models import FeedState
 from monitor.records import Fetched, FetchRequest
@@ -59,6 +60,30 @@ def test_the_fetch_loop_reuses_one_connection_across_batches() -> None:
             loop.close()
         assert len(server.requests("/rss")) == 5
         assert server.connections == 1
+
+
+def test_idle_connections_outlive_httpx_default_expiry_up_to_the_poll_interval() -> None:
+    assert keepalive_for([timedelta(seconds=90), timedelta(seconds=30)]) == pytest.approx(109)
+    assert keepalive_for([timedelta(hours=1)]) == MAX_KEEPALIVE
+    assert keepalive_for([timedelta(seconds=1)]) == pytest.approx(11.1)
+    assert keepalive_for([]) == KEEPALIVE
+
+
+def test_a_server_closing_idle_connections_costs_a_new_connection_not_a_failed_poll() -> None:
+    with FeedServer(idle_close=0.3) as server:
+        server.feed("/rss", rss(STORY))
+        loop = FetchLoop(keepalive=60)  # kept far longer than the server keeps it
+        try:
+            etag = None
+            for n in range(1, 4):
+                [(_request, result)] = list(loop.fetch_iter([FetchRequest("f", server.url("/rss"), etag)]))
+                assert isinstance(result, Fetched), result
+                assert result.status == (200 if n == 1 else 304)
+                etag = result.etag or etag
+                wait_until(lambda n=n: server.closed == n, message="the server closing the idle connection")
+        finally:
+            loop.close()
+        assert server.connections == 3
 
 
 def test_unused_responses_keep_their_connection_and_their_meaning() -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
+import threading
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -29,7 +33,24 @@ def run(ctx: click.Context, once: bool) -> None:
         fail(f"monitor: {exc}")
     except SettingError as exc:
         fail(f"monitor: {exc}", 2)
+    if once:
+        leave(code)
     sys.exit(code)
+
+
+def leave(code: int) -> NoReturn:
+    """End `run --once`, its work committed: the parse workers stopped and the exit handlers run (the
+    log flushed), then out without tearing the heap down object by object (the rules, their index,
+    the items: a tenth of a second at 20,000 rules). A thread still at work gets the usual exit."""
+    from monitor import parsepool
+
+    parsepool.shutdown()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @click.command()
