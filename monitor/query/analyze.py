@@ -20,9 +20,10 @@ Choices (what a search engine with an English stemming analyzer does, written do
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
-from itertools import accumulate, chain, repeat
-from typing import NamedTuple
+from bisect import bisect_right
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from itertools import accumulate, chain, compress, count, repeat
+from typing import Any, NamedTuple
 
 import Stemmer
 
@@ -195,13 +196,16 @@ class Document:
         "_positions",
         "_prefix_keys",
         "_raws",
+        "_scanned",
         "_scans",
         "_simple",
         "_spans",
         "_tok_field",
+        "_word_terms",
         "bounds",
         "default_stems",
         "keys",
+        "terms_made",
         "texts",
         "tok_stem",
     )
@@ -227,11 +231,14 @@ class Document:
         self.keys: frozenset[str] = self.default_stems.union(*stems[last + 1 :], ("",))
         self._field_stems: dict[int, frozenset[str]] = {}
         self._positions: dict[int | None, dict[str, list[int]]] = {}
-        self._spans: dict[int, list[int] | list[tuple[int, int]]] = {}
+        self._spans: dict[int, _Chunks | list[int] | list[tuple[int, int]]] = {}
         self._folded: dict[str, list[int]] | None = None
         self._lines: str | None = None
         self._prefix_keys: frozenset[str] | None = None
         self._scans = 0
+        self.terms_made: dict[tuple[int, int], Any] = {}  # token range -> its hit.Term, once made
+        self._word_terms: dict[tuple[str, int | None], list[tuple[int, Any]]] = {}
+        self._scanned: dict[int | None, dict[str, list[int]]] = {}  # scope -> stem -> its positions
         self._index_only: Collection[str] | Callable[[], Collection[str]] | None = None
         self._joined: dict[int | None, str | None] = {}
 
@@ -300,13 +307,37 @@ class Document:
         index = self._positions.get(scope)
         if index is None:
             self._scans += 1
-            if self._index_only is None and self._scans <= _SCANS_BEFORE_INDEX:
-                return self._scan(stem, self._range(scope))
+            only = self._index_only
+            if (only is None and self._scans <= _SCANS_BEFORE_INDEX) or (
+                only is not None and len(only) <= _SCANS_BEFORE_INDEX
+            ):  # a few stems: each scanned at C speed, once (a scan finds every position: always valid)
+                memo = self._scanned.setdefault(scope, {})
+                found = memo.get(stem)
+                if found is None:
+                    found = memo[stem] = self._scan(stem, self._range(scope))
+                return found
             index = self._positions[scope] = self._index(self._range(scope))
         found = index.get(stem)
         if found is None:
             only = self._index_only
             return [] if only is None or stem in only else self._scan(stem, self._range(scope))
+        return found
+
+    def word_terms(
+        self, stem: str, scope: int | None, make: Callable[[Document, int], Any]
+    ) -> list[tuple[int, Any]]:
+        """(token, its hit.Term) of each occurrence of a stem in scope, made once per item by `make`."""
+        key = (stem, scope)
+        found = self._word_terms.get(key)
+        if found is None:
+            made = self.terms_made
+            found = []
+            for token in self.occurrences(stem, scope):
+                term = made.get((token, token))
+                if term is None:
+                    term = made[(token, token)] = make(self, token)
+                found.append((token, term))
+            self._word_terms[key] = found
         return found
 
     def joined(self, scope: int | None) -> str | None:
@@ -326,13 +357,17 @@ class Document:
         return found
 
     def _index(self, where: range) -> dict[str, list[int]]:
-        """Stem -> token numbers within a range (only the promised stems, if any)."""
+        """Stem -> token numbers within a range (only the promised stems, if any: their tokens are
+        picked out at C speed first, most of an item's tokens are of no promised stem)."""
         index: dict[str, list[int]] = {}
         only = self._index_only
         assert not callable(only)
-        for tok, stem_ in enumerate(self.tok_stem[where.start : where.stop], where.start):
-            if only is not None and stem_ not in only:
-                continue
+        stems = self.tok_stem
+        tokens: Iterable[int] = range(where.start, where.stop)
+        if only is not None:
+            tokens = compress(tokens, map(only.__contains__, stems[where.start : where.stop]))
+        for tok in tokens:
+            stem_ = stems[tok]
             found = index.get(stem_)
             if found is None:
                 index[stem_] = [tok]
@@ -357,8 +392,14 @@ class Document:
         field_id = self.tok_field[first]
         spans = self._spans.get(field_id)
         if spans is None:
-            spans = self._spans[field_id] = self._field_spans(field_id)
+            lo, hi = self.bounds[field_id]
+            chunks = None if self._simple[field_id] else _Chunks.of(self.texts[field_id], hi - lo)
+            spans = self._spans[field_id] = chunks or self._field_spans(field_id)
         lo = self.bounds[field_id][0]
+        if isinstance(spans, _Chunks):
+            if first == last:
+                return spans.span(first - lo)
+            return spans.span(first - lo)[0], spans.span(last - lo)[1]
         if self._simple[field_id]:  # spans: every word's start and end offsets, alternating
             return spans[2 * (first - lo)], spans[2 * (last - lo) + 1]  # type: ignore[return-value]
         return spans[first - lo][0], spans[last - lo][1]  # type: ignore[index]
@@ -396,6 +437,69 @@ class Document:
         if self._lines is None:
             self._lines = "\n".join(self.folded_index())
         return self._lines
+
+
+class _Chunks:
+    """Where a field's tokens are, found from its chunks (`analyze_text`) when the text's only
+    whitespace is spaces, tabs and line breaks: each chunk's offset by C-speed sums of lengths, each
+    chunk's number of tokens from the chunk caches; one token's offsets then take a bisection and
+    a look inside its chunk. Much cheaper than splitting the whole text into raw words with the
+    regular expression (`Document._field_spans`, the fallback), which gives the same offsets."""
+
+    __slots__ = ("before", "chunks", "ends", "found", "place")
+
+    def __init__(
+        self, chunks: list[str], before: list[int], ends: list[int], place: list[int] | None
+    ) -> None:
+        self.chunks, self.ends = chunks, ends  # ends: the tokens up to each chunk's end
+        self.before, self.place = before, place  # the length of the parts before each; each chunk's part
+        self.found: dict[int, tuple[int, int]] = {}  # token -> its offsets, once found
+
+    @classmethod
+    def of(cls, text: str, tokens: int) -> _Chunks | None:
+        """The layout of a field of `tokens` tokens; None when its whitespace is of other kinds."""
+        for char in "-/\n\t\r":  # one character for another: the offsets stay (analyze_text's chunks)
+            if char in text:
+                text = text.replace(char, " ")
+        parts = text.split(" ")
+        chunks = list(filter(None, parts))
+        if not text.isprintable() and chunks != text.split():  # printable: no whitespace but spaces
+            return None  # other whitespace (a no-break space, ...): the regular expression's way
+        found: list[str | None] = list(map(_chunk_stem.get, chunks))
+        counts: list[int] = list(map(bool, found))
+        at, after = -1, found.index
+        for _ in range(found.count(None)):  # chunks of several tokens, or not cached: a few
+            at = after(None, at + 1)
+            cached = _chunk_stems.get(chunks[at])
+            counts[at] = len(_chunk(chunks[at]) if cached is None else cached)
+        ends = list(accumulate(counts))
+        if (ends[-1] if ends else 0) != tokens:
+            return None  # not the analysis's tokens (cannot happen): the regular expression's way
+        # chunk k starts after the parts before it and one space after each: parts == chunks unless
+        # the text has runs of spaces (or starts or ends with one)
+        lengths = list(map(len, parts))
+        place = None if len(parts) == len(chunks) else list(compress(count(), lengths))
+        return cls(chunks, list(accumulate(lengths, initial=0)), ends, place)
+
+    def span(self, token: int) -> tuple[int, int]:
+        """Where a token (numbered within its field) starts and ends in the field's text."""
+        found = self.found.get(token)
+        if found is None:
+            found = self.found[token] = self._span(token)
+        return found
+
+    def _span(self, token: int) -> tuple[int, int]:
+        at = bisect_right(self.ends, token)
+        left = token - (self.ends[at - 1] if at else 0)
+        part = at if self.place is None else self.place[at]
+        chunk, base = self.chunks[at], self.before[part] + part
+        for m in _RAW_RE.finditer(chunk):
+            found = pieces(m.group())
+            if left < len(found):
+                start, end = found[left][0], found[left][1]
+                return base + m.start() + start, base + m.start() + end
+            left -= len(found)
+        raise AssertionError("a token beyond its chunk")  # the counts are the chunk's own
 
 
 def _plain_text(value: str | Sequence[str] | None) -> str:

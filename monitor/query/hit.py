@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 from typing import NamedTuple, Protocol
 
 from monitor.query.analyze import FIELDS, Document, fold
+from monitor.query.nodes import AndNode, WordsNode
 from monitor.records import Snippet
 
 ELLIPSIS = "…"
@@ -15,6 +17,9 @@ _OPENERS = "\"'“‘([«"
 _CLOSERS = "\"'”’)]»%"
 _SNIPPET_FIELDS_NO_TERMS = (1, 2, 0)  # summary, content, title: what to quote when nothing matched
 _SNIPPET_FIELD_ORDER = (1, 2, 0, 3, 4, 5, 6)  # summary, content, title, then the others
+_FOLD_LIMIT = 50_000
+_fold_cache: dict[str, str] = {}
+_first, _second = itemgetter(0), itemgetter(1)
 
 
 class Term(NamedTuple):
@@ -57,9 +62,14 @@ class Hit:
         """The matched terms: field, text as written, offsets."""
         if self._terms is None:
             assert self._doc is not None and self._node is not None
-            spans: list[tuple[int, int]] = []
-            self._node.collect(self._doc, spans)
-            self._terms, self._doc, self._node = _terms(self._doc, spans), None, None
+            words = _words_of(self._node)
+            if words is not None:  # only words: each one's Terms are made once per item, then merged
+                self._terms = _word_terms(self._doc, words)
+            else:
+                spans: list[tuple[int, int]] = []
+                self._node.collect(self._doc, spans)
+                self._terms = _terms(self._doc, spans)
+            self._doc, self._node = None, None
         return self._terms
 
     def __eq__(self, other: object) -> bool:
@@ -76,7 +86,7 @@ class Hit:
         """Distinct matched words as written in the item (case-insensitively distinct), first seen first."""
         seen: dict[str, str] = {}
         for term in self.terms:
-            seen.setdefault(fold(term.text), term.text)
+            seen.setdefault(_folded(term.text), term.text)
         return tuple(seen.values())
 
     def snippet(self, doc: Document, width: int = 240) -> Snippet:
@@ -113,16 +123,68 @@ def lazy_hit(doc: Document, node: _Collector, _new: object = object.__new__) -> 
 
 
 def _terms(doc: Document, spans: list[tuple[int, int]]) -> tuple[Term, ...]:
-    """Token ranges to Terms (field, text as written, offsets), in field then text order."""
-    terms, reach = [], -1
-    for first, last in sorted(set(spans), key=lambda s: (s[0], -s[1])):
+    """Token ranges to Terms (field, text as written, offsets), in field then text order.
+
+    Each range's Term is made once per item (`Document.terms_made`): the hits of many rules share words."""
+    distinct = set(spans)
+    if len(set(map(_first, distinct))) == len(distinct):  # no two ranges start together: plain order
+        ordered = sorted(distinct)
+    else:
+        ordered = sorted(distinct, key=lambda s: (s[0], -s[1]))
+    made, terms, reach = doc.terms_made, [], -1
+    for span in ordered:
+        first, last = span
         if last <= reach:
             continue  # inside a phrase already recorded
         reach = last
-        field_id = doc.tok_field[first]
-        start, end = doc.offsets(first, last)
-        terms.append(Term(FIELDS[field_id], doc.texts[field_id][start:end], start, end))
+        term = made.get(span)
+        if term is None:
+            if first == last:
+                term = made[span] = _word_term(doc, first)
+            else:
+                field_id = doc.tok_field[first]
+                start, end = doc.offsets(first, last)
+                term = made[span] = Term(FIELDS[field_id], doc.texts[field_id][start:end], start, end)
+        terms.append(term)
     return tuple(terms)
+
+
+def _words_of(node: object) -> list[tuple[str, int | None]] | None:
+    """The (stem, scope) of every word of a node made only of words joined by AND (most rules), whose
+    terms are every occurrence of each in scope (`WordsNode.collect`); None for any other node."""
+    if type(node) is WordsNode:
+        return [(stem, node.scope) for stem in node.stems]
+    if type(node) is AndNode and all(type(child) is WordsNode for child in node.children):
+        return [(stem, child.scope) for child in node.children for stem in child.stems]  # type: ignore[attr-defined]
+    return None
+
+
+def _word_terms(doc: Document, words: list[tuple[str, int | None]]) -> tuple[Term, ...]:
+    """What `_terms` makes of the words' spans (one token each, so no range holds another): their
+    Terms in token order, each token once."""
+    found: list[tuple[int, Term]] = []
+    for stem, scope in words:
+        found.extend(doc.word_terms(stem, scope, _word_term))
+    if len(words) > 1:
+        found = sorted(set(found))  # distinct tokens: the Term never decides the order
+    return tuple(map(_second, found))
+
+
+def _word_term(doc: Document, token: int) -> Term:
+    """The Term of one token."""
+    field_id = doc.tok_field[token]
+    start, end = doc.offsets(token, token)
+    return Term(FIELDS[field_id], doc.texts[field_id][start:end], start, end)
+
+
+def _folded(text: str) -> str:
+    """`fold(text)`, cached (the same words are matched again and again)."""
+    found = _fold_cache.get(text)
+    if found is None:
+        if len(_fold_cache) >= _FOLD_LIMIT:
+            _fold_cache.clear()
+        found = _fold_cache[text] = fold(text)
+    return found
 
 
 def _window(text: str, terms: list[tuple[int, int, str]], width: int) -> Snippet:

@@ -182,6 +182,7 @@ class Matcher:
         what it learned when it reaches 256, 1,024, 4,096, 16,384 and 65,536 items; pass the
         previous matcher's `learning` to a new one (a reload) to keep what it learned.
         """
+        self.queries: Mapping[str, Query] = rules
         self._rules: list[Rule] = [
             (idx, name, query.root, query.root.all_stems()) for idx, (name, query) in enumerate(rules.items())
         ]
