@@ -14,7 +14,6 @@ deliver        see deliver.py: claim due deliveries, send, mark sent / retry / f
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import queue
@@ -29,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from monitor import db, events, fulltext, schedule
+from monitor import db, events, fulltext, quietpolls, schedule, store
 from monitor.config import Config, FeedConfig, RuleConfig
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import fetch_iter, redact_url
@@ -41,8 +40,9 @@ from monitor.match import (
     match_items,
 )
 from monitor.metrics import POLLS
-from monitor.models import Delivery, FeedState, Item, Match, UTCDateTime, utcnow
-from monitor.parsepool import Pending, Streaming, submit
+from monitor.models import Delivery, FeedState, Item, Match, utcnow
+from monitor.parsepool import Pending, submit
+from monitor.quietpolls import Quiet, is_quiet
 from monitor.records import Fetched, FetchRequest, Parsed
 from monitor.route import route
 from monitor.runtime import Runtime
@@ -51,13 +51,10 @@ from monitor.store import (
     Prematched,
     Stored,
     article_failed,
-    item_row,
     route_matches,
     store_feeds,
     store_items,
 )
-from monitor.store import _alertable as alertable
-from monitor.store import _stored_ids as stored_ids
 
 log = logging.getLogger("monitor.pipeline")
 Parsing = Callable[[], Parsed | ParseError]  # a parse running in a worker process: call to wait for it
@@ -184,7 +181,7 @@ def begin_poll(
     arrives; `finish_poll` ingests them.
 
     `stream` (`run --once`, whose matcher does not learn): a large feed's entries come back in
-    chunks, and the ingest matches each chunk while the worker analyses the next (see `prematch`).
+    chunks, and the ingest matches each chunk while the worker analyses the next (see `store.prematch`).
     """
     polling = Polling([r.feed for r in claimed.requests], queue.Queue(), claimed.steady)
 
@@ -267,57 +264,11 @@ ParsedJob = tuple[
 
 
 def _parsed(rt: Runtime, job: Job) -> ParsedJob:
-    """The job with its parse's outcome (waited for; None: nothing to parse), and what `prematch`
+    """The job with its parse's outcome (waited for; None: nothing to parse), and what `store.prematch`
     made of a streamed parse's chunks while it arrived."""
     feed, result, parsing = job
-    early = prematch(rt, feed, parsing)
+    early = store.prematch(rt, feed, parsing)
     return feed, result, parsing, parsing() if parsing is not None else None, early
-
-
-def prematch(rt: Runtime, feed: FeedConfig, parsing: Parsing | None) -> Prematched | None:
-    """Build the Item rows of a streamed parse's entries and match those not stored yet, a chunk at
-    a time as they arrive, while the worker analyses the next (None when there is nothing to do
-    early: not streamed, a learning matcher, a `fulltext` feed, a small feed sent whole).
-
-    Only work that changes nothing: rows built, items matched, nothing written; `store.store_feeds`
-    then does what it always does, in its order, with what was found here (kept by entry).
-    """
-    if not isinstance(parsing, Streaming):
-        return None
-    active = rt.active
-    if active.matcher.learning is not None or feed.fulltext:  # a learning matcher counts what it matches
-        return None
-    now = utcnow()
-    early = Prematched(active, now)
-    stale = now - active.config.retention
-    with Session(rt.engine) as session:
-        state = session.get(FeedState, feed.name)
-        brought = Brought(feed, (), first_poll=not (state and state.polled))
-        for chunk in parsing.chunks():
-            latest = {}  # a duplicate id in one chunk: the last entry of it wins, as in store_feeds
-            for entry in chunk:
-                row = item_row(feed.name, entry, now)
-                early.rows[id(entry)] = (entry, row)
-                latest[row["id"]] = (entry, row)
-            stored = stored_ids(session, list(latest))
-            todo = [
-                (e, r)
-                for e, r in latest.values()
-                if r["id"] not in stored and alertable(r, brought, now, stale)
-            ]
-            found = match_items(
-                active.config,
-                active.matcher,
-                [r for _, r in todo],
-                now,
-                {r["id"]: e.analysis for e, r in todo},
-            )
-            per_item: dict[str, list[dict[str, Any]]] = {r["id"]: [] for _, r in todo}
-            for match in found:
-                per_item[match["item_id"]].append(match)
-            for entry, row in todo:
-                early.found[row["id"]] = (entry, per_item[row["id"]])
-    return early if early.rows else None
 
 
 def _ingest_jobs(
@@ -353,55 +304,14 @@ def _ingest_jobs(
             rt.wakeup.soon(after)
 
 
-@dataclass(frozen=True)
-class Quiet:
-    """An unchanged poll of a steady feed, waiting to be written with others (`quiet_polls`)."""
-
-    feed: FeedConfig
-    result: Fetched
-    at: datetime  # when it arrived: its last_poll_at
-
-
-def is_quiet(result: Fetched | FetchError, parsing: Parsing | None) -> bool:
-    """A poll that changes nothing but the feed's schedule: a 304 or the same bytes, not moved."""
-    return isinstance(result, Fetched) and parsing is None and not result.permanent_redirect
-
-
 def quiet_polls(rt: Runtime, polls: list[Quiet]) -> list[Quiet]:
-    """Write unchanged polls of feeds that were "ok" in one UPDATE ... executemany, one transaction.
-
-    What `ingest` stores for them, without reading the rows: the poll and success times, the lease
-    dropped, validators kept or renewed, the next poll. Each row's UPDATE holds only while the feed
-    is still "ok" at the same URL; when any did not (another instance or a reload changed it), the
-    transaction is rolled back and every poll takes `ingest`. No event: nothing happened. Returns [].
-    """
+    """Write unchanged polls of feeds that were "ok" together (`quietpolls.write`); when that did
+    not hold for every one (another instance or a reload changed a feed), each takes `ingest`.
+    No event: nothing happened. Returns [] (the caller's list starts again)."""
     if not polls:
         return []
-    due = [schedule.after_success(p.at, p.feed.every, p.result.max_age, None) for p in polls]
-    rows = [
-        {
-            "b_name": p.feed.name,
-            "b_url": p.feed.url,
-            "b_at": p.at,
-            "b_next": next_poll,
-            "b_etag": p.result.etag or None,
-            "b_modified": p.result.last_modified or None,
-        }
-        for p, next_poll in zip(polls, due, strict=True)
-    ]
-    try:
-        with rt.engine.connect() as connection:
-            done = connection.execute(_quiet_update(), rows)
-            if connection.dialect.supports_sane_multi_rowcount and done.rowcount == len(rows):
-                connection.commit()
-                written = True
-            else:
-                connection.rollback()
-                written = False
-    except Exception:  # the plain path logs (or survives) whatever this was, feed by feed
-        log.debug("quiet poll update failed; ingesting one by one", exc_info=True)
-        written = False
-    if not written:
+    due = quietpolls.write(rt.engine, polls)
+    if due is None:
         for p in polls:
             try:
                 after = ingest(rt, p.feed, p.result, None)
@@ -411,30 +321,9 @@ def quiet_polls(rt: Runtime, polls: list[Quiet]) -> list[Quiet]:
             if after is not None:
                 rt.wakeup.soon(after)
         return []
-    POLLS.labels(outcome="not_modified").inc(len(rows))
-    rt.wakeup.soon(min(due))
+    POLLS.labels(outcome="not_modified").inc(len(polls))
+    rt.wakeup.soon(due)
     return []
-
-
-@functools.cache
-def _quiet_update() -> sa.Update:
-    table = FeedState.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at runtime
-    c = table.c
-    return (
-        sa.update(table)
-        .where(c.name == sa.bindparam("b_name"), c.url == sa.bindparam("b_url"), c.status == "ok")
-        .values(
-            last_poll_at=sa.bindparam("b_at", type_=UTCDateTime()),
-            last_ok_at=sa.bindparam("b_at", type_=UTCDateTime()),
-            lease_owner=None,
-            lease_until=None,
-            failures=0,
-            reason=None,
-            next_poll_at=sa.bindparam("b_next", type_=UTCDateTime()),
-            etag=sa.func.coalesce(sa.bindparam("b_etag", type_=sa.String()), c.etag),
-            last_modified=sa.func.coalesce(sa.bindparam("b_modified", type_=sa.String()), c.last_modified),
-        )
-    )
 
 
 def _ingest_alone(

@@ -25,7 +25,8 @@ from sqlmodel import Session, col
 from monitor import db, dedup, events, fulltext, mutes
 from monitor.config import Config, FeedConfig
 from monitor.match import match_items
-from monitor.models import Delivery, FeedState, Item, Match
+from monitor.models import Delivery, FeedState, Item, Match, utcnow
+from monitor.parsepool import Streaming
 from monitor.records import Entry
 from monitor.route import route
 from monitor.runtime import Runtime
@@ -46,7 +47,7 @@ class Brought:
 
 @dataclass
 class Prematched:
-    """The Item rows and matches `pipeline.prematch` made of a streamed feed's entries as they arrived.
+    """The Item rows and matches `prematch` made of a streamed feed's entries as they arrived.
 
     Kept by entry (the very object): `store_feeds` uses a row or an item's matches only for the entry
     that made them, so a duplicate id later in the feed, an item that turned out stored, or a parse
@@ -254,3 +255,49 @@ def _match_event(config: Config, match: dict[str, Any], item: tuple[str, str | N
         link=link,
         muted=match["muted"],
     )
+
+
+def prematch(rt: Runtime, feed: FeedConfig, parsing: object) -> Prematched | None:
+    """Build the Item rows of a streamed parse's entries and match those not stored yet, a chunk at
+    a time as they arrive, while the worker analyses the next (None when there is nothing to do
+    early: not streamed, a learning matcher, a `fulltext` feed, a small feed sent whole).
+
+    Only work that changes nothing: rows built, items matched, nothing written; `store_feeds`
+    then does what it always does, in its order, with what was found here (kept by entry).
+    """
+    if not isinstance(parsing, Streaming):
+        return None
+    active = rt.active
+    if active.matcher.learning is not None or feed.fulltext:  # a learning matcher counts what it matches
+        return None
+    now = utcnow()
+    early = Prematched(active, now)
+    stale = now - active.config.retention
+    with Session(rt.engine) as session:
+        state = session.get(FeedState, feed.name)
+        brought = Brought(feed, (), first_poll=not (state and state.polled))
+        for chunk in parsing.chunks():
+            latest = {}  # a duplicate id in one chunk: the last entry of it wins, as in store_feeds
+            for entry in chunk:
+                row = item_row(feed.name, entry, now)
+                early.rows[id(entry)] = (entry, row)
+                latest[row["id"]] = (entry, row)
+            stored = _stored_ids(session, list(latest))
+            todo = [
+                (e, r)
+                for e, r in latest.values()
+                if r["id"] not in stored and _alertable(r, brought, now, stale)
+            ]
+            found = match_items(
+                active.config,
+                active.matcher,
+                [r for _, r in todo],
+                now,
+                {r["id"]: e.analysis for e, r in todo},
+            )
+            per_item: dict[str, list[dict[str, Any]]] = {r["id"]: [] for _, r in todo}
+            for match in found:
+                per_item[match["item_id"]].append(match)
+            for entry, row in todo:
+                early.found[row["id"]] = (entry, per_item[row["id"]])
+    return early if early.rows else None

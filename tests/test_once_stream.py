@@ -3,7 +3,7 @@ arrives: the database ends exactly as the plain (whole) hand-over leaves it.
 
 - `parsepool.submit(stream=True)`: the chunks are the entries, in order, the very objects of the
   `Parsed` it returns, which equals the plain parse's; a small feed or a failure comes in no chunk
-- the ingest of a streamed parse (`pipeline.prematch`, then `store.store_feeds`) stores the same items, matches and events, in the same
+- the ingest of a streamed parse (`store.prematch`, then `store.store_feeds`) stores the same items, matches and events, in the same
   order, as of a plain one: on a first poll, a silent first poll (no backfill), a later poll with
   items already stored, and duplicate ids in one chunk and across chunks
 """
