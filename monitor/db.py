@@ -420,9 +420,8 @@ def create_from_snapshot(engine: sa.Engine) -> bool:
     if stamped is None or stamped.group(1) != head_revision():
         return False
     with engine.begin() as connection:
-        connection.exec_driver_sql(
-            "BEGIN IMMEDIATE"
-        )  # two first starts on one file: the second waits, sees tables
+        # two first starts on one file: the second waits here, then sees the tables
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
         if schema_statements(connection):
             return False
         for statement in text[stamped.end() :].split(";\n"):

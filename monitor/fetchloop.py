@@ -4,7 +4,8 @@
 after: right for `run --once` and `monitor try`, wasteful for a daemon polling a few feeds every
 second. A `FetchLoop` runs one loop in one thread; every batch of the poller runs on it, through the
 same `Clients` (their keep-alive connection pools, idle connections kept for a poll interval) and
-the same `Gates` (the bounds in flight hold across batches running together). `close()` at stop closes the connections and ends the thread.
+the same `Gates` (the bounds in flight hold across batches running together). `close()` at stop
+closes the connections and ends the thread.
 
 The fetches themselves are `fetch.fetch_batch`: the same code, redirect policy and DNS pinning
 (pinning.py: the pins live in each fetch task's context, so sharing the clients is safe).

@@ -151,7 +151,7 @@ class Streaming:
 
     def ready(self, wait: float = 0.0) -> bool:
         """Whether the worker is done (its chunks sent), after waiting for it at most `wait` seconds."""
-        return bool(cf.wait([self._future], timeout=wait).done) if wait else self._future.done()
+        return _done(self._future, wait)
 
     def __call__(self) -> Parsed | ParseError:
         if self._outcome is None:
@@ -176,6 +176,11 @@ class Streaming:
         finally:
             with _lock:
                 _streams.pop(self._job[4], None)
+
+
+def _done(future: cf.Future[Outcome], wait: float) -> bool:
+    """Whether `future` is done, after waiting for it at most `wait` seconds."""
+    return bool(cf.wait([future], timeout=wait).done) if wait else future.done()
 
 
 def _new_stream() -> int:
@@ -207,7 +212,7 @@ class Pending:
 
     def ready(self, wait: float = 0.0) -> bool:
         """Whether the outcome is in, after waiting for it at most `wait` seconds."""
-        return bool(cf.wait([self._future], timeout=wait).done) if wait else self._future.done()
+        return _done(self._future, wait)
 
 
 def warm_up() -> None:

@@ -293,7 +293,7 @@ def _ingest_jobs(
     if not new:
         return
     try:
-        afters = ingest_new(rt, new, early) if early else ingest_new(rt, new)
+        afters = ingest_new(rt, new, early)
     except Exception:  # e.g. a deadlock with another instance: each feed on its own, as if not batched
         log.exception("ingest of %d feeds together failed; each is ingested alone", len(new))
         for feed, result, parsed in new:
@@ -313,13 +313,7 @@ def quiet_polls(rt: Runtime, polls: list[Quiet]) -> list[Quiet]:
     due = quietpolls.write(rt.engine, polls)
     if due is None:
         for p in polls:
-            try:
-                after = ingest(rt, p.feed, p.result, None)
-            except Exception:
-                log.exception("ingest of feed %s failed", p.feed.name)
-                continue
-            if after is not None:
-                rt.wakeup.soon(after)
+            _ingest_alone(rt, p.feed, p.result, None)
         return []
     POLLS.labels(outcome="not_modified").inc(len(polls))
     rt.wakeup.soon(due)

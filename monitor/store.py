@@ -1,9 +1,10 @@
 """Store what polls brought: new Item rows (each stored once), their matches, deliveries and events.
 
 store_feeds    the entries of one feed or of several, in the caller's transaction: the stored ones
-               found in one query, every other in one INSERT ... ON CONFLICT DO NOTHING, one matcher pass over the new items, the matches and
-               their deliveries in one INSERT each; returns each feed's new count and events (not yet
-               recorded), so a caller ingesting many feeds records them all in one write
+               found in one query, every other in one INSERT ... ON CONFLICT DO NOTHING, one matcher
+               pass over the new items, the matches and their deliveries in one INSERT each; returns
+               each feed's new count and events (not yet recorded), so a caller ingesting many feeds
+               records them all in one write
 store_items    one feed's entries, events recorded (pipeline.ingest)
 route_matches  matches -> Match rows (a story alerts a rule once) -> Delivery rows, with their events
 
@@ -14,7 +15,7 @@ when two feeds of a batch bring one story the first feed's match is the one kept
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +30,7 @@ from monitor.models import Delivery, FeedState, Item, Match, utcnow
 from monitor.parsepool import Streaming
 from monitor.records import Entry
 from monitor.route import route
-from monitor.runtime import Runtime
+from monitor.runtime import Active, Runtime
 
 FIRST_POLL_WINDOW = timedelta(hours=24)
 Titles = dict[str, tuple[str, str | None]]  # item id -> (title, link), for the match events
@@ -54,7 +55,7 @@ class Prematched:
     done again (new objects) gets what the plain path gives it.
     """
 
-    active: Any  # the runtime.Active it matched with
+    active: Active  # what it matched with
     now: datetime  # when (rows and matches take the store's time: first_seen, created_at)
     rows: dict[int, tuple[Entry, dict[str, Any]]] = field(default_factory=dict)
     found: dict[str, tuple[Entry, list[dict[str, Any]]]] = field(default_factory=dict)
@@ -169,10 +170,15 @@ def _stored_ids(session: Session, ids: list[str]) -> set[str]:
     """Which of these items are stored already, in one query: only the others go to the INSERT
     (which still skips any that another instance stores meanwhile)."""
     found: set[str] = set()
-    for start in range(0, len(ids), 500):
-        stmt = sa.select(col(Item.id)).where(col(Item.id).in_(ids[start : start + 500]))
-        found.update(session.execute(stmt).scalars())
+    for some in _in_pieces(ids):
+        found.update(session.execute(sa.select(col(Item.id)).where(col(Item.id).in_(some))).scalars())
     return found
+
+
+def _in_pieces(ids: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    """`ids` in pieces of `size`, for `IN (...)` queries with a bounded number of parameters."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def _alertable(row: dict[str, Any], brought: Brought, now: datetime, stale: datetime) -> bool:
@@ -232,11 +238,8 @@ def insert_matches(
 def _titles(session: Session, ids: set[str]) -> Titles:
     """Each item's (title, link), for the match events."""
     found: Titles = {}
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), 500):
-        stmt = sa.select(col(Item.id), col(Item.title), col(Item.link)).where(
-            col(Item.id).in_(ordered[start : start + 500])
-        )
+    for some in _in_pieces(sorted(ids)):
+        stmt = sa.select(col(Item.id), col(Item.title), col(Item.link)).where(col(Item.id).in_(some))
         found |= {row.id: (row.title, row.link) for row in session.execute(stmt)}
     return found
 

@@ -170,9 +170,9 @@ def test_the_poll_ingests_new_feeds_together_and_the_rest_alone(tmp_path: Path) 
     batches: list[int] = []
     real = pipeline.ingest_new
 
-    def counted(rt: Runtime, jobs: Any) -> Any:
+    def counted(rt: Runtime, jobs: Any, early: Any = None) -> Any:
         batches.append(len(jobs))
-        return real(rt, jobs)
+        return real(rt, jobs, early)
 
     pipeline.ingest_new = counted
     try:
