@@ -37,6 +37,20 @@ rules:
     alert: [{alert}]
 """
 
+# The rules file of the daemon kill tests (test_crash, test_deliver_concurrency, test_deliver_readahead):
+# one feed polled every second, every item stored, one rule alerting the `hook` channel.
+HOOK_RULES = """\
+feeds:
+  - name: world
+    url: {url}
+    every: 1s
+    backfill: true
+rules:
+  - name: watch
+    match: military
+    alert: [hook]
+"""
+
 
 class Rig:
     """A project folder, its loaded config, its database and a Deliverer, all in this process."""

@@ -15,6 +15,7 @@ import pytest
 from conftest import Project
 from feeds import It, rss
 from feedserver import FeedServer
+from outbox import HOOK_RULES
 from receivers import HttpReceiver, Received
 from sqlmodel import Session, create_engine, select
 from waiting import wait_until
@@ -25,17 +26,6 @@ pytestmark = pytest.mark.slow
 
 KILLS = 24
 SEED = 20261125
-RULES = """\
-feeds:
-  - name: world
-    url: {url}
-    every: 1s
-    backfill: true
-rules:
-  - name: watch
-    match: military
-    alert: [hook]
-"""
 CHANNELS = """\
 channels:
   hook: {type: webhook, url: "${HOOK_URL}", timeout: 5}
@@ -100,7 +90,7 @@ def test_kill_9_at_random_moments_loses_nothing(project: Project, receiver: Slow
     with FeedServer() as feeds:
         published: list[It] = []
         feeds.feed("/world.xml", rss())
-        project.write("rules/watch.yaml", RULES.format(url=feeds.url("/world.xml")))
+        project.write("rules/watch.yaml", HOOK_RULES.format(url=feeds.url("/world.xml")))
         project.write("alerts/channels.yaml", CHANNELS)
         project.env["HOOK_URL"] = receiver.url
         for round_ in range(KILLS):

@@ -13,7 +13,7 @@ import pytest
 from conftest import Project
 from feeds import It, rss
 from feedserver import FeedServer
-from outbox import Rig
+from outbox import HOOK_RULES, Rig
 from receivers import HttpReceiver, Received
 from sqlmodel import Session, create_engine, select
 from waiting import wait_until
@@ -126,25 +126,12 @@ def test_a_replaced_channel_closes_its_client_after_its_sends(project: Project) 
     receiver.close()
 
 
-RULES = """\
-feeds:
-  - name: world
-    url: {url}
-    every: 1s
-    backfill: true
-rules:
-  - name: watch
-    match: military
-    alert: [hook]
-"""
-
-
 @pytest.mark.slow
 def test_kill_9_with_four_sends_in_flight_loses_nothing(project: Project) -> None:
     receiver = CountingReceiver(gather=99)  # holds every request HOLD seconds: all in flight at the kill
     with FeedServer() as feeds:
         feeds.feed("/world.xml", rss(*stories(5)))  # 5 messages: more for one rule would be grouped
-        project.write("rules/watch.yaml", RULES.format(url=feeds.url("/world.xml")))
+        project.write("rules/watch.yaml", HOOK_RULES.format(url=feeds.url("/world.xml")))
         project.write(
             "alerts/channels.yaml", 'channels:\n  hook: {type: webhook, url: "${HOOK}", concurrency: 4}\n'
         )

@@ -15,7 +15,7 @@ from feeds import It, rss
 from feedserver import FeedServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from outbox import Rig
+from outbox import HOOK_RULES, Rig
 from receivers import HttpReceiver, Received
 from sqlmodel import Session, create_engine, select
 from waiting import wait_until
@@ -171,19 +171,6 @@ def test_reading_ahead_sends_what_the_plain_path_sends_in_the_same_order(
         assert ahead[key] == plain[key]
 
 
-RULES = """\
-feeds:
-  - name: world
-    url: {url}
-    every: 1s
-    backfill: true
-rules:
-  - name: watch
-    match: military
-    alert: [hook]
-"""
-
-
 @pytest.mark.slow
 def test_kill_9_mid_batch_with_the_next_message_read_ahead_repeats_only_the_send_in_flight(
     project: Project,
@@ -198,7 +185,7 @@ def test_kill_9_mid_batch_with_the_next_message_read_ahead_repeats_only_the_send
 
     with HttpReceiver(on_request=on_request) as hook, FeedServer() as feeds:
         feeds.feed("/world.xml", rss(*STORIES))
-        project.write("rules/watch.yaml", RULES.format(url=feeds.url("/world.xml")))
+        project.write("rules/watch.yaml", HOOK_RULES.format(url=feeds.url("/world.xml")))
         project.write(
             "alerts/channels.yaml", 'channels:\n  hook: {type: webhook, url: "${HOOK}", concurrency: 1}\n'
         )
