@@ -1,7 +1,8 @@
 """Deliver: claim due deliveries, render, send outside any transaction, then mark sent, retry or failed.
 
 Each channel sends from its own worker, with up to its `concurrency` messages in flight (their starts
-`min_interval` apart, and again as each goes out, after its rows are read), so a slow or dead channel never holds up the others. With concurrency above 1,
+`min_interval` apart, and again as each goes out, after its rows are read), so a slow or dead channel
+never holds up the others. With concurrency above 1,
 "in order" means the order sends are started: each channel's groups are taken one by one in claim order,
 and a later one may finish first; a group is still one message, and every member's retries, ids and
 events are those of a one-at-a-time send. Deliveries sharing a `group_key` (a digest, or a burst of more

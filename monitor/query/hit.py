@@ -139,12 +139,7 @@ def _terms(doc: Document, spans: list[tuple[int, int]]) -> tuple[Term, ...]:
         reach = last
         term = made.get(span)
         if term is None:
-            if first == last:
-                term = made[span] = _word_term(doc, first)
-            else:
-                field_id = doc.tok_field[first]
-                start, end = doc.offsets(first, last)
-                term = made[span] = Term(FIELDS[field_id], doc.texts[field_id][start:end], start, end)
+            term = made[span] = _span_term(doc, first, last)
         terms.append(term)
     return tuple(terms)
 
@@ -170,11 +165,16 @@ def _word_terms(doc: Document, words: list[tuple[str, int | None]]) -> tuple[Ter
     return tuple(map(_second, found))
 
 
+def _span_term(doc: Document, first: int, last: int) -> Term:
+    """The Term of tokens `first` to `last` (one field): its field, text as written and offsets."""
+    field_id = doc.tok_field[first]
+    start, end = doc.offsets(first, last)
+    return Term(FIELDS[field_id], doc.texts[field_id][start:end], start, end)
+
+
 def _word_term(doc: Document, token: int) -> Term:
     """The Term of one token."""
-    field_id = doc.tok_field[token]
-    start, end = doc.offsets(token, token)
-    return Term(FIELDS[field_id], doc.texts[field_id][start:end], start, end)
+    return _span_term(doc, token, token)
 
 
 def _folded(text: str) -> str:
