@@ -5,8 +5,9 @@ Each channel sends from its own worker, with up to its `concurrency` messages in
 never holds up the others. With concurrency above 1,
 "in order" means the order sends are started: each channel's groups are taken one by one in claim order,
 and a later one may finish first; a group is still one message, and every member's retries, ids and
-events are those of a one-at-a-time send. Deliveries sharing a `group_key` (a digest, or a burst of more
-than BURST_THRESHOLD due at once for one rule) go out as one alert, fixed on the rows before any send.
+events are those of a one-at-a-time send. Deliveries sharing a `group_key` (a digest, or a burst: see
+grouping.py) go out as one alert, fixed on the rows before any send. The operator's re-sends and
+`alerts test` are in redeliver.py.
 """
 
 from __future__ import annotations
@@ -18,29 +19,23 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext, suppress
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from monitor import db, events, schedule, sendpool
+from monitor import db, events, grouping, schedule, sendpool
 from monitor.channels import base
 from monitor.channels.base import DEFAULT_OPTIONS, close_channel
-from monitor.config import Config
 from monitor.errors import Rejected, RetryLater
 from monitor.match import snippet
 from monitor.models import Delivery, Item, Match, utcnow
 from monitor.records import Alert, AlertItem
-from monitor.render import sample_alert
-from monitor.route import delivery_id
-from monitor.runtime import Active, Runtime
+from monitor.runtime import Runtime
 from monitor.scrub import scrub
 
 CLAIM_LIMIT = 200
-BURST_THRESHOLD = 5  # more than this many due at once for one (channel, rule): one grouped message
-BURST_MAX = 40  # items per grouped message (Slack shows 49 sections at most)
 
 
 class Prepared(NamedTuple):
@@ -74,8 +69,8 @@ class Deliverer:
             idle = [c for c in self.rt.active.channels if c not in self.busy and not self._paused(c)]
             with Session(self.rt.engine) as session:
                 claimed = db.claim_due_deliveries(session, idle, self.rt.owner, utcnow(), CLAIM_LIMIT)
-            claimed += complete_groups(self.rt, claimed)
-            plan_groups(self.rt, claimed)
+            claimed += grouping.complete_groups(self.rt, claimed)
+            grouping.plan_groups(self.rt, claimed)
             by_channel: dict[str, list[Delivery]] = defaultdict(list)
             for delivery in claimed:
                 by_channel[delivery.channel].append(delivery)
@@ -220,59 +215,6 @@ class Deliverer:
             )
         else:
             _outcome(self.rt, members)
-
-
-def plan_groups(rt: Runtime, claimed: Sequence[Delivery]) -> None:
-    """Fix, before any send, which claimed deliveries go out together, and persist it on the rows.
-
-    More than BURST_THRESHOLD due at once for one (channel, rule) become grouped messages of up to
-    BURST_MAX items; any other delivery is its own group. Stored in `group_key`, so a retry, or a
-    re-send after a crash, sends the same group under the same id.
-    """
-    todo: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
-    for delivery in claimed:
-        if delivery.group_key is None:
-            todo[(delivery.channel, delivery.rule)].append(delivery)
-    keys: dict[str, str] = {}
-    for (_channel, rule), rows in todo.items():
-        if len(rows) <= BURST_THRESHOLD:
-            keys |= {d.id: d.id for d in rows}
-            continue
-        for start in range(0, len(rows), BURST_MAX):
-            chunk = rows[start : start + BURST_MAX]
-            keys |= {d.id: f"burst:{rule}:{chunk[0].id}" for d in chunk}
-    if not keys:
-        return
-    table = Delivery.__table__  # type: ignore[attr-defined]
-    stmt = (
-        sa.update(table)
-        .where(table.c.id == sa.bindparam("b_id"), table.c.group_key.is_(None))
-        .values(group_key=sa.bindparam("b_key"))
-    )
-    with rt.engine.begin() as connection:
-        connection.execute(stmt, [{"b_id": d, "b_key": k} for d, k in sorted(keys.items())])
-    for delivery in claimed:
-        delivery.group_key = keys.get(delivery.id, delivery.group_key)
-
-
-def complete_groups(rt: Runtime, claimed: Sequence[Delivery]) -> list[Delivery]:
-    """Lease the due members of claimed groups that the claim's limit left out, so a group goes out whole."""
-    now, have = utcnow(), [d.id for d in claimed]
-    groups = {(d.channel, d.group_key) for d in claimed if d.group_key and d.group_key != d.id}
-    extra: list[Delivery] = []
-    c = _columns()
-    with Session(rt.engine) as session:
-        for channel, key in sorted(groups, key=str):
-            stmt = select(Delivery).where(
-                c.channel == channel,
-                c.group_key == key,
-                c.status == "pending",
-                c.next_attempt_at <= now,
-                c.id.not_in(have),
-                db.lease_free(c.lease_until, now),
-            )
-            extra += session.exec(stmt.with_for_update(skip_locked=True))
-        return db.lease(session, extra, rt.owner, now)
 
 
 def hold_channel(rt: Runtime, channel: str, until: datetime) -> None:
@@ -452,81 +394,3 @@ def _sent(rt: Runtime, members: Sequence[Delivery], now: datetime) -> None:
 
 def _fields(row: Any) -> dict[str, Any]:
     return {"rule": row.rule, "channel": row.channel, "delivery_id": row.id, "attempts": row.attempts}
-
-
-def retry_failed(engine: sa.Engine, ids: Sequence[str] | None) -> list[str]:
-    """Make failed deliveries pending again (all of them when `ids` is None); return their ids."""
-    now = utcnow()
-    with Session(engine) as session:
-        stmt = select(Delivery).where(Delivery.status == "failed")
-        if ids is not None:
-            stmt = stmt.where(Delivery.id.in_(list(ids)))  # type: ignore[attr-defined]
-        rows = list(session.exec(stmt))
-        retried = [row.id for row in rows]
-        for row in rows:
-            row.status, row.attempts, row.next_attempt_at = "pending", 0, now
-            session.add(row)
-        session.commit()
-    return retried
-
-
-def send_test(config: Config, channel: str) -> None:
-    """Send a made-up alert through one channel now (`monitor alerts test`); raises DeliveryError."""
-    alert = replace(sample_alert(1, kind="test"), id=f"msg_test_{utcnow():%Y%m%d%H%M%S}")
-    sender = Active.build(config).channels[channel]
-    try:
-        sender.send(alert)
-    finally:
-        close_channel(sender)
-
-
-def resend(engine: sa.Engine, rule: str, channel: str, since: timedelta) -> int:
-    """`deliveries resend`: send the rule's matches of the window to `channel` again, under new ids.
-
-    A delivery that exists is made pending again with a new id (a receiver that drops repeated ids
-    would drop a deliberate re-send); a missing one is made. Muted matches stay undelivered.
-    """
-    now = utcnow()
-    with Session(engine) as session:
-        stmt = select(Match).where(
-            Match.rule == rule,
-            Match.muted == False,  # noqa: E712
-            Match.created_at >= now - since,
-        )
-        matches = list(session.exec(stmt))
-        existing = {
-            d.match_id: d
-            for d in session.exec(
-                select(Delivery).where(
-                    Delivery.channel == channel,
-                    Delivery.match_id.in_([m.id for m in matches]),  # type: ignore[attr-defined]
-                )
-            )
-        }
-        stamp = now.isoformat()
-        for match in matches:
-            new_id = delivery_id(match.id, f"{channel}\x1fresend {stamp}")
-            values: dict[str, Any] = {
-                "id": new_id,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-            }
-            values |= {"group_key": None, "sent_at": None, "last_error": None, "lease_owner": None}
-            if match.id in existing:
-                session.execute(
-                    sa.update(Delivery).where(Delivery.id == existing[match.id].id).values(**values)  # type: ignore[arg-type]
-                )
-            else:
-                session.add(Delivery(match_id=match.id, rule=rule, channel=channel, created_at=now, **values))
-        if matches:
-            events.record(
-                session,
-                "delivery",
-                f"{rule}: {len(matches)} match(es) queued again for {channel} (deliveries resend)",
-                rule=rule,
-                channel=channel,
-                resent=len(matches),
-            )
-        session.commit()
-    return len(matches)

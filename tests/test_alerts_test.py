@@ -7,7 +7,7 @@ from conftest import Project
 from receivers import HttpReceiver, SmtpReceiver
 
 from monitor.config import load_config
-from monitor.deliver import send_test
+from monitor.redeliver import send_test
 
 CHANNELS = """\
 channels:

@@ -24,8 +24,8 @@ from receivers import HANG, HttpReceiver, Received
 from monitor import scrub
 from monitor.channels import make_channel
 from monitor.config import load_config
-from monitor.deliver import send_test
 from monitor.errors import ConfigErrors, RetryLater
+from monitor.redeliver import send_test
 
 TOKEN = "SECRETTOKEN0123456789"
 STORY = It("Military chiefs meet", "The military chiefs meet on Thursday.", link="https://n.example.org/1")

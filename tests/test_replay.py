@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from monitor import mutes, pipeline
 from monitor.config import load_config
-from monitor.deliver import resend
+from monitor.redeliver import resend
 from monitor.runtime import Active
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

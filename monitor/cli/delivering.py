@@ -73,7 +73,7 @@ def deliveries(ctx: click.Context, failed: bool, as_json: bool) -> None:
 @click.pass_context
 def deliveries_resend(ctx: click.Context, rule: str, channel: str, since: timedelta) -> None:
     """Send a rule's recent matches to a channel again (new delivery ids); the daemon sends them."""
-    from monitor.deliver import resend
+    from monitor.redeliver import resend
 
     settings = settings_of(ctx)
     config = config_or_fail(settings)
@@ -93,7 +93,7 @@ def deliveries_resend(ctx: click.Context, rule: str, channel: str, since: timede
 @click.pass_context
 def deliveries_retry(ctx: click.Context, ids: tuple[str, ...], all_: bool) -> None:
     """Make failed deliveries pending again; the daemon (or the next --once) sends them."""
-    from monitor.deliver import retry_failed
+    from monitor.redeliver import retry_failed
 
     if not ids and not all_:
         raise click.UsageError("name delivery ids, or use --all")
@@ -115,8 +115,8 @@ def alerts() -> None:
 def alerts_test(ctx: click.Context, channel: str) -> None:
     """Send a test alert through CHANNEL."""
     from monitor.config import load_config
-    from monitor.deliver import send_test
     from monitor.errors import DeliveryError
+    from monitor.redeliver import send_test
 
     settings = settings_of(ctx)
     try:
