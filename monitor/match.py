@@ -15,6 +15,7 @@ from monitor.entrytext import EntryAnalysis, with_feed
 from monitor.models import Item, RuleState
 from monitor.query import FIELDS, Document, Hit, Matcher, StemCounts, Term, analyze_item
 from monitor.query.analyze import analyze_text, item_texts
+from monitor.query.hit import terms_at
 from monitor.records import Snippet
 
 
@@ -61,9 +62,42 @@ def _joined(content: str, article: str) -> str:
 def snippet(item: Mapping[str, Any], where: Mapping[str, Any], width: int = 240) -> Snippet:
     """The quote around a match's terms, cut when an alert is built (most matches are never sent)."""
     doc = analyze_item(document_fields(item))
+    return Hit(where_terms(doc, where)).snippet(doc, width)
+
+
+def where_terms(doc: Document, where: Mapping[str, Any]) -> tuple[Term, ...]:
+    """The Terms a match row's `snippet` points at in its analyzed item: the one reading of both forms.
+
+    {"tokens": [[field, first, last], ...]} (token numbers within the field, what `match_items`
+    stores) or {"terms": [[field, start, end], ...]} (char offsets, rows stored before); a range
+    that does not fit the item is skipped. The Terms are those the match's Hit had."""
     texts = dict(zip(FIELDS, doc.texts, strict=True))
-    terms = tuple(Term(f, texts[f][a:b], a, b) for f, a, b in where.get("terms", ()) if f in texts)
-    return Hit(terms).snippet(doc, width)
+    if "tokens" in where:
+        return terms_at(doc, _token_spans(doc, where["tokens"]))
+    return tuple(Term(f, texts[f][a:b], a, b) for f, a, b in where.get("terms", ()) if f in texts)
+
+
+def stored_tokens(doc: Document, ranges: Iterable[tuple[int, int]]) -> list[list[Any]]:
+    """A hit's token ranges as a match row stores them: [field, first, last], numbered within the field."""
+    fields, bounds = doc.tok_field, doc.bounds
+    out = []
+    for first, last in ranges:
+        field_id = fields[first]
+        lo = bounds[field_id][0]
+        out.append([FIELDS[field_id], first - lo, last - lo])
+    return out
+
+
+def _token_spans(doc: Document, stored: Iterable[Sequence[Any]]) -> list[tuple[int, int]]:
+    """Stored [field, first, last] ranges as the Document's token ranges (those that fit it)."""
+    spans = []
+    for field, first, last in stored:
+        if field not in FIELDS:
+            continue
+        lo, hi = doc.bounds[FIELDS.index(field)]
+        if 0 <= first <= last < hi - lo:
+            spans.append((lo + first, lo + last))
+    return spans
 
 
 def match_items(
@@ -92,7 +126,7 @@ def match_items(
                     "link_key": item.get("link_key"),
                     "title_key": item.get("title_key") or item["id"],
                     "matched_terms": list(hit.matched_terms),
-                    "snippet": {"terms": [[t.field, t.start, t.end] for t in hit.terms]},
+                    "snippet": {"tokens": stored_tokens(doc, hit.tokens or ())},
                     "created_at": now,
                 }
             )

@@ -188,6 +188,7 @@ class Document:
     """
 
     __slots__ = (
+        "_field_raws",
         "_field_stems",
         "_folded",
         "_index_only",
@@ -208,6 +209,7 @@ class Document:
         "terms_made",
         "texts",
         "tok_stem",
+        "words_made",
     )
 
     def __init__(self, texts: tuple[str, ...], analysis: Analysis | None = None) -> None:
@@ -237,6 +239,8 @@ class Document:
         self._prefix_keys: frozenset[str] | None = None
         self._scans = 0
         self.terms_made: dict[tuple[int, int], Any] = {}  # token range -> its hit.Term, once made
+        self.words_made: dict[tuple[int, int], tuple[str, str]] = {}  # token range -> (folded, as written)
+        self._field_raws: dict[int, list[str]] = {}
         self._word_terms: dict[tuple[str, int | None], list[tuple[int, Any]]] = {}
         self._scanned: dict[int | None, dict[str, list[int]]] = {}  # scope -> stem -> its positions
         self._index_only: Collection[str] | Callable[[], Collection[str]] | None = None
@@ -403,6 +407,26 @@ class Document:
         if self._simple[field_id]:  # spans: every word's start and end offsets, alternating
             return spans[2 * (first - lo)], spans[2 * (last - lo) + 1]  # type: ignore[return-value]
         return spans[first - lo][0], spans[last - lo][1]  # type: ignore[index]
+
+    def token_text(self, first: int, last: int) -> str:
+        """The text as written of tokens `first` to `last` (one field): what their offsets cut from it.
+
+        One token of a field whose every raw word is one token is that raw word: found by one
+        C-speed `findall` of the field, without working out any offset (the offsets of such a field
+        are its raw words' bounds, `_field_spans`). Anything else is cut at its offsets."""
+        field_id = self.tok_field[first]
+        if first == last and self._simple[field_id]:
+            raws = self._field_raws.get(field_id)
+            if raws is None:
+                if self._raws is not None:
+                    raws = self._raws[field_id]
+                else:
+                    text = self.texts[field_id]
+                    raws = _RAW_RE.findall(text) if text else []
+                self._field_raws[field_id] = raws
+            return raws[first - self.bounds[field_id][0]]
+        start, end = self.offsets(first, last)
+        return self.texts[field_id][start:end]
 
     def _field_spans(self, field_id: int) -> list[int] | list[tuple[int, int]]:
         """Offsets of a field's tokens, from the lengths of its separators and raw words (only items
