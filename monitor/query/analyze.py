@@ -188,7 +188,6 @@ class Document:
     """
 
     __slots__ = (
-        "_field_raws",
         "_field_stems",
         "_folded",
         "_index_only",
@@ -202,6 +201,7 @@ class Document:
         "_simple",
         "_spans",
         "_tok_field",
+        "_tok_words",
         "_word_terms",
         "bounds",
         "default_stems",
@@ -240,7 +240,7 @@ class Document:
         self._scans = 0
         self.terms_made: dict[tuple[int, int], Any] = {}  # token range -> its hit.Term, once made
         self.words_made: dict[tuple[int, int], tuple[str, str]] = {}  # token range -> (folded, as written)
-        self._field_raws: dict[int, list[str]] = {}
+        self._tok_words: dict[int, list[str]] = {}  # per field: each token as written, once asked
         self._word_terms: dict[tuple[str, int | None], list[tuple[int, Any]]] = {}
         self._scanned: dict[int | None, dict[str, list[int]]] = {}  # scope -> stem -> its positions
         self._index_only: Collection[str] | Callable[[], Collection[str]] | None = None
@@ -411,22 +411,32 @@ class Document:
     def token_text(self, first: int, last: int) -> str:
         """The text as written of tokens `first` to `last` (one field): what their offsets cut from it.
 
-        One token of a field whose every raw word is one token is that raw word: found by one
-        C-speed `findall` of the field, without working out any offset (the offsets of such a field
-        are its raw words' bounds, `_field_spans`). Anything else is cut at its offsets."""
+        One token is found in its field's words as written (`_token_words`), without working out any
+        offset; a range of several (a phrase) is cut at its offsets."""
         field_id = self.tok_field[first]
-        if first == last and self._simple[field_id]:
-            raws = self._field_raws.get(field_id)
-            if raws is None:
-                if self._raws is not None:
-                    raws = self._raws[field_id]
-                else:
-                    text = self.texts[field_id]
-                    raws = _RAW_RE.findall(text) if text else []
-                self._field_raws[field_id] = raws
-            return raws[first - self.bounds[field_id][0]]
+        if first == last:
+            words = self._tok_words.get(field_id)
+            if words is None:
+                words = self._tok_words[field_id] = self._token_words(field_id)
+            return words[first - self.bounds[field_id][0]]
         start, end = self.offsets(first, last)
         return self.texts[field_id][start:end]
+
+    def _token_words(self, field_id: int) -> list[str]:
+        """Each token of a field as written: its raw words (one C-speed `findall`), each one token when
+        the field is simple (the offsets of such a field are its raw words' bounds, `_field_spans`),
+        else cut into their tokens (`pieces`, cached), as the offsets cut them."""
+        raws = self._raws[field_id] if self._raws is not None else _RAW_RE.findall(self.texts[field_id])
+        if self._simple[field_id]:
+            return raws
+        words: list[str] = []
+        for raw in raws:
+            found = pieces(raw)
+            if len(found) == 1 and found[0][0] == 0 and found[0][1] == len(raw):
+                words.append(raw)
+            else:
+                words.extend(raw[p[0] : p[1]] for p in found)
+        return words
 
     def _field_spans(self, field_id: int) -> list[int] | list[tuple[int, int]]:
         """Offsets of a field's tokens, from the lengths of its separators and raw words (only items
