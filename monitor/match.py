@@ -15,7 +15,7 @@ from monitor.entrytext import EntryAnalysis, with_feed
 from monitor.models import Item, RuleState
 from monitor.query import FIELDS, Document, Hit, Matcher, StemCounts, Term, analyze_item
 from monitor.query.analyze import analyze_text, item_texts
-from monitor.query.hit import terms_at
+from monitor.query.hit import terms_at, written
 from monitor.records import Snippet
 
 
@@ -79,13 +79,33 @@ def where_terms(doc: Document, where: Mapping[str, Any]) -> tuple[Term, ...]:
 
 def stored_tokens(doc: Document, ranges: Iterable[tuple[int, int]]) -> list[list[Any]]:
     """A hit's token ranges as a match row stores them: [field, first, last], numbered within the field."""
-    fields, bounds = doc.tok_field, doc.bounds
-    out = []
-    for first, last in ranges:
-        field_id = fields[first]
-        lo = bounds[field_id][0]
-        out.append([FIELDS[field_id], first - lo, last - lo])
-    return out
+    return [_stored(doc, span) for span in ranges]
+
+
+def _stored(doc: Document, span: tuple[int, int]) -> list[Any]:
+    field_id = doc.tok_field[span[0]]
+    lo = doc.bounds[field_id][0]
+    return [FIELDS[field_id], span[0] - lo, span[1] - lo]
+
+
+def _columns(
+    doc: Document, ranges: Iterable[tuple[int, int]], made: dict[tuple[int, int], tuple[str, str, list[Any]]]
+) -> tuple[list[str], list[list[Any]]]:
+    """A hit's `matched_terms` (what `Hit.matched_terms` gives) and its stored token ranges
+    (`stored_tokens`), in one pass; `made`: each range's (folded, as written, stored), for one item."""
+    seen: dict[str, str] = {}
+    tokens = []
+    for span in ranges:
+        found = made.get(span)
+        if found is None:
+            first, last = span
+            field_id = doc.tok_field[first]
+            lo = doc.bounds[field_id][0]
+            found = made[span] = (*written(doc, span), [FIELDS[field_id], first - lo, last - lo])
+        if found[0] not in seen:
+            seen[found[0]] = found[1]
+        tokens.append(found[2])
+    return list(seen.values()), tokens
 
 
 def _token_spans(doc: Document, stored: Iterable[Sequence[Any]]) -> list[tuple[int, int]]:
@@ -114,19 +134,23 @@ def match_items(
     rows = []
     for item in items:
         doc = item_document(item, analyses.get(item["id"]) if analyses else None)
+        made: dict[tuple[int, int], tuple[str, str, list[Any]]] = {}  # the item's ranges, once each
+        item_id, feed = item["id"], item["feed"]
+        link_key, title_key = item.get("link_key"), item.get("title_key") or item_id
         for name, hit in matcher.match(doc).items():
             rule = config.rules.get(name)
-            if rule is None or item["feed"] not in rule.feeds:
+            if rule is None or feed not in rule.feeds:
                 continue
+            words, tokens = _columns(doc, hit.tokens or (), made)
             rows.append(
                 {
-                    "id": match_id(name, item["id"]),
+                    "id": match_id(name, item_id),
                     "rule": name,
-                    "item_id": item["id"],
-                    "link_key": item.get("link_key"),
-                    "title_key": item.get("title_key") or item["id"],
-                    "matched_terms": list(hit.matched_terms),
-                    "snippet": {"tokens": stored_tokens(doc, hit.tokens or ())},
+                    "item_id": item_id,
+                    "link_key": link_key,
+                    "title_key": title_key,
+                    "matched_terms": words,
+                    "snippet": {"tokens": tokens},
                     "created_at": now,
                 }
             )

@@ -193,6 +193,7 @@ class Document:
         "_index_only",
         "_joined",
         "_lines",
+        "_pairs",
         "_positions",
         "_prefix_keys",
         "_raws",
@@ -202,7 +203,7 @@ class Document:
         "_spans",
         "_tok_field",
         "_tok_words",
-        "_word_terms",
+        "_word_ranges",
         "bounds",
         "default_stems",
         "keys",
@@ -241,7 +242,8 @@ class Document:
         self.terms_made: dict[tuple[int, int], Any] = {}  # token range -> its hit.Term, once made
         self.words_made: dict[tuple[int, int], tuple[str, str]] = {}  # token range -> (folded, as written)
         self._tok_words: dict[int, list[str]] = {}  # per field: each token as written, once asked
-        self._word_terms: dict[tuple[str, int | None], list[tuple[int, Any]]] = {}
+        self._word_ranges: dict[tuple[str, int | None], tuple[list[int], tuple[tuple[int, int], ...]]] = {}
+        self._pairs: dict[int, tuple[int, int]] = {}  # token -> (token, token), one object per token
         self._scanned: dict[int | None, dict[str, list[int]]] = {}  # scope -> stem -> its positions
         self._index_only: Collection[str] | Callable[[], Collection[str]] | None = None
         self._joined: dict[int | None, str | None] = {}
@@ -327,22 +329,21 @@ class Document:
             return [] if only is None or stem in only else self._scan(stem, self._range(scope))
         return found
 
-    def word_terms(
-        self, stem: str, scope: int | None, make: Callable[[Document, int], Any]
-    ) -> list[tuple[int, Any]]:
-        """(token, its hit.Term) of each occurrence of a stem in scope, made once per item by `make`."""
+    def word_ranges(self, stem: str, scope: int | None) -> tuple[list[int], tuple[tuple[int, int], ...]]:
+        """The occurrences of a stem in scope, and the same as (token, token) ranges, found once per item
+        (the hits of many rules share words); one range object per token."""
         key = (stem, scope)
-        found = self._word_terms.get(key)
+        found = self._word_ranges.get(key)
         if found is None:
-            made = self.terms_made
-            found = []
-            for token in self.occurrences(stem, scope):
-                term = made.get((token, token))
-                if term is None:
-                    term = made[(token, token)] = make(self, token)
-                found.append((token, term))
-            self._word_terms[key] = found
+            tokens = self.occurrences(stem, scope)
+            pairs = self._pairs
+            ranges = tuple(pairs.setdefault(t, (t, t)) for t in tokens)
+            found = self._word_ranges[key] = (tokens, ranges)
         return found
+
+    def token_ranges(self, tokens: Iterable[int]) -> tuple[tuple[int, int], ...]:
+        """(token, token) of each token, the objects `word_ranges` gave (of tokens it gave)."""
+        return tuple(map(self._pairs.__getitem__, tokens))
 
     def joined(self, scope: int | None) -> str | None:
         """The stems in scope as one string: each stem between two NUL characters, a \\x01 between

@@ -1,4 +1,4 @@
-"""What a match records: the terms found (field, text as written, offsets) and a snippet around them."""
+"""What a match records: the terms found (token ranges; field, text as written, offsets) and a snippet around them."""
 
 from __future__ import annotations
 
@@ -145,24 +145,50 @@ def matched_words(doc: Document, ranges: Iterable[tuple[int, int]]) -> tuple[str
     for span in ranges:
         word = made.get(span)
         if word is None:
-            text = doc.token_text(*span)
-            word = made[span] = (_folded(text), text)
+            word = made[span] = written(doc, span)
         if word[0] not in seen:
             seen[word[0]] = word[1]
     return tuple(seen.values())
 
 
+def written(doc: Document, span: tuple[int, int]) -> tuple[str, str]:
+    """A token range's text folded (what makes matched words distinct) and as written."""
+    text = doc.token_text(*span)
+    return _folded(text), text
+
+
+class WordTerms:
+    """A node of words alone joined by AND (most rules), as its (stem, scope) pairs: its terms are every
+    occurrence of each in scope, what the node collects. A Matcher makes one per such rule, once, and
+    its hits take it for the node (no need to look at the node's shape at every hit)."""
+
+    __slots__ = ("words",)
+
+    def __init__(self, words: list[tuple[str, int | None]]) -> None:
+        self.words = words
+
+    def collect(self, doc: Document, out: list[tuple[int, int]]) -> None:
+        """Append (token, token) for every occurrence of each word."""
+        for stem, scope in self.words:
+            out.extend((t, t) for t in doc.occurrences(stem, scope))
+
+
+def collector(node: _Collector) -> _Collector:
+    """What a hit of `node` collects its terms with: a WordTerms for words alone, else the node."""
+    words = _words_of(node)
+    return node if words is None else WordTerms(words)
+
+
 def _ranges(doc: Document, node: _Collector) -> tuple[tuple[int, int], ...]:
     """The token ranges of a node's terms: in field then text order, each once, none inside another."""
-    words = _words_of(node)
+    words = node.words if type(node) is WordTerms else _words_of(node)
     if words is not None:  # only words: every occurrence of each, one token each (none holds another)
         if len(words) == 1:
-            return tuple(zip(found := doc.occurrences(*words[0]), found, strict=True))
-        tokens: list[int] = []
+            return doc.word_ranges(*words[0])[1]
+        tokens: set[int] = set()
         for stem, scope in words:
-            tokens.extend(doc.occurrences(stem, scope))
-        tokens = sorted(set(tokens))
-        return tuple(zip(tokens, tokens, strict=True))
+            tokens.update(doc.word_ranges(stem, scope)[0])
+        return doc.token_ranges(sorted(tokens))
     spans: list[tuple[int, int]] = []
     node.collect(doc, spans)
     distinct = set(spans)
