@@ -12,10 +12,10 @@ from sqlmodel import Session, col, select
 
 from monitor.config import Config, RuleConfig
 from monitor.entrytext import EntryAnalysis, with_feed
+from monitor.matchterms import RowTerms, where_terms
 from monitor.models import Item, RuleState
-from monitor.query import FIELDS, Document, Hit, Matcher, StemCounts, Term, analyze_item
+from monitor.query import FIELDS, Document, Hit, Matcher, StemCounts, analyze_item
 from monitor.query.analyze import analyze_text, item_texts
-from monitor.query.hit import terms_at, written
 from monitor.records import Snippet
 
 
@@ -65,61 +65,6 @@ def snippet(item: Mapping[str, Any], where: Mapping[str, Any], width: int = 240)
     return Hit(where_terms(doc, where)).snippet(doc, width)
 
 
-def where_terms(doc: Document, where: Mapping[str, Any]) -> tuple[Term, ...]:
-    """The Terms a match row's `snippet` points at in its analyzed item: the one reading of both forms.
-
-    {"tokens": [[field, first, last], ...]} (token numbers within the field, what `match_items`
-    stores) or {"terms": [[field, start, end], ...]} (char offsets, rows stored before); a range
-    that does not fit the item is skipped. The Terms are those the match's Hit had."""
-    texts = dict(zip(FIELDS, doc.texts, strict=True))
-    if "tokens" in where:
-        return terms_at(doc, _token_spans(doc, where["tokens"]))
-    return tuple(Term(f, texts[f][a:b], a, b) for f, a, b in where.get("terms", ()) if f in texts)
-
-
-def stored_tokens(doc: Document, ranges: Iterable[tuple[int, int]]) -> list[list[Any]]:
-    """A hit's token ranges as a match row stores them: [field, first, last], numbered within the field."""
-    return [_stored(doc, span) for span in ranges]
-
-
-def _stored(doc: Document, span: tuple[int, int]) -> list[Any]:
-    field_id = doc.tok_field[span[0]]
-    lo = doc.bounds[field_id][0]
-    return [FIELDS[field_id], span[0] - lo, span[1] - lo]
-
-
-def _columns(
-    doc: Document, ranges: Iterable[tuple[int, int]], made: dict[tuple[int, int], tuple[str, str, list[Any]]]
-) -> tuple[list[str], list[list[Any]]]:
-    """A hit's `matched_terms` (what `Hit.matched_terms` gives) and its stored token ranges
-    (`stored_tokens`), in one pass; `made`: each range's (folded, as written, stored), for one item."""
-    seen: dict[str, str] = {}
-    tokens = []
-    for span in ranges:
-        found = made.get(span)
-        if found is None:
-            first, last = span
-            field_id = doc.tok_field[first]
-            lo = doc.bounds[field_id][0]
-            found = made[span] = (*written(doc, span), [FIELDS[field_id], first - lo, last - lo])
-        if found[0] not in seen:
-            seen[found[0]] = found[1]
-        tokens.append(found[2])
-    return list(seen.values()), tokens
-
-
-def _token_spans(doc: Document, stored: Iterable[Sequence[Any]]) -> list[tuple[int, int]]:
-    """Stored [field, first, last] ranges as the Document's token ranges (those that fit it)."""
-    spans = []
-    for field, first, last in stored:
-        if field not in FIELDS:
-            continue
-        lo, hi = doc.bounds[FIELDS.index(field)]
-        if 0 <= first <= last < hi - lo:
-            spans.append((lo + first, lo + last))
-    return spans
-
-
 def match_items(
     config: Config,
     matcher: Matcher,
@@ -134,14 +79,14 @@ def match_items(
     rows = []
     for item in items:
         doc = item_document(item, analyses.get(item["id"]) if analyses else None)
-        made: dict[tuple[int, int], tuple[str, str, list[Any]]] = {}  # the item's ranges, once each
+        terms = RowTerms(doc)
         item_id, feed = item["id"], item["feed"]
         link_key, title_key = item.get("link_key"), item.get("title_key") or item_id
         for name, hit in matcher.match(doc).items():
             rule = config.rules.get(name)
             if rule is None or feed not in rule.feeds:
                 continue
-            words, tokens = _columns(doc, hit.tokens or (), made)
+            words, tokens = terms.columns(hit)
             rows.append(
                 {
                     "id": match_id(name, item_id),

@@ -416,12 +416,16 @@ class Document:
         offset; a range of several (a phrase) is cut at its offsets."""
         field_id = self.tok_field[first]
         if first == last:
-            words = self._tok_words.get(field_id)
-            if words is None:
-                words = self._tok_words[field_id] = self._token_words(field_id)
-            return words[first - self.bounds[field_id][0]]
+            return self.field_words(field_id)[first - self.bounds[field_id][0]]
         start, end = self.offsets(first, last)
         return self.texts[field_id][start:end]
+
+    def field_words(self, field_id: int) -> list[str]:
+        """Each token of a field as written (its text between its offsets), found once (`_token_words`)."""
+        words = self._tok_words.get(field_id)
+        if words is None:
+            words = self._tok_words[field_id] = self._token_words(field_id)
+        return words
 
     def _token_words(self, field_id: int) -> list[str]:
         """Each token of a field as written: its raw words (one C-speed `findall`), each one token when

@@ -72,6 +72,15 @@ class Hit:
         return self._ranges
 
     @property
+    def words(self) -> list[tuple[str, int | None]] | None:
+        """The (stem, scope) pairs of a hit of words alone joined by AND (its terms are every occurrence
+        of each in scope), before its token ranges are found; else None."""
+        node = self._node
+        if node is None:
+            return None
+        return node.words if type(node) is WordTerms else _words_of(node)
+
+    @property
     def terms(self) -> tuple[Term, ...]:
         """The matched terms: field, text as written, offsets."""
         if self._terms is None:
@@ -191,6 +200,11 @@ def _ranges(doc: Document, node: _Collector) -> tuple[tuple[int, int], ...]:
         return doc.token_ranges(sorted(tokens))
     spans: list[tuple[int, int]] = []
     node.collect(doc, spans)
+    return outermost(spans)
+
+
+def outermost(spans: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Token ranges in field then text order, each once, none inside another (what terms are made of)."""
     distinct = set(spans)
     if len(set(map(_first, distinct))) == len(distinct):  # no two ranges start together: plain order
         ordered = sorted(distinct)
@@ -233,6 +247,11 @@ def _span_term(doc: Document, first: int, last: int) -> Term:
     field_id = doc.tok_field[first]
     start, end = doc.offsets(first, last)
     return Term(FIELDS[field_id], doc.texts[field_id][start:end], start, end)
+
+
+def folded(text: str) -> str:
+    """`fold(text)`, cached: what makes two matched words one."""
+    return _folded(text)
 
 
 def _folded(text: str) -> str:
