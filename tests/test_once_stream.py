@@ -181,6 +181,21 @@ def test_a_large_feed_streamed_in_pieces_gives_the_entries_of_the_plain_parse_in
     assert whole() == parsepool.submit(unsplit, "https://example.org/feed")()
 
 
+def test_a_feed_whose_piece_fails_is_parsed_again_whole() -> None:
+    # not RSS or Atom, and the second half's items are empty: that piece is no feed, the whole one is
+    items = (
+        "".join(f"<item><title>t{i}</title></item>" for i in range(60))
+        + "<item><category>c</category></item>" * 60
+    )
+    body = f"<?xml version='1.0'?><foo><channel><title>x</title>{items}</channel></foo>".encode()
+    streaming = parsepool.submit(body, "https://example.org/feed", stream=True, parts=2)
+    assert isinstance(streaming, parsepool.Streaming)
+    list(streaming.chunks())
+    parsed = streaming()
+    assert parsed == parsepool.submit(body, "https://example.org/feed")()
+    assert isinstance(parsed, Parsed) and len(parsed.entries) == 60
+
+
 @pytest.mark.parametrize("pieces", [False, True])
 @pytest.mark.parametrize("backfill", [True, False])
 def test_a_streamed_ingest_stores_what_the_plain_one_stores(
