@@ -17,6 +17,7 @@ import fcntl
 import itertools
 import multiprocessing
 import multiprocessing.queues
+import multiprocessing.util
 import os
 import pickle
 import queue
@@ -27,12 +28,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from monitor import feedpieces, lifeline
 from monitor.entrytext import entry_analysis
 from monitor.errors import ParseError
+from monitor.query import stemcache
 from monitor.records import Entry, Parsed
 
 FeedJob = tuple[bytes, str, str | None]  # body, url, content type
@@ -83,6 +86,7 @@ _pools: dict[tuple[int, int], cf.ProcessPoolExecutor] = {}
 _started: dict[cf.ProcessPoolExecutor, multiprocessing.queues.SimpleQueue[int]] = {}
 _pids: dict[cf.ProcessPoolExecutor, set[int]] = {}
 _warming = False  # warm_up was called
+_stem_cache: Path | None = None  # the data folder's stem cache, for the workers (see `use_stem_cache`)
 # Streamed parses: each pool's workers send (stream, entries) down its pipe, taking turns (a lock); a
 # relay thread hands them to their streams. Only workers write to it: a worker killed while it holds
 # the lock or writes stalls the pool's other streams until their alarm, never the daemon.
@@ -300,6 +304,14 @@ class Pending:
         return _done(self._future, wait)
 
 
+def use_stem_cache(path: Path | None) -> None:
+    """Let the workers start with the analyzer's caches read from `path` and write them back when they
+    end (`monitor.query.stemcache`); to be called before the first parse, as the fork server reads the
+    file when it starts. None: no file (another database, or in-memory)."""
+    global _stem_cache
+    _stem_cache = path
+
+
 def warm_up() -> None:
     """Start the fork server and a worker in the background now, so the first poll does not wait for
     them; returns at once (starting them takes a tenth of a second of waiting, off the caller's path).
@@ -391,8 +403,12 @@ def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
     with _lock:
         if key not in _pools:
             os.environ[lifeline.OWNER] = str(os.getpid())  # whom the fork server watches (forkserverwatch)
+            if _stem_cache is not None:  # what the fork server reads for its workers (forkserverwarm)
+                os.environ[stemcache.ENV] = str(_stem_cache)
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["monitor.parse", "monitor.feedpieces", "monitor.forkserverwatch"])
+            context.set_forkserver_preload(
+                ["monitor.parse", "monitor.feedpieces", "monitor.forkserverwatch", "monitor.forkserverwarm"]
+            )
             started: multiprocessing.queues.SimpleQueue[int] = context.SimpleQueue()
             reader, writer = context.Pipe(duplex=False)
             with contextlib.suppress(OSError, AttributeError):  # Linux; elsewhere the default (64 KB)
@@ -523,6 +539,8 @@ def _start_worker(
         resource.setrlimit(resource.RLIMIT_AS, (idle + memory, resource.RLIM_INFINITY))
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the daemon stops us
+    if (path := stemcache.from_environment()) is not None:  # at a normal end: what this worker learned
+        multiprocessing.util.Finalize(None, stemcache.save, args=(path,), exitpriority=10)
 
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
