@@ -405,6 +405,8 @@ def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
             os.environ[lifeline.OWNER] = str(os.getpid())  # whom the fork server watches (forkserverwatch)
             if _stem_cache is not None:  # what the fork server reads for its workers (forkserverwarm)
                 os.environ[stemcache.ENV] = str(_stem_cache)
+            else:  # none: not a file some parent process named
+                os.environ.pop(stemcache.ENV, None)
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(
                 ["monitor.parse", "monitor.feedpieces", "monitor.forkserverwatch", "monitor.forkserverwarm"]
