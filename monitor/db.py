@@ -225,10 +225,15 @@ def any_due_delivery(engine: sa.Engine, channels: Iterable[str], now: datetime) 
 
 
 @functools.cache
-def _any_due() -> sa.Select[tuple[int]]:
+def _any_due() -> sa.Select[Any]:
     now = sa.bindparam("now", type_=UTCDateTime())
-    channels = sa.bindparam("channels", expanding=True)
-    return sa.select(sa.literal(1)).select_from(Delivery).where(*_due_deliveries(channels, now)).limit(1)
+    channels: sa.BindParameter[list[str]] = sa.bindparam("channels", expanding=True)
+    return (
+        sa.select(sa.literal(1, sa.Integer))
+        .select_from(Delivery)
+        .where(*_due_deliveries(channels, now))
+        .limit(1)
+    )
 
 
 def _due_deliveries(channels: Any, now: Any) -> list[sa.ColumnElement[bool]]:

@@ -51,16 +51,13 @@ async def stream(
 ) -> AsyncIterator[httpx.Response]:
     """`client.stream("GET", url, headers=headers)`, through the transport directly when that is the same."""
     parsed = _url(url)
-    if not _plain(client, parsed) or any(name in client.headers for name in headers):
+    if not _plain(client, parsed):
         async with client.stream("GET", parsed, headers=headers) as resp:
             yield resp
         return
-    request = httpx.Request(
-        "GET",
-        parsed,
-        headers=[*client.headers.raw, *headers.items()],  # the client's merge: its own, then the request's
-        extensions={"timeout": client.timeout.as_dict()},
-    )
+    merged = client.headers.copy()  # the client's merge: its own headers, then the request's
+    merged.update(headers)
+    request = httpx.Request("GET", parsed, headers=merged, extensions={"timeout": client.timeout.as_dict()})
     resp = await client._transport.handle_async_request(request)
     try:
         if "set-cookie" in resp.headers:  # kept as the client keeps them (the full path sends them next)
