@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
-from monitor import lifeline
+from monitor import feedpieces, lifeline
 from monitor.entrytext import entry_analysis
 from monitor.errors import ParseError
 from monitor.records import Entry, Parsed
@@ -45,6 +45,7 @@ CHUNK = 100  # entries a streamed parse sends back at a time (a feed of this man
 # The pipe of streamed chunks holds a few (about 0.4 MB each here): a worker writes one and goes on
 # analysing, never waiting for the daemon's relay thread to get the GIL from the matching.
 PIPE_SIZE = 2**20
+SPLIT_BYTES = 512 * 1024  # a streamed feed this large is parsed in pieces, one per worker (feedpieces)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +56,25 @@ class _Streamed:
     chunks: int
 
 
+@dataclasses.dataclass(frozen=True)
+class _InPieces:
+    """The outcome of one piece of a feed parsed in pieces (`feedpieces.Piece`, its entries perhaps streamed)."""
+
+    outcome: Parsed | _Streamed
+    reasons: tuple[str | None, ...]
+    notes: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unsplit:
+    """A piece's job when the feed is not parsed in pieces: part 0 parsed it whole (`failed` False),
+    or a piece failed (`failed`: the feed is to be parsed whole)."""
+
+    failed: bool
+
+
 Outcome = (
-    Parsed | _Streamed | str | tuple[str, str]
+    Parsed | _Streamed | _InPieces | _Unsplit | str | tuple[str, str]
 )  # a worker returns (url, reason) for a failure: ParseError won't pickle
 
 _lock = threading.Lock()
@@ -95,22 +113,78 @@ def submit(
     memory: int = MEMORY,
     workers: int | None = None,
     stream: bool = False,
+    parts: int | None = None,
 ) -> Callable[[], Parsed | ParseError]:
     """Start parsing one feed in a worker; call the returned function to wait for its outcome.
 
     Lets a caller overlap parsing with other work (more fetches, database writes) on other cores.
     `stream`: a `Streaming`, whose `chunks()` gives the analysed entries of a large feed a few
-    hundred at a time while the worker analyses the rest (its outcome is the same `Parsed`).
+    hundred at a time while the worker analyses the rest (its outcome is the same `Parsed`); a feed
+    of SPLIT_BYTES or more is parsed in `parts` pieces at once (default: one per worker; see
+    `feedpieces`).
     """
     if stream:
         key = (workers or os.cpu_count() or 1, memory)
-        return Streaming(key, (body, url, content_type, "feed", _new_stream()), timeout)
+        if parts is None:
+            parts = key[0] if len(body) >= SPLIT_BYTES else 1
+        return Streaming(key, (body, url, content_type, "feed", 0), timeout, parts)
     wait = _start((body, url, content_type, "feed", 0), timeout, memory, workers)
     return wait  # type: ignore[return-value]
 
 
 class Streaming:
-    """A feed parse in a worker whose entries come back in chunks (`chunks()`), then whole (call it).
+    """A feed parse in workers whose entries come back in chunks (`chunks()`), then whole (call it).
+
+    Calling it gives what `submit` gives: the `Parsed` (its entries the very objects the chunks held)
+    or a `ParseError`. A large feed is parsed in pieces, one job each (`feedpieces`); their chunks come
+    in the feed's order. A worker that crashes is retried once, unstreamed: the entries then come whole,
+    new objects, and whatever the chunks gave before is to be dropped (a caller checks identity); so
+    are all of them when a piece fails and the feed is parsed again whole.
+    """
+
+    def __init__(self, key: tuple[int, int], job: Job, timeout: float, parts: int = 1) -> None:
+        self._key, self._job, self._timeout = key, job, timeout
+        jobs = [job] if parts < 2 else [(*job[:3], f"piece {k} {parts}", 0) for k in range(parts)]
+        self._parts = [_Stream(key, j, timeout) for j in jobs]
+        self._outcome: Parsed | ParseError | None = None
+
+    def chunks(self) -> Iterator[tuple[Entry, ...]]:
+        """The analysed entries in order, a chunk at a time, as the workers send them (see `_Stream.chunks`:
+        a small feed comes whole, in no chunk; a failure ends them early). Once only."""
+        for part in self._parts:
+            yield from part.chunks()
+
+    def ready(self, wait: float = 0.0) -> bool:
+        """Whether the workers are done (their chunks sent), after waiting for them at most `wait` seconds."""
+        deadline = time.monotonic() + wait
+        return all(part.ready(max(deadline - time.monotonic(), 0.0) if wait else 0.0) for part in self._parts)
+
+    def __call__(self) -> Parsed | ParseError:
+        if self._outcome is None:
+            self._outcome = self._finish()
+        return self._outcome
+
+    def _finish(self) -> Parsed | ParseError:
+        outcomes = [part() for part in self._parts]
+        if len(outcomes) == 1:
+            return outcomes[0]  # type: ignore[return-value]  # a whole feed's job: a Parsed or the error
+        for outcome in outcomes:
+            if isinstance(outcome, ParseError):
+                return outcome
+        first, rest = outcomes[0], outcomes[1:]
+        if isinstance(first, Parsed) and all(isinstance(o, _Unsplit) and not o.failed for o in rest):
+            return first  # not split: part 0 parsed the feed whole
+        if all(isinstance(o, _InPieces) and isinstance(o.outcome, Parsed) for o in outcomes):
+            return feedpieces.join(
+                [feedpieces.Piece(o.outcome, o.reasons, o.notes) for o in outcomes]  # type: ignore[union-attr,arg-type]
+            )
+        whole: Job = (*self._job[:3], "feed", 0)  # a piece failed: the feed parsed again, whole
+        again = _result(self._key, whole, _submit(self._key, whole, self._timeout), self._timeout, retry=True)
+        return again  # type: ignore[return-value]
+
+
+class _Stream:
+    """One parse in a worker (a feed, or a piece of it) whose entries come back in chunks, then whole.
 
     Calling it gives what `submit` gives: the `Parsed` (its entries the very objects the chunks held)
     or a `ParseError`. A worker that crashes is retried once, unstreamed: the entries then come whole,
@@ -118,6 +192,7 @@ class Streaming:
     """
 
     def __init__(self, key: tuple[int, int], job: Job, timeout: float) -> None:
+        job = (*job[:4], _new_stream())
         self._key, self._job, self._timeout = key, job, timeout
         self._inbox: queue.SimpleQueue[tuple[Entry, ...] | None] = queue.SimpleQueue()
         with _lock:
@@ -126,7 +201,7 @@ class Streaming:
         self._future.add_done_callback(lambda _: self._inbox.put(None))
         self._received: list[tuple[Entry, ...]] = []
         self._expected: int | None = None  # chunks the worker sent (-1: it failed, or sent none)
-        self._outcome: Parsed | ParseError | None = None
+        self._outcome: Parsed | _InPieces | _Unsplit | ParseError | None = None
 
     def chunks(self) -> Iterator[tuple[Entry, ...]]:
         """The analysed entries in order, a chunk at a time, as the worker sends them. Ends early (then
@@ -144,6 +219,8 @@ class Streaming:
                 continue
             # the worker is done: it sent its entries before its outcome, the rest is on its way
             outcome = self._future.result() if self._future.exception() is None else None
+            if isinstance(outcome, _InPieces):
+                outcome = outcome.outcome
             if not isinstance(outcome, _Streamed):
                 self._expected = -1
                 return
@@ -153,26 +230,30 @@ class Streaming:
         """Whether the worker is done (its chunks sent), after waiting for it at most `wait` seconds."""
         return _done(self._future, wait)
 
-    def __call__(self) -> Parsed | ParseError:
+    def __call__(self) -> Parsed | _InPieces | _Unsplit | ParseError:
         if self._outcome is None:
             for _ in self.chunks():  # what the caller did not take yet
                 pass
             self._outcome = self._finish()
         return self._outcome
 
-    def _finish(self) -> Parsed | ParseError:
+    def _finish(self) -> Parsed | _InPieces | _Unsplit | ParseError:
         try:
             outcome = _result(self._key, self._job, self._future, self._timeout, retry=True)
-            if not isinstance(outcome, _Streamed):
+            inner = outcome.outcome if isinstance(outcome, _InPieces) else outcome
+            if not isinstance(inner, _Streamed):
                 return outcome  # type: ignore[return-value]  # a Parsed (small, or parsed again) or the error
-            if len(self._received) != outcome.chunks:  # the relay lost some: parse again, whole
+            if len(self._received) != inner.chunks:  # the relay lost some: parse again, whole
                 plain: Job = (*self._job[:4], 0)
                 again = _result(
                     self._key, plain, _submit(self._key, plain, self._timeout), self._timeout, retry=False
                 )
                 return again  # type: ignore[return-value]
             entries = tuple(e for chunk in self._received for e in chunk)
-            return dataclasses.replace(outcome.parsed, entries=entries)
+            parsed = dataclasses.replace(inner.parsed, entries=entries)
+            if isinstance(outcome, _InPieces):
+                return dataclasses.replace(outcome, outcome=parsed)
+            return parsed
         finally:
             with _lock:
                 _streams.pop(self._job[4], None)
@@ -207,7 +288,11 @@ class Pending:
     def __init__(self, key: tuple[int, int], job: Job, future: cf.Future[Outcome], timeout: float) -> None:
         self._key, self._job, self._future, self._timeout = key, job, future, timeout
 
-    def __call__(self) -> Parsed | _Streamed | str | ParseError:  # _Streamed: never (a Streaming's job)
+    def __call__(
+        self,
+    ) -> (
+        Parsed | _Streamed | _InPieces | _Unsplit | str | ParseError
+    ):  # only a Streaming's: _Streamed and pieces
         return _result(self._key, self._job, self._future, self._timeout, retry=True)
 
     def ready(self, wait: float = 0.0) -> bool:
@@ -282,7 +367,7 @@ def _submit(key: tuple[int, int], job: Job, timeout: float) -> cf.Future[Outcome
 
 def _result(
     key: tuple[int, int], job: Job, future: cf.Future[Outcome], timeout: float, *, retry: bool
-) -> Parsed | _Streamed | str | ParseError:
+) -> Parsed | _Streamed | _InPieces | _Unsplit | str | ParseError:
     url = job[1]
     try:
         outcome = future.result(timeout=timeout + GRACE)
@@ -307,7 +392,7 @@ def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
         if key not in _pools:
             os.environ[lifeline.OWNER] = str(os.getpid())  # whom the fork server watches (forkserverwatch)
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["monitor.parse", "monitor.forkserverwatch"])
+            context.set_forkserver_preload(["monitor.parse", "monitor.feedpieces", "monitor.forkserverwatch"])
             started: multiprocessing.queues.SimpleQueue[int] = context.SimpleQueue()
             reader, writer = context.Pipe(duplex=False)
             with contextlib.suppress(OSError, AttributeError):  # Linux; elsewhere the default (64 KB)
@@ -396,6 +481,28 @@ def _send_chunks(outbox: tuple[Connection, Any], stream: int, parsed: Parsed) ->
     return _Streamed(dataclasses.replace(parsed, entries=()), count)
 
 
+def _delivered(parsed: Parsed, stream: int) -> Parsed | _Streamed:
+    """The parse analysed: whole, or (a large feed, streamed) a chunk at a time down the outbox."""
+    if not stream or _outbox is None or len(parsed.entries) <= CHUNK:
+        return _analyzed(parsed)
+    return _send_chunks(_outbox, stream, parsed)
+
+
+def _piece(body: bytes, url: str, content_type: str | None, part: int, parts: int, stream: int) -> Outcome:
+    """Piece `part` of `parts` of a feed (see `feedpieces`), or the whole feed (part 0) when it is not split."""
+    from monitor.parse import parse_feed
+
+    try:
+        piece = feedpieces.piece_of(body, url, content_type, part, parts)
+    except feedpieces.SplitFailed:
+        return _Unsplit(failed=True)
+    if piece is None:
+        return (
+            _delivered(parse_feed(body, url, content_type), stream) if part == 0 else _Unsplit(failed=False)
+        )
+    return _InPieces(_delivered(piece.parsed, stream), piece.reasons, piece.notes)
+
+
 class _Alarm(Exception):
     """Raised inside a worker when its parse runs out of time."""
 
@@ -443,10 +550,10 @@ def _work(
             return extract_article(body, url, content_type)
         from monitor.parse import parse_feed  # preloaded by the fork server; the daemon itself never parses
 
-        parsed = parse_feed(body, url, content_type)
-        if not stream or _outbox is None or len(parsed.entries) <= CHUNK:
-            return _analyzed(parsed)
-        return _send_chunks(_outbox, stream, parsed)
+        if kind.startswith("piece "):
+            _, part, parts = kind.split()
+            return _piece(body, url, content_type, int(part), int(parts), stream)
+        return _delivered(parse_feed(body, url, content_type), stream)
     except ParseError as err:
         return (err.url, err.reason)
     except _Alarm:
