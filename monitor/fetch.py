@@ -30,7 +30,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from monitor import USER_AGENT
+from monitor import USER_AGENT, leanget
 from monitor.errors import FetchError
 from monitor.inflate import Inflater, size_text
 from monitor.pinning import PinnedTransport, non_global, pinned, resolve
@@ -370,7 +370,7 @@ async def _get(client: httpx.AsyncClient, req: FetchRequest, opts: FetchOptions)
     with pinned(resolved):
         origin_private = await _is_private_host(url, resolved)
         while True:
-            async with client.stream("GET", url, headers=headers) as resp:
+            async with leanget.stream(client, url, headers) as resp:
                 if resp.status_code not in REDIRECTS or "location" not in resp.headers:
                     moved = url if permanent and url != req.url else None
                     return await _finish(req, url, resp, moved, opts, time.monotonic() - start)
