@@ -142,17 +142,25 @@ def test_a_url_with_a_password_sends_the_same_basic_auth(
     assert sent[0] == sent[1] and ("Authorization", "Basic cmVhZGVyOnMzY3JldA==") in sent[0]
 
 
-def test_a_proxy_in_the_environment_changes_nothing_between_the_paths(
+def test_a_proxy_in_the_environment_serves_both_paths(
     server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """HTTP_PROXY names the loopback server. The fetch clients are built with their own transport, and
-    httpx then mounts no proxy from the environment, so neither path uses it: both fail the same way
-    on a host that does not resolve (the lean path asks the client which transport a URL takes)."""
+    """HTTP_PROXY names the loopback server: both paths send the poll to it (a proxy's request, the
+    absolute URL of a host this machine cannot resolve), and both store its 304 alike; NO_PROXY then
+    takes the host off the proxy again."""
     url = "http://feeds.invalid/proxied.xml"
     sent = _capture(server, url, 304, {"ETag": '"v"'}, b"")
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", server.url(""))
     lean, full = _both(monkeypatch, [FetchRequest("f", url, etag='"v"')])
-    assert lean == full and isinstance(full[0], tuple)
-    assert not sent
+    assert lean == full and isinstance(full[0], Fetched) and full[0].status == 304
+    assert len(sent) == 2 and sent[0] == sent[1]
+    monkeypatch.setenv("NO_PROXY", "feeds.invalid")
+    lean, full = _both(monkeypatch, [FetchRequest("f", url, etag='"v"')])
+    assert lean == full and full[0][:3] == (
+        "error",
+        url,
+        "cannot connect",
+    )  # straight to a host that does not resolve
+    assert len(sent) == 2
