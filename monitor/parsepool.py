@@ -16,6 +16,7 @@ import dataclasses
 import fcntl
 import itertools
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.queues
 import multiprocessing.util
 import os
@@ -90,7 +91,7 @@ _stem_cache: Path | None = None  # the data folder's stem cache, for the workers
 # Streamed parses: each pool's workers send (stream, entries) down its pipe, taking turns (a lock); a
 # relay thread hands them to their streams. Only workers write to it: a worker killed while it holds
 # the lock or writes stalls the pool's other streams until their alarm, never the daemon.
-_channels: dict[cf.ProcessPoolExecutor, threading.Event] = {}  # set: the pool's relay stops
+_channels: dict[cf.ProcessPoolExecutor, _Stop] = {}  # set: the pool's relay stops
 _streams: dict[int, queue.SimpleQueue[tuple[Entry, ...] | None]] = {}
 _stream_ids = itertools.count(1)
 _outbox: tuple[Connection, Any] | None = None  # in a worker: the pool's pipe and its lock
@@ -415,7 +416,7 @@ def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
             reader, writer = context.Pipe(duplex=False)
             with contextlib.suppress(OSError, AttributeError):  # Linux; elsewhere the default (64 KB)
                 fcntl.fcntl(writer.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-            stop = threading.Event()
+            stop = _Stop()
             _pools[key] = cf.ProcessPoolExecutor(
                 max_workers=key[0],
                 mp_context=context,
@@ -431,17 +432,15 @@ def _pool(key: tuple[int, int]) -> cf.ProcessPoolExecutor:
         return _pools[key]
 
 
-def _relay(
-    reader: Connection, stop: threading.Event, key: tuple[int, int], pool: cf.ProcessPoolExecutor
-) -> None:
+def _relay(reader: Connection, stop: _Stop, key: tuple[int, int], pool: cf.ProcessPoolExecutor) -> None:
     """Hand each chunk of streamed entries from a pool's workers to its stream, until the pool goes
     (`stop`: the pipe is closed, so a worker writing gets an error, not a wait). What cannot be read
     (a worker killed as it wrote) ends the pool: its streams are parsed again whole (see `Streaming`)."""
     with reader:
         while not stop.is_set():
             try:
-                if not reader.poll(0.2):
-                    continue
+                if reader not in multiprocessing.connection.wait([reader, stop.wakes]):
+                    continue  # woken by `stop`
                 stream, chunk = reader.recv()
             except Exception:  # a torn message
                 break
@@ -449,11 +448,35 @@ def _relay(
                 target = _streams.get(stream)
             if target is not None:  # else its reader gave up (timed out): the chunk is dropped
                 target.put(chunk)
+    os.close(stop.wakes)
     if not stop.is_set():
         with _lock:
             current = _pools.get(key)
         if current is pool:
             _discard(key)
+
+
+class _Stop:
+    """A relay's stop: a flag, and a pipe of its own whose byte wakes the relay's wait at once, so an
+    idle relay sleeps with no timer. Only `set` writes to that pipe (one byte, never blocking)."""
+
+    def __init__(self) -> None:
+        self._flag, self._once = threading.Event(), threading.Lock()
+        self.wakes, self._wake = os.pipe()  # the relay waits on `wakes` and closes it when it ends
+        os.set_blocking(self._wake, False)
+
+    def is_set(self) -> bool:
+        return self._flag.is_set()
+
+    def set(self) -> None:
+        """Stop the relay (once; later calls do nothing)."""
+        with self._once:
+            if self._flag.is_set():
+                return
+            self._flag.set()
+            with contextlib.suppress(OSError):  # the relay ended already (a torn message): nobody to wake
+                os.write(self._wake, b"x")
+            os.close(self._wake)
 
 
 def _discard(key: tuple[int, int], *, kill: bool = False) -> None:
