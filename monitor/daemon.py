@@ -16,7 +16,7 @@ from sqlmodel import Session
 from monitor import db, opendb, parsepool, pipeline
 from monitor.config import load_config
 from monitor.models import utcnow
-from monitor.query import StemCounts
+from monitor.query import StemCounts, stemcache
 from monitor.query.cache import cache_path
 from monitor.runtime import Active, Runtime, new_owner
 from monitor.settings import Settings
@@ -40,6 +40,7 @@ def start(
     # Rules, their index and the parsed items are many small long-lived objects: collect young
     # objects less often, and keep the loaded rules out of every later collection (gc.freeze).
     gc.set_threshold(50_000, 50, 100)
+    parsepool.use_stem_cache(stemcache.path_for(settings.db))  # read as the fork server starts
     parsepool.warm_up()  # the parse workers start while the rules load (unless `monitor run` did already)
     config = load_config(settings.rules, settings.channels, cache=cache_path(settings.db))
     engine = opendb.engine_for(settings.db)

@@ -56,8 +56,8 @@ class DatabaseHealth:
                 job(*args, **kwargs)
             except sa.exc.SQLAlchemyError as exc:
                 self.failed(describe(exc))
-            else:
-                if _file_problem(self.engine) is None:  # a job can succeed on a file that is gone
+            else:  # a job can succeed on a file that is gone; while all is well, nothing to check
+                if self.reason is not None and _file_problem(self.engine) is None:
                     self.recovered()
 
         return guarded

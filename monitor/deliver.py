@@ -67,6 +67,8 @@ class Deliverer:
             self._close_replaced()
             self.busy = {c: f for c, f in self.busy.items() if not f.done()}
             idle = [c for c in self.rt.active.channels if c not in self.busy and not self._paused(c)]
+            if not db.any_due_delivery(self.rt.engine, idle, utcnow()):  # the usual tick: one light query
+                return 0
             with Session(self.rt.engine) as session:
                 claimed = db.claim_due_deliveries(session, idle, self.rt.owner, utcnow(), CLAIM_LIMIT)
             claimed += grouping.complete_groups(self.rt, claimed)

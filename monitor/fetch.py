@@ -30,7 +30,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from monitor import USER_AGENT
+from monitor import USER_AGENT, leanget
 from monitor.errors import FetchError
 from monitor.inflate import Inflater, size_text
 from monitor.pinning import PinnedTransport, non_global, pinned, resolve
@@ -227,20 +227,38 @@ class Clients:
                 verify=_ssl_context(),
                 timeout=httpx.Timeout(self._opts.deadline),
                 limits=limits,
-                # connects to the addresses _get checked (pinning.py); proxies keep httpx's own
+                # connects to the addresses _get checked (pinning.py); a proxied URL goes to its proxy
                 transport=PinnedTransport(verify=_ssl_context(), http2=_has_h2(), limits=limits),
+                mounts=proxy_mounts(limits),
                 headers={
                     "User-Agent": USER_AGENT,
                     "Accept": self._opts.accept,
                     "Accept-Encoding": "gzip, deflate",
                 },
                 follow_redirects=False,
-                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as people behind a proxy expect
+                trust_env=True,  # SSL_CERT_FILE and .netrc as httpx reads them
             )
         return self._clients[shard]
 
     async def aclose(self) -> None:
         await asyncio.gather(*(c.aclose() for c in self._clients.values()), return_exceptions=True)
+
+
+def proxy_mounts(limits: httpx.Limits) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY, read as httpx reads them, as the client's mounts.
+
+    httpx mounts the environment's proxies only for a client without a transport of its own, and the
+    fetch clients have one (`PinnedTransport`): without these mounts they would never reach the proxy.
+    A NO_PROXY host's pattern maps to None: the client's own transport.
+    """
+    from httpx._utils import get_environment_proxies  # httpx's reading of them (pinned: httpx 0.28)
+
+    return {
+        pattern: None
+        if url is None
+        else httpx.AsyncHTTPTransport(proxy=url, verify=_ssl_context(), http2=_has_h2(), limits=limits)
+        for pattern, url in get_environment_proxies().items()
+    }
 
 
 def keepalive_for(intervals: Iterable[timedelta]) -> float:
@@ -370,7 +388,7 @@ async def _get(client: httpx.AsyncClient, req: FetchRequest, opts: FetchOptions)
     with pinned(resolved):
         origin_private = await _is_private_host(url, resolved)
         while True:
-            async with client.stream("GET", url, headers=headers) as resp:
+            async with leanget.stream(client, url, headers) as resp:
                 if resp.status_code not in REDIRECTS or "location" not in resp.headers:
                     moved = url if permanent and url != req.url else None
                     return await _finish(req, url, resp, moved, opts, time.monotonic() - start)

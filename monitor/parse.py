@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from xml.parsers import expat
 
@@ -64,6 +64,8 @@ _DECLARATION_MARK = re.compile(rb"""["'\[>]""")  # in <!DOCTYPE ...>, outside it
 _SUBSET_MARK = re.compile(rb"""["']|<!--|<\?|\]""")  # inside the [subset]
 _CLOSERS = {b"<!--": b"-->", b"<?": b"?>", b'"': b'"', b"'": b"'"}  # what is skipped whole, to what
 _OPEN_OR_CLOSE = re.compile(rb"<(/?)([A-Za-z_][\w:.-]{0,60})[^<>]*?(/?)>")
+# in an item, these end feedparser's item (or start a context of the feed's own): no spans then
+_FEED_LEVEL = frozenset(("item", "entry", "channel", "feed", "rss", "rdf", "image", "textinput", "source"))
 _CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
 
 
@@ -74,27 +76,55 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     Text fields are plain text and capped (title 1 KB, summary and content 100 KB), links are
     absolute http(s) or None, dates timezone-aware UTC or None.
     """
+    ready = prepare(body, url, content_type)
+    result, entries, notes = read_feed(ready.body, url, ready.content_type)
+    return assemble(result, entries, [*ready.reasons, ready.bounded or bozo_reason(result)], notes)
+
+
+class Prepared(NamedTuple):
+    """Feed bytes made safe for feedparser (`parse_feed`'s first half), and what that took."""
+
+    body: bytes
+    content_type: str | None
+    reasons: tuple[str | None, ...]  # an encoding guessed, characters replaced, declarations removed
+    bounded: str | None  # why the document was cut or is not well-formed; None: whole and well-formed
+    items: tuple[tuple[int, int], ...]  # byte spans of the top-level items of a well-formed document
+
+
+def prepare(body: bytes, url: str, content_type: str | None = None) -> Prepared:
+    """The bytes feedparser is given for `body` (see `parse_feed`); `ParseError` for an empty document."""
     if not body.strip():
         raise ParseError(url, "empty document")
     body, content_type = _widen_to_utf8(body, content_type)
     body, content_type, guessed = _undeclared_encoding(body, content_type)
     body, poisoned = _unpoison(body)
     body, defused = _defuse(body)
-    body, bounded = _bound(body)
+    body, bounded, items = _bound(body)
+    return Prepared(body, content_type, (guessed, poisoned, defused), bounded, items)
+
+
+def read_feed(body: bytes, url: str, content_type: str | None) -> tuple[Any, tuple[Entry, ...], list[str]]:
+    """feedparser's result for prepared bytes, its clean entries, and the notes they took;
+    `ParseError` when the bytes hold no entry and are no feed."""
     result = _feedparser(body, url, content_type)
     notes: list[str] = []
     entries = tuple(_entries(result.entries[:ENTRIES_MAX], url, notes))
     if not entries and not result.get("version"):
         raise ParseError(url, _not_a_feed(body, result))
-    reasons = [
-        r for r in (guessed, poisoned, defused, bounded or _bozo_reason(result), *dict.fromkeys(notes)) if r
-    ]
+    return result, entries, notes
+
+
+def assemble(
+    result: Any, entries: tuple[Entry, ...], reasons: Iterable[str | None], notes: list[str]
+) -> Parsed:
+    """The `Parsed` of feedparser's `result` (its feed fields), `entries`, and why it is degraded."""
+    found = [r for r in (*reasons, *dict.fromkeys(notes)) if r]
     feed = result.feed
     return Parsed(
         title=_field_text(feed.get("title_detail"), TITLE_MAX),
         entries=entries,
         ttl_minutes=_ttl(feed.get("ttl")),
-        degraded="; ".join(reasons) or None,
+        degraded="; ".join(found) or None,
     )
 
 
@@ -230,7 +260,7 @@ class _Cut(Exception):
         self.at, self.closers, self.reason = at, closers, reason
 
 
-def _bound(body: bytes) -> tuple[bytes, str | None]:
+def _bound(body: bytes) -> tuple[bytes, str | None, tuple[tuple[int, int], ...]]:
     """Bound feedparser's work: at most ENTRIES_MAX items and ELEMENTS_MAX elements, closed cleanly.
 
     A quick expat pass (names resolved as feedparser will, bytes read as Latin-1 so every ASCII-based
@@ -238,22 +268,23 @@ def _bound(body: bytes) -> tuple[bytes, str | None]:
     that is not well-formed goes to feedparser's loose parser, far slower and hungrier (about 6 s and
     200 MB per MB of deeply nested tags), so only its first LOOSE_MAX bytes are kept,
     after any item over ITEM_LOOSE_MAX is cut to that size (one huge item hides no later item).
+    A document kept whole comes with the byte spans of its top-level items (none if one is empty).
     """
     try:
-        _survey(body)
+        items = _survey(body)
     except _Cut as cut:
-        return body[: cut.at] + cut.closers, cut.reason
+        return body[: cut.at] + cut.closers, cut.reason, ()
     except expat.ExpatError as err:
         reason = f"not well-formed XML (line {err.lineno}): {expat.ErrorString(err.code)}"
         if len(body) <= LOOSE_MAX:
-            return body, reason
+            return body, reason, ()
         body, large = _cut_large_items(body)
         if large:
             reason += f"; {large} item{'s' * (large > 1)} over {ITEM_LOOSE_MAX // 1024} KB cut"
         if len(body) > LOOSE_MAX:
-            return body[:LOOSE_MAX], f"{reason}; only the first {LOOSE_MAX // 1024} KB read"
-        return body, reason
-    return body, None
+            return body[:LOOSE_MAX], f"{reason}; only the first {LOOSE_MAX // 1024} KB read", ()
+        return body, reason, ()
+    return body, None, items
 
 
 def _cut_large_items(body: bytes) -> tuple[bytes, int]:
@@ -288,11 +319,15 @@ def _closers(fragment: bytes) -> bytes:
     return b"".join(b"</" + name + b">" for name in reversed(stack))
 
 
-def _survey(body: bytes) -> None:
+def _survey(body: bytes) -> tuple[tuple[int, int], ...]:
+    """Cut the document where it is too large (`_Cut`); the byte spans of its top-level items."""
     parser = expat.ParserCreate("iso-8859-1", " ")
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     stack: list[bytes] = []
     counts = [0, 0]  # elements, items
+    items: list[tuple[int, int]] = []
+    opened: list[int] = []  # where the top-level item under way starts, and its depth
+    spans = [True]  # False: an empty item (`<item/>`, no end tag to end its span), or one in an item
 
     def start(name: str, attrs: object) -> None:
         at = parser.CurrentByteIndex
@@ -305,10 +340,25 @@ def _survey(body: bytes) -> None:
             raise _Cut(at, closers, f"cut to the first {many}")
         qname = _QNAME.match(body, at + 1)
         stack.append(qname.group(0) if qname else b"x")
+        if opened and name.rpartition(" ")[2].lower() in _FEED_LEVEL:
+            spans[0] = False  # feedparser may take what follows it for the feed's (feedpieces)
+        elif is_item and not opened:
+            opened[:] = [at, len(stack)]
+
+    def end(name: str) -> None:
+        if opened and len(stack) == opened[1]:
+            at = parser.CurrentByteIndex
+            if not body.startswith(b"</", at):  # an empty element `<item/>`
+                spans[0] = False
+            else:
+                items.append((opened[0], body.index(b">", at) + 1))
+            opened.clear()
+        stack.pop()
 
     parser.StartElementHandler = start
-    parser.EndElementHandler = lambda name: stack.pop()
+    parser.EndElementHandler = end
     parser.Parse(body, True)
+    return tuple(items) if spans[0] else ()
 
 
 def _truncate_field(match: re.Match[bytes]) -> bytes:
@@ -333,11 +383,11 @@ def _not_a_feed(body: bytes, result: Any) -> str:
         return "an HTML page, not a feed"
     if b"\0" in start or sum(b < 9 or 13 < b < 32 for b in start) > len(start) // 20:
         return "binary data, not a feed"
-    bozo = _bozo_reason(result)
+    bozo = bozo_reason(result)
     return "not an RSS or Atom feed" + (f" ({bozo})" if bozo else "")
 
 
-def _bozo_reason(result: Any) -> str | None:
+def bozo_reason(result: Any) -> str | None:
     exc = result.get("bozo_exception")
     if not result.get("bozo") or exc is None or type(exc).__name__ in ENCODING_NOTICES:
         return None

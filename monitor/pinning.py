@@ -20,6 +20,7 @@ import asyncio
 import functools
 import ipaddress
 import os
+import select
 import socket
 import ssl
 import typing
@@ -94,6 +95,16 @@ class PinnedBackend(httpcore.AnyIOBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        return KeptSocketStream(await self._connect(host, port, timeout, local_address, socket_options))
+
+    async def _connect(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None,
+    ) -> httpcore.AsyncNetworkStream:
         pins = _PINS.get()
         if pins is None or host not in pins:
             return await super().connect_tcp(host, port, timeout, local_address, socket_options)
@@ -112,6 +123,51 @@ class PinnedBackend(httpcore.AnyIOBackend):
                 continue  # the next address; the last one's failure is the one reported
         rest = None if end is None else max(0.0, end - loop.time())
         return await super().connect_tcp(addresses[-1], port, rest, local_address, socket_options)
+
+
+class KeptSocketStream(httpcore.AsyncNetworkStream):
+    """A connection's stream that answers httpcore's "is_readable" from the socket it found once.
+
+    httpcore asks it of every idle connection of a pool at each request and each response's end;
+    anyio's answer rebuilds the stream's attribute table each time, a getpeername(2) included, which
+    was a tenth of the daemon's steady CPU. The answer is the same poll(2) of the same socket.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._socket: socket.socket | None = inner.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        return KeptSocketStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        if info == "is_readable":
+            return readable(self._socket)
+        if info == "socket":
+            return self._socket
+        return self._inner.get_extra_info(info)
+
+
+def readable(sock: socket.socket | None) -> bool:
+    """httpcore's test of an idle connection: readable (or gone) means the server closed it."""
+    if sock is None or (fd := sock.fileno()) < 0:
+        return True
+    if not hasattr(select, "poll"):  # Windows
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class PinnedTransport(httpx.AsyncHTTPTransport):

@@ -2,10 +2,11 @@
 arrives: the database ends exactly as the plain (whole) hand-over leaves it.
 
 - `parsepool.submit(stream=True)`: the chunks are the entries, in order, the very objects of the
-  `Parsed` it returns, which equals the plain parse's; a small feed or a failure comes in no chunk
+  `Parsed` it returns, which equals the plain parse's; a small feed or a failure comes in no chunk;
+  the same for a large feed parsed in pieces, one per worker (`feedpieces`)
 - the ingest of a streamed parse (`store.prematch`, then `store.store_feeds`) stores the same items, matches and events, in the same
   order, as of a plain one: on a first poll, a silent first poll (no backfill), a later poll with
-  items already stored, and duplicate ids in one chunk and across chunks
+  items already stored, and duplicate ids in one chunk and across chunks; whole or in pieces
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def project(root: Path, *, backfill: bool) -> Runtime:
     return open_runtime(f"sqlite:///{root / 'monitor.db'}", root / "rules", root / "alerts" / "channels.yaml")
 
 
-def ingest(rt: Runtime, body: bytes, *, stream: bool) -> None:
+def ingest(rt: Runtime, body: bytes, *, stream: bool) -> pipeline.Parsing | None:
     feed = rt.config.feeds["big"]
     fetched = Fetched("big", feed.url, feed.url, 200, body)
     with Session(rt.engine) as session:
@@ -86,6 +87,7 @@ def ingest(rt: Runtime, body: bytes, *, stream: bool) -> None:
     job = pipeline._parsed(rt, (feed, fetched, parsing))  # as `run --once` ingests: the batch path
     assert (job[4] is not None) == stream
     pipeline._ingest_jobs(rt, [job])
+    return parsing
 
 
 def contents(rt: Runtime) -> dict[str, list[Any]]:
@@ -161,17 +163,57 @@ def test_a_worker_killed_while_it_streams_is_retried_whole() -> None:
     assert isinstance(again, Parsed) and len(again.entries) == SIZE * 6 and first[0] == again.entries[0]
 
 
+def test_a_large_feed_streamed_in_pieces_gives_the_entries_of_the_plain_parse_in_order() -> None:
+    body = rss(*items(SIZE * 2, duplicates=True))
+    plain = parsepool.submit(body, "https://example.org/feed")()
+    streaming = parsepool.submit(body, "https://example.org/feed", stream=True, parts=2)
+    assert isinstance(streaming, parsepool.Streaming)
+    chunks = list(streaming.chunks())
+    streamed = streaming()
+    assert isinstance(plain, Parsed) and isinstance(streamed, Parsed)
+    assert len(chunks) > 4  # each piece in chunks of its own
+    assert all(a is b for a, b in zip([e for c in chunks for e in c], streamed.entries, strict=True))
+    assert streamed == plain
+    assert [e.analysis for e in streamed.entries] == [e.analysis for e in plain.entries]
+    # not split (something between items): part 0 parses it whole, the same again
+    unsplit = body.replace(b"</item>", b"</item><!-- x -->", 1)
+    whole = parsepool.submit(unsplit, "https://example.org/feed", stream=True, parts=2)
+    assert whole() == parsepool.submit(unsplit, "https://example.org/feed")()
+
+
+def test_a_feed_whose_piece_fails_is_parsed_again_whole() -> None:
+    # not RSS or Atom, and the second half's items are empty: that piece is no feed, the whole one is
+    items = (
+        "".join(f"<item><title>t{i}</title></item>" for i in range(60))
+        + "<item><category>c</category></item>" * 60
+    )
+    body = f"<?xml version='1.0'?><foo><channel><title>x</title>{items}</channel></foo>".encode()
+    streaming = parsepool.submit(body, "https://example.org/feed", stream=True, parts=2)
+    assert isinstance(streaming, parsepool.Streaming)
+    list(streaming.chunks())
+    parsed = streaming()
+    assert parsed == parsepool.submit(body, "https://example.org/feed")()
+    assert isinstance(parsed, Parsed) and len(parsed.entries) == 60
+
+
+@pytest.mark.parametrize("pieces", [False, True])
 @pytest.mark.parametrize("backfill", [True, False])
-def test_a_streamed_ingest_stores_what_the_plain_one_stores(tmp_path: Path, backfill: bool) -> None:
+def test_a_streamed_ingest_stores_what_the_plain_one_stores(
+    tmp_path: Path, backfill: bool, pieces: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if pieces:  # these feeds are small: parsed in pieces all the same, one per worker
+        monkeypatch.setattr(parsepool, "SPLIT_BYTES", 0)
     first = rss(*items(SIZE, duplicates=True))
     # a later poll: most items stored already, some changed, a duplicate of a stored one
     later = rss(*items(SIZE + 40, seed=1, duplicates=True)[25:])
     runs = {}
     for stream in (False, True):
         rt = project(tmp_path / str(stream), backfill=backfill)
-        ingest(rt, first, stream=stream)
+        parsing = ingest(rt, first, stream=stream)
         ingest(rt, later, stream=stream)
         runs[stream] = contents(rt)
+        if stream and pieces:
+            assert isinstance(parsing, parsepool.Streaming) and len(parsing._parts) == (os.cpu_count() or 1)
     plain, streamed = runs[False], runs[True]
     assert len(plain["items"]) > SIZE and len(plain["matches"]) > 50
     assert streamed == plain

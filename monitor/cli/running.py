@@ -21,7 +21,9 @@ from monitor.errors import ConfigErrors, InstanceError, SettingError
 def run(ctx: click.Context, once: bool) -> None:
     """Run the daemon in the foreground (SIGTERM/SIGINT finish in-flight deliveries, exit 0)."""
     from monitor import parsepool
+    from monitor.query import stemcache
 
+    parsepool.use_stem_cache(stemcache.path_for(settings_of(ctx).db))  # read as the fork server starts
     parsepool.warm_up()  # the parse workers start while the rest of the daemon is imported
     from monitor import daemon
 

@@ -181,6 +181,30 @@ def analyze_texts(texts: Sequence[str]) -> Analysis:
     return tuple(map(analyze_text, texts))
 
 
+ChunkCaches = tuple[dict[str, str], dict[str, tuple[str, ...]], set[str]]
+
+
+def chunk_caches() -> ChunkCaches:
+    """What `analyze_text` has learned of chunks (one stem, several, the split ones), to keep on disk
+    (`monitor.query.stemcache`); the live objects, not copies."""
+    return _chunk_stem, _chunk_stems, _chunk_split
+
+
+def learn_chunks(one: Mapping[str, str], many: Mapping[str, Sequence[str]], split: Iterable[str]) -> None:
+    """Take chunks' analyses learned earlier (`chunk_caches`, perhaps by another process), each stem
+    as the one object of its kind, up to the caches' limit. The caller vouches they are `_chunk`'s."""
+    room = _CHUNK_LIMIT - len(_chunk_stem) - len(_chunk_stems)
+    if room <= 0:
+        return
+    objects = _stem_objects
+    for chunk, stem_ in list(one.items())[:room]:
+        _chunk_stem[chunk] = objects.setdefault(stem_, stem_) if stem_ else ""
+    room -= min(room, len(one))
+    for chunk, stems in list(many.items())[:room]:
+        _chunk_stems[chunk] = tuple(objects.setdefault(s, s) for s in stems)
+    _chunk_split.update(split)
+
+
 class Document:
     """An analyzed item. Tokens of all fields share one numbering, field by field in FIELDS order;
     `tok_field[i]` is token i's field, so phrases never cross fields. Positions, offsets and folded

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from monitor import __version__
+from monitor.config import files
 from monitor.query.compile import Aliases, Query, QueryCompiler
 from monitor.query.nodes import AndNode, Node, NotNode, OrNode, PatternNode, PhraseNode, WordsNode
 
@@ -29,6 +32,7 @@ log = logging.getLogger("monitor.query.cache")
 
 FORMAT = 1
 FILENAME = "compiled-queries.json"
+MAX_BYTES = 256 * 2**20  # a file larger than this is not read (100,000 rules take about 20 MB)
 _SOURCES = ("analyze.py", "compile.py", "nodes.py", "syntax.py", "cache.py", "../textfold.py")
 
 
@@ -47,18 +51,15 @@ def cache_path(db_url: str) -> Path | None:
     return Path(file).parent / FILENAME
 
 
-def _code_hash() -> str:
-    """A hash of the code that turns a query text into nodes (an edit of it is a new compiled form)."""
-    digest = hashlib.sha256(f"{FORMAT}\0{__version__}\0".encode())
+def code_hash() -> str:
+    """A hash of the code that turns a query or an item's text into stems (an edit of it is a new
+    compiled form): these sources, the stemmer's version and the Unicode tables folding uses."""
+    digest = hashlib.sha256(f"{FORMAT}\0{__version__}\0{unicodedata.unidata_version}\0".encode())
     here = Path(__file__).parent
     for name in _SOURCES:
         digest.update((here / name).read_bytes())
-    try:
-        import Stemmer
-
-        digest.update(str(getattr(Stemmer, "__version__", "")).encode())
-    except ImportError:  # pragma: no cover - a dependency
-        pass
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        digest.update(importlib.metadata.version("PyStemmer").encode())
     return digest.hexdigest()
 
 
@@ -116,17 +117,17 @@ class CachedCompiler(QueryCompiler):
     def __init__(self, path: Path, aliases: Aliases | None = None) -> None:
         super().__init__(aliases)
         self.path = path
-        self.header = hashlib.sha256(f"{_code_hash()}\0{json.dumps(self._key)}".encode()).hexdigest()
+        self.header = hashlib.sha256(f"{code_hash()}\0{json.dumps(self._key)}".encode()).hexdigest()
         self._stored = self._read()
         self._used: dict[str, list[Any]] = {}
         self.hits = self.misses = 0
 
     def _read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_bytes())
-        except FileNotFoundError:
+        if not self.path.exists():
             return {}
-        except (OSError, ValueError) as exc:
+        try:
+            data = json.loads(files.read_bytes(self.path, MAX_BYTES))  # a regular file only: never blocks
+        except (files.Unreadable, ValueError) as exc:
             log.debug("compiled query cache %s unreadable (%s): rebuilt", self.path, exc)
             return {}
         if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != self.header:
@@ -160,12 +161,12 @@ class CachedCompiler(QueryCompiler):
             {"format": FORMAT, "key": self.header, "queries": self._used}, separators=(",", ":")
         )
         try:
-            _write_atomically(self.path, body.encode())
+            write_atomically(self.path, body.encode())
         except OSError as exc:
             log.debug("compiled query cache %s not written: %s", self.path, exc)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     if not path.parent.is_dir():
         return  # no data folder yet: the next run (after the database made it) writes the cache
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
