@@ -52,6 +52,7 @@ RULES = [
     "deal",
     "peace OR deal",
     "title:talks deal",  # words only, two scopes
+    "title:talks talks",  # one word in two scopes: its title tokens twice
     "talks peace talks",
     '"peace talks"',
     '"peace talks"~2 NOT ukraine',
