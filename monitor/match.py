@@ -12,8 +12,9 @@ from sqlmodel import Session, col, select
 
 from monitor.config import Config, RuleConfig
 from monitor.entrytext import EntryAnalysis, with_feed
+from monitor.matchterms import RowTerms, where_terms
 from monitor.models import Item, RuleState
-from monitor.query import FIELDS, Document, Hit, Matcher, StemCounts, Term, analyze_item
+from monitor.query import FIELDS, Document, Hit, Matcher, StemCounts, analyze_item
 from monitor.query.analyze import analyze_text, item_texts
 from monitor.records import Snippet
 
@@ -61,9 +62,7 @@ def _joined(content: str, article: str) -> str:
 def snippet(item: Mapping[str, Any], where: Mapping[str, Any], width: int = 240) -> Snippet:
     """The quote around a match's terms, cut when an alert is built (most matches are never sent)."""
     doc = analyze_item(document_fields(item))
-    texts = dict(zip(FIELDS, doc.texts, strict=True))
-    terms = tuple(Term(f, texts[f][a:b], a, b) for f, a, b in where.get("terms", ()) if f in texts)
-    return Hit(terms).snippet(doc, width)
+    return Hit(where_terms(doc, where)).snippet(doc, width)
 
 
 def match_items(
@@ -80,19 +79,23 @@ def match_items(
     rows = []
     for item in items:
         doc = item_document(item, analyses.get(item["id"]) if analyses else None)
+        terms = RowTerms(doc)
+        item_id, feed = item["id"], item["feed"]
+        link_key, title_key = item.get("link_key"), item.get("title_key") or item_id
         for name, hit in matcher.match(doc).items():
             rule = config.rules.get(name)
-            if rule is None or item["feed"] not in rule.feeds:
+            if rule is None or feed not in rule.feeds:
                 continue
+            words, tokens = terms.columns(hit)
             rows.append(
                 {
-                    "id": match_id(name, item["id"]),
+                    "id": match_id(name, item_id),
                     "rule": name,
-                    "item_id": item["id"],
-                    "link_key": item.get("link_key"),
-                    "title_key": item.get("title_key") or item["id"],
-                    "matched_terms": list(hit.matched_terms),
-                    "snippet": {"terms": [[t.field, t.start, t.end] for t in hit.terms]},
+                    "item_id": item_id,
+                    "link_key": link_key,
+                    "title_key": title_key,
+                    "matched_terms": words,
+                    "snippet": {"tokens": tokens},
                     "created_at": now,
                 }
             )

@@ -107,7 +107,9 @@ class Match(SQLModel, table=True):
     link_key: str | None = None
     title_key: str = ""
     matched_terms: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
-    # where the terms are: {"terms": [[field, start, end], ...]}; the quote is cut from it when an alert is built
+    # where the terms are: {"tokens": [[field, first, last], ...]} (token numbers within the field), or in
+    # rows stored before, {"terms": [[field, start, end], ...]} (char offsets); read by match.where_terms,
+    # and the quote is cut from it when an alert is built
     snippet: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     created_at: datetime = _when(index=True, nullable=False)
     muted: bool = Field(

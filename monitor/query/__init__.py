@@ -7,6 +7,7 @@ Public surface (the rest of monitor uses only these names):
                                                       category, feed, link (plain text)
     Query.text; Query.evaluate(doc) -> Hit | None
     Hit.terms: tuple[Term, ...]                       each: field, text as written, start, end
+    Hit.tokens -> tuple[(first, last), ...] | None    the token ranges the terms are made of
     Hit.matched_terms -> tuple[str, ...]              distinct words as written in the item
     Hit.snippet(doc, width=240) -> records.Snippet    a sentence around the terms, spans inside it
     Matcher(rules: Mapping[name, Query]).match(doc) -> dict[name, Hit]   (indexed; same result as

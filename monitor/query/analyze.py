@@ -217,6 +217,7 @@ class Document:
         "_index_only",
         "_joined",
         "_lines",
+        "_pairs",
         "_positions",
         "_prefix_keys",
         "_raws",
@@ -225,13 +226,15 @@ class Document:
         "_simple",
         "_spans",
         "_tok_field",
-        "_word_terms",
+        "_tok_words",
+        "_word_ranges",
         "bounds",
         "default_stems",
         "keys",
         "terms_made",
         "texts",
         "tok_stem",
+        "words_made",
     )
 
     def __init__(self, texts: tuple[str, ...], analysis: Analysis | None = None) -> None:
@@ -261,7 +264,10 @@ class Document:
         self._prefix_keys: frozenset[str] | None = None
         self._scans = 0
         self.terms_made: dict[tuple[int, int], Any] = {}  # token range -> its hit.Term, once made
-        self._word_terms: dict[tuple[str, int | None], list[tuple[int, Any]]] = {}
+        self.words_made: dict[tuple[int, int], tuple[str, str]] = {}  # token range -> (folded, as written)
+        self._tok_words: dict[int, list[str]] = {}  # per field: each token as written, once asked
+        self._word_ranges: dict[tuple[str, int | None], tuple[list[int], tuple[tuple[int, int], ...]]] = {}
+        self._pairs: dict[int, tuple[int, int]] = {}  # token -> (token, token), one object per token
         self._scanned: dict[int | None, dict[str, list[int]]] = {}  # scope -> stem -> its positions
         self._index_only: Collection[str] | Callable[[], Collection[str]] | None = None
         self._joined: dict[int | None, str | None] = {}
@@ -347,22 +353,21 @@ class Document:
             return [] if only is None or stem in only else self._scan(stem, self._range(scope))
         return found
 
-    def word_terms(
-        self, stem: str, scope: int | None, make: Callable[[Document, int], Any]
-    ) -> list[tuple[int, Any]]:
-        """(token, its hit.Term) of each occurrence of a stem in scope, made once per item by `make`."""
+    def word_ranges(self, stem: str, scope: int | None) -> tuple[list[int], tuple[tuple[int, int], ...]]:
+        """The occurrences of a stem in scope, and the same as (token, token) ranges, found once per item
+        (the hits of many rules share words); one range object per token."""
         key = (stem, scope)
-        found = self._word_terms.get(key)
+        found = self._word_ranges.get(key)
         if found is None:
-            made = self.terms_made
-            found = []
-            for token in self.occurrences(stem, scope):
-                term = made.get((token, token))
-                if term is None:
-                    term = made[(token, token)] = make(self, token)
-                found.append((token, term))
-            self._word_terms[key] = found
+            tokens = self.occurrences(stem, scope)
+            pairs = self._pairs
+            ranges = tuple(pairs.setdefault(t, (t, t)) for t in tokens)
+            found = self._word_ranges[key] = (tokens, ranges)
         return found
+
+    def token_ranges(self, tokens: Iterable[int]) -> tuple[tuple[int, int], ...]:
+        """(token, token) of each token, the objects `word_ranges` gave (of tokens it gave)."""
+        return tuple(map(self._pairs.__getitem__, tokens))
 
     def joined(self, scope: int | None) -> str | None:
         """The stems in scope as one string: each stem between two NUL characters, a \\x01 between
@@ -427,6 +432,40 @@ class Document:
         if self._simple[field_id]:  # spans: every word's start and end offsets, alternating
             return spans[2 * (first - lo)], spans[2 * (last - lo) + 1]  # type: ignore[return-value]
         return spans[first - lo][0], spans[last - lo][1]  # type: ignore[index]
+
+    def token_text(self, first: int, last: int) -> str:
+        """The text as written of tokens `first` to `last` (one field): what their offsets cut from it.
+
+        One token is found in its field's words as written (`_token_words`), without working out any
+        offset; a range of several (a phrase) is cut at its offsets."""
+        field_id = self.tok_field[first]
+        if first == last:
+            return self.field_words(field_id)[first - self.bounds[field_id][0]]
+        start, end = self.offsets(first, last)
+        return self.texts[field_id][start:end]
+
+    def field_words(self, field_id: int) -> list[str]:
+        """Each token of a field as written (its text between its offsets), found once (`_token_words`)."""
+        words = self._tok_words.get(field_id)
+        if words is None:
+            words = self._tok_words[field_id] = self._token_words(field_id)
+        return words
+
+    def _token_words(self, field_id: int) -> list[str]:
+        """Each token of a field as written: its raw words (one C-speed `findall`), each one token when
+        the field is simple (the offsets of such a field are its raw words' bounds, `_field_spans`),
+        else cut into their tokens (`pieces`, cached), as the offsets cut them."""
+        raws = self._raws[field_id] if self._raws is not None else _RAW_RE.findall(self.texts[field_id])
+        if self._simple[field_id]:
+            return raws
+        words: list[str] = []
+        for raw in raws:
+            found = pieces(raw)
+            if len(found) == 1 and found[0][0] == 0 and found[0][1] == len(raw):
+                words.append(raw)
+            else:
+                words.extend(raw[p[0] : p[1]] for p in found)
+        return words
 
     def _field_spans(self, field_id: int) -> list[int] | list[tuple[int, int]]:
         """Offsets of a field's tokens, from the lengths of its separators and raw words (only items

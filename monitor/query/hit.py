@@ -1,8 +1,9 @@
-"""What a match records: the terms found (field, text as written, offsets) and a snippet around them."""
+"""What a match records: the terms found (token ranges; field, text as written, offsets) and a snippet around them."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from operator import itemgetter
 from typing import NamedTuple, Protocol
 
@@ -19,7 +20,7 @@ _SNIPPET_FIELDS_NO_TERMS = (1, 2, 0)  # summary, content, title: what to quote w
 _SNIPPET_FIELD_ORDER = (1, 2, 0, 3, 4, 5, 6)  # summary, content, title, then the others
 _FOLD_LIMIT = 50_000
 _fold_cache: dict[str, str] = {}
-_first, _second = itemgetter(0), itemgetter(1)
+_first = itemgetter(0)
 
 
 class Term(NamedTuple):
@@ -41,14 +42,16 @@ class _Collector(Protocol):
 class Hit:
     """A rule matched an item; `terms` are the matched words or phrases, in field then text order.
 
-    A hit made by a query finds its terms on first use (most matches of a busy matcher are only
-    counted or stored once), then keeps them. Hits are immutable and compare by their terms.
+    A hit made by a query finds its token ranges on first use (most matches of a busy matcher are
+    only counted or stored once), then its terms from them when asked for, and keeps both. Hits are
+    immutable and compare by their terms.
     """
 
-    __slots__ = ("_doc", "_node", "_terms")
+    __slots__ = ("_doc", "_node", "_ranges", "_terms")
 
     def __init__(self, terms: tuple[Term, ...] = ()) -> None:
         self._terms: tuple[Term, ...] | None = terms
+        self._ranges: tuple[tuple[int, int], ...] | None = None
         self._doc: Document | None = None
         self._node: _Collector | None = None
 
@@ -58,18 +61,32 @@ class Hit:
         return lazy_hit(doc, node)
 
     @property
+    def tokens(self) -> tuple[tuple[int, int], ...] | None:
+        """The matched token ranges (first, last token, numbered across fields as in its Document), in
+        field then text order, each once and none inside another: what `terms` are made of. None for
+        a Hit made of Terms."""
+        if self._ranges is None and self._node is not None:
+            assert self._doc is not None
+            self._ranges = _ranges(self._doc, self._node)
+            self._node = None
+        return self._ranges
+
+    @property
+    def words(self) -> list[tuple[str, int | None]] | None:
+        """The (stem, scope) pairs of a hit of words alone joined by AND (its terms are every occurrence
+        of each in scope), before its token ranges are found; else None."""
+        node = self._node
+        if node is None:
+            return None
+        return node.words if type(node) is WordTerms else _words_of(node)
+
+    @property
     def terms(self) -> tuple[Term, ...]:
         """The matched terms: field, text as written, offsets."""
         if self._terms is None:
-            assert self._doc is not None and self._node is not None
-            words = _words_of(self._node)
-            if words is not None:  # only words: each one's Terms are made once per item, then merged
-                self._terms = _word_terms(self._doc, words)
-            else:
-                spans: list[tuple[int, int]] = []
-                self._node.collect(self._doc, spans)
-                self._terms = _terms(self._doc, spans)
-            self._doc, self._node = None, None
+            ranges, doc = self.tokens, self._doc
+            assert ranges is not None and doc is not None
+            self._terms, self._doc = terms_at(doc, ranges), None
         return self._terms
 
     def __eq__(self, other: object) -> bool:
@@ -83,9 +100,15 @@ class Hit:
 
     @property
     def matched_terms(self) -> tuple[str, ...]:
-        """Distinct matched words as written in the item (case-insensitively distinct), first seen first."""
+        """Distinct matched words as written in the item (case-insensitively distinct), first seen first.
+
+        A hit of a query finds them from its token ranges, without any offsets (`matched_words`)."""
+        if self._terms is None:
+            ranges, doc = self.tokens, self._doc
+            assert ranges is not None and doc is not None
+            return matched_words(doc, ranges)
         seen: dict[str, str] = {}
-        for term in self.terms:
+        for term in self._terms:
             seen.setdefault(_folded(term.text), term.text)
         return tuple(seen.values())
 
@@ -117,31 +140,83 @@ def lazy_hit(doc: Document, node: _Collector, _new: object = object.__new__) -> 
     """`Hit.of(doc, node)`, without the class method's binding (a busy matcher makes many)."""
     hit: Hit = _new(Hit)  # type: ignore[operator]
     hit._terms = None
+    hit._ranges = None
     hit._doc = doc
     hit._node = node
     return hit
 
 
-def _terms(doc: Document, spans: list[tuple[int, int]]) -> tuple[Term, ...]:
-    """Token ranges to Terms (field, text as written, offsets), in field then text order.
+def matched_words(doc: Document, ranges: Iterable[tuple[int, int]]) -> tuple[str, ...]:
+    """The distinct words (case-insensitively) as written of these token ranges, first seen first: the
+    `matched_terms` of a hit with these `tokens` (each range's text found once per item)."""
+    seen: dict[str, str] = {}
+    made = doc.words_made
+    for span in ranges:
+        word = made.get(span)
+        if word is None:
+            word = made[span] = written(doc, span)
+        if word[0] not in seen:
+            seen[word[0]] = word[1]
+    return tuple(seen.values())
 
-    Each range's Term is made once per item (`Document.terms_made`): the hits of many rules share words."""
+
+def written(doc: Document, span: tuple[int, int]) -> tuple[str, str]:
+    """A token range's text folded (what makes matched words distinct) and as written."""
+    text = doc.token_text(*span)
+    return _folded(text), text
+
+
+class WordTerms:
+    """A node of words alone joined by AND (most rules), as its (stem, scope) pairs: its terms are every
+    occurrence of each in scope, what the node collects. A Matcher makes one per such rule, once, and
+    its hits take it for the node (no need to look at the node's shape at every hit)."""
+
+    __slots__ = ("words",)
+
+    def __init__(self, words: list[tuple[str, int | None]]) -> None:
+        self.words = words
+
+    def collect(self, doc: Document, out: list[tuple[int, int]]) -> None:
+        """Append (token, token) for every occurrence of each word."""
+        for stem, scope in self.words:
+            out.extend((t, t) for t in doc.occurrences(stem, scope))
+
+
+def collector(node: _Collector) -> _Collector:
+    """What a hit of `node` collects its terms with: a WordTerms for words alone, else the node."""
+    words = _words_of(node)
+    return node if words is None else WordTerms(words)
+
+
+def _ranges(doc: Document, node: _Collector) -> tuple[tuple[int, int], ...]:
+    """The token ranges of a node's terms: in field then text order, each once, none inside another."""
+    words = node.words if type(node) is WordTerms else _words_of(node)
+    if words is not None:  # only words: every occurrence of each, one token each (none holds another)
+        if len(words) == 1:
+            return doc.word_ranges(*words[0])[1]
+        tokens: set[int] = set()
+        for stem, scope in words:
+            tokens.update(doc.word_ranges(stem, scope)[0])
+        return doc.token_ranges(sorted(tokens))
+    spans: list[tuple[int, int]] = []
+    node.collect(doc, spans)
+    return outermost(spans)
+
+
+def outermost(spans: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Token ranges in field then text order, each once, none inside another (what terms are made of)."""
     distinct = set(spans)
     if len(set(map(_first, distinct))) == len(distinct):  # no two ranges start together: plain order
         ordered = sorted(distinct)
     else:
         ordered = sorted(distinct, key=lambda s: (s[0], -s[1]))
-    made, terms, reach = doc.terms_made, [], -1
+    kept, reach = [], -1
     for span in ordered:
-        first, last = span
-        if last <= reach:
+        if span[1] <= reach:
             continue  # inside a phrase already recorded
-        reach = last
-        term = made.get(span)
-        if term is None:
-            term = made[span] = _span_term(doc, first, last)
-        terms.append(term)
-    return tuple(terms)
+        reach = span[1]
+        kept.append(span)
+    return tuple(kept)
 
 
 def _words_of(node: object) -> list[tuple[str, int | None]] | None:
@@ -154,15 +229,17 @@ def _words_of(node: object) -> list[tuple[str, int | None]] | None:
     return None
 
 
-def _word_terms(doc: Document, words: list[tuple[str, int | None]]) -> tuple[Term, ...]:
-    """What `_terms` makes of the words' spans (one token each, so no range holds another): their
-    Terms in token order, each token once."""
-    found: list[tuple[int, Term]] = []
-    for stem, scope in words:
-        found.extend(doc.word_terms(stem, scope, _word_term))
-    if len(words) > 1:
-        found = sorted(set(found))  # distinct tokens: the Term never decides the order
-    return tuple(map(_second, found))
+def terms_at(doc: Document, ranges: Iterable[tuple[int, int]]) -> tuple[Term, ...]:
+    """The Terms of token ranges (each of one field), each made once per item (`Document.terms_made`:
+    the hits of many rules share words)."""
+    made = doc.terms_made
+    terms = []
+    for span in ranges:
+        term = made.get(span)
+        if term is None:
+            term = made[span] = _span_term(doc, *span)
+        terms.append(term)
+    return tuple(terms)
 
 
 def _span_term(doc: Document, first: int, last: int) -> Term:
@@ -172,9 +249,9 @@ def _span_term(doc: Document, first: int, last: int) -> Term:
     return Term(FIELDS[field_id], doc.texts[field_id][start:end], start, end)
 
 
-def _word_term(doc: Document, token: int) -> Term:
-    """The Term of one token."""
-    return _span_term(doc, token, token)
+def folded(text: str) -> str:
+    """`fold(text)`, cached: what makes two matched words one."""
+    return _folded(text)
 
 
 def _folded(text: str) -> str:

@@ -23,10 +23,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from itertools import compress, repeat
 from operator import and_, itemgetter
+from typing import Any
 
 from monitor.query.analyze import PREFIX_MARK, Document
 from monitor.query.compile import Query
-from monitor.query.hit import Hit, lazy_hit
+from monitor.query.hit import Hit, collector, lazy_hit
 from monitor.query.nodes import AndNode, Node, WordsNode, clause_cost
 
 _PREFIX_COST = 0.5  # a 3-letter prefix, when stem frequencies are known: assume it is common
@@ -35,8 +36,9 @@ _MAX_STEMS = 200_000  # stems counted by StemCounts before those seen once are d
 _first = itemgetter(0)
 LEARN_AT = (256, 1024, 4096, 16_384, 65_536)  # items counted when a learning Matcher posts its rules again
 
-# A rule: its number (rule order), name, root node, and every stem it may ask positions of (Hit.terms).
-Rule = tuple[int, str, Node, frozenset[str]]
+# A rule: its number (rule order), name, root node, every stem it may ask positions of (Hit.terms), and
+# what its hits collect their terms with (`hit.collector`).
+Rule = tuple[int, str, Node, frozenset[str], Any]
 # A posting: the rule, split for a fast test (`_split`: the default-field words all required, the
 # default-field groups of words one of each required, the rest as a node or None), and whether the
 # rule is posted more than once and so must be deduplicated.
@@ -45,7 +47,8 @@ Posting = tuple[Rule, frozenset[str], tuple[frozenset[str], ...], Node | None, b
 # match whenever both keys are among the item's default-field stems: nothing to test), then the others.
 Bucket = tuple[tuple[Rule, ...], tuple[Posting, ...]]
 
-_first, _name, _root, _stems_of = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
+_first, _name, _stems_of = itemgetter(0), itemgetter(1), itemgetter(3)
+_collector = itemgetter(4)
 
 
 def _cost_function(frequencies: Mapping[str, float] | None) -> Callable[[frozenset[str]], float]:
@@ -184,7 +187,8 @@ class Matcher:
         """
         self.queries: Mapping[str, Query] = rules
         self._rules: list[Rule] = [
-            (idx, name, query.root, query.root.all_stems()) for idx, (name, query) in enumerate(rules.items())
+            (idx, name, query.root, query.root.all_stems(), collector(query.root))
+            for idx, (name, query) in enumerate(rules.items())
         ]
         self.learning = learning
         if frequencies is None and learning is not None and learning.items >= LEARN_AT[0]:
@@ -247,5 +251,5 @@ class Matcher:
             return {}
         matched.sort(key=_first)  # rule order; a rule found twice is one key of the dict below
         doc.index_only(lambda: frozenset().union(*map(_stems_of, matched)))  # for Hit.terms
-        hits = map(lazy_hit, repeat(doc), map(_root, matched))
+        hits = map(lazy_hit, repeat(doc), map(_collector, matched))
         return dict(zip(map(_name, matched), hits, strict=True))
