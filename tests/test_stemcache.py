@@ -57,6 +57,19 @@ def test_a_saved_file_holds_the_chunks_and_is_rewritten_only_when_enough_is_new(
     assert analyze_text("meeting,") == (("meet",), True)
 
 
+def test_a_save_keeps_what_another_worker_wrote(tmp_path: Path) -> None:
+    """Each worker of a feed parsed in pieces sees its piece only: the file ends with both pieces' chunks."""
+    path = tmp_path / stemcache.FILENAME
+    analyze_text("first piece: militaries meeting")
+    assert stemcache.save(path, min_new=1)
+    clear_caches()  # the other worker, which never saw the first piece
+    stemcache._loaded = 0
+    analyze_text("second piece: Thursday talks")
+    assert stemcache.save(path, min_new=1)
+    one = json.loads(path.read_text())["one"]
+    assert {"militaries": "militari", "Thursday": "thursday", "piece:": "piec"}.items() <= one.items()
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -47,7 +47,7 @@ _stemmer = Stemmer.Stemmer("english")
 _pieces_cache: dict[str, tuple[Piece, ...]] = {}
 _single_prefix: dict[str, str] = {}  # raw words that are one token -> prefix key
 _stem_objects: dict[str, str] = {}  # one str object per stem: set lookups then compare by identity
-_CHUNK_LIMIT = 100_000  # about 15 MB of chunks of text between spaces, hyphens and slashes ("said,")
+CHUNK_LIMIT = 100_000  # about 15 MB of chunks of text between spaces, hyphens and slashes ("said,")
 _chunk_stem: dict[str, str] = {}  # chunk of one token -> its stem; of no word -> "" (the hot path)
 _chunk_stems: dict[str, tuple[str, ...]] = {}  # other chunks -> the stems of their raw words, in order
 _chunk_split: set[str] = set()  # chunks with a raw word that is not exactly one token ("U.S.-led" is not)
@@ -148,7 +148,7 @@ def analyze_text(text: str) -> FieldAnalysis:
     """
     if not text:
         return ((), True)
-    if len(_chunk_stem) + len(_chunk_stems) >= _CHUNK_LIMIT:  # here only: one generation per field
+    if len(_chunk_stem) + len(_chunk_stems) >= CHUNK_LIMIT:  # here only: one generation per field
         _chunk_stem.clear()
         _chunk_stems.clear()
         _chunk_split.clear()
@@ -193,7 +193,7 @@ def chunk_caches() -> ChunkCaches:
 def learn_chunks(one: Mapping[str, str], many: Mapping[str, Sequence[str]], split: Iterable[str]) -> None:
     """Take chunks' analyses learned earlier (`chunk_caches`, perhaps by another process), each stem
     as the one object of its kind, up to the caches' limit. The caller vouches they are `_chunk`'s."""
-    room = _CHUNK_LIMIT - len(_chunk_stem) - len(_chunk_stems)
+    room = CHUNK_LIMIT - len(_chunk_stem) - len(_chunk_stems)
     if room <= 0:
         return
     objects = _stem_objects

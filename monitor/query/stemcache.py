@@ -7,10 +7,10 @@ So the parse workers keep them in `stem-cache.json` beside the SQLite database:
 
 - the fork server reads the file once (`monitor.forkserverwarm`), so every worker it forks starts
   with the chunks already known;
-- a worker that ends normally (a daemon's stop, the end of `run --once`) writes the file again when
-  it learned at least `MIN_NEW` chunks, atomically (a temporary file, then a rename). Two workers
-  ending together each write what they know; the last rename wins, and what the other learned alone
-  is learned again next time.
+- a worker that ends normally (a daemon's stop, the end of `run --once`) adds what it learned to the
+  file when that is at least `MIN_NEW` chunks: under a lock (`stem-cache.json.lock`) it reads the
+  file, adds its own entries and writes the whole atomically (a temporary file, then a rename), so two
+  workers that each parsed a piece of one feed leave both pieces' chunks.
 
 The file is JSON, never pickle, under a header hashing the analyzer's code, the stemmer's version and
 the Unicode tables (`cache.code_hash`): a file of another version is ignored. Its entries are typed
@@ -20,6 +20,8 @@ It changes no result, only the time to reach it (tests/test_stemcache.py).
 
 from __future__ import annotations
 
+import fcntl
+import itertools
 import json
 import logging
 import os
@@ -55,17 +57,23 @@ def _known() -> int:
 def load(path: Path) -> bool:
     """Teach the analyzer the chunks of the file at `path`; whether it held any (else it is ignored)."""
     global _loaded
-    if not path.exists():
+    tables = _read(path)
+    if tables is None:
         return False
-    try:
-        data = json.loads(files.read_bytes(path, MAX_BYTES))  # a regular file only: never blocks
-        one, many, split = _entries(data)
-    except (files.Unreadable, ValueError, TypeError, RecursionError) as exc:
-        log.debug("stem cache %s ignored (%s): rebuilt", path, exc)
-        return False
-    analyze.learn_chunks(one, many, split)
+    analyze.learn_chunks(*tables)
     _loaded = _known()
     return True
+
+
+def _read(path: Path) -> tuple[dict[str, str], dict[str, list[str]], list[str]] | None:
+    """The file's tables; None for a missing, unreadable, corrupt or foreign file."""
+    if not path.exists():
+        return None
+    try:
+        return _entries(json.loads(files.read_bytes(path, MAX_BYTES)))  # a regular file only: never blocks
+    except (files.Unreadable, ValueError, TypeError, RecursionError) as exc:
+        log.debug("stem cache %s ignored (%s): rebuilt", path, exc)
+        return None
 
 
 def _entries(data: Any) -> tuple[dict[str, str], dict[str, list[str]], list[str]]:
@@ -85,21 +93,43 @@ def _entries(data: Any) -> tuple[dict[str, str], dict[str, list[str]], list[str]
 
 
 def save(path: Path, *, min_new: int = MIN_NEW) -> bool:
-    """Write what the analyzer knows to `path` when it learned `min_new` chunks since `load`; whether it wrote."""
+    """Add what the analyzer learned to the file at `path`, when it learned `min_new` chunks since
+    `load`; whether it wrote. The file's other entries are kept (each parse worker of a feed parsed in
+    pieces saw only its piece), up to the caches' limit; workers ending together take turns (a lock
+    file beside it)."""
     if _known() - _loaded < min_new:
         return False
     one, many, split = analyze.chunk_caches()
-    body = json.dumps(
-        {"format": FORMAT, "key": code_hash(), "one": one, "many": many, "split": sorted(split)},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
     try:
-        write_atomically(path, body.encode())
+        with open(path.with_name(path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            found = _read(path)
+            if found is not None:
+                one, many, split = _merged(found, (one, many, split))
+            body = json.dumps(
+                {"format": FORMAT, "key": code_hash(), "one": one, "many": many, "split": sorted(split)},
+                separators=(",", ":"),
+                ensure_ascii=False,
+            )
+            write_atomically(path, body.encode())
     except OSError as exc:
         log.debug("stem cache %s not written: %s", path, exc)
         return False
     return True
+
+
+def _merged(
+    stored: tuple[dict[str, str], dict[str, list[str]], list[str]], known: analyze.ChunkCaches
+) -> analyze.ChunkCaches:
+    """The file's entries and the analyzer's (its own win: they are the same analysis), within the limit."""
+    one, many, split = known
+    room = analyze.CHUNK_LIMIT - len(one) - len(many)
+    extra_one = dict(itertools.islice(((c, s) for c, s in stored[0].items() if c not in one), max(room, 0)))
+    room -= len(extra_one)
+    extra_many = dict(
+        itertools.islice(((c, tuple(s)) for c, s in stored[1].items() if c not in many), max(room, 0))
+    )
+    return {**extra_one, **one}, {**extra_many, **many}, split | set(stored[2])
 
 
 def from_environment() -> Path | None:
