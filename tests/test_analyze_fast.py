@@ -61,7 +61,7 @@ def test_a_document_of_the_fast_analysis_has_the_plain_tokens_and_offsets(fields
 def test_the_caches_are_dropped_when_full_and_the_analysis_stays_the_same(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(analyze, "_CHUNK_LIMIT", 5)
+    monkeypatch.setattr(analyze, "CHUNK_LIMIT", 5)
     clear_caches()
     text = "U.S.-led talks, 1.5bn ‘x’ R&B Â£1.5bn said and/or — peace deal; Zürich’s STRASSE"
     expected = reference(text)
