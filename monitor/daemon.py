@@ -139,7 +139,10 @@ def run_forever(settings: Settings) -> int:
         len(rt.config.rules),
         len(rt.config.channels),
     )
-    stop.wait()
+    # Timed: a process's signal may be delivered to any of its threads, and Python runs the handler in
+    # the main thread only once it runs again; an untimed wait here would never see SIGTERM then.
+    while not stop.wait(1.0):
+        pass
     log.info("stopping: finishing in-flight work")
     articles.stop()  # pages in flight are abandoned: their items stay pending for the next start
     poller.join()  # fetches in flight are abandoned too (stop is set): their feeds are released

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -30,6 +31,7 @@ class Project:
             "MONITOR_DB": f"sqlite:///{root / 'data' / 'monitor.db'}",
             "MONITOR_HTTP": "off",
             "PYTHONUNBUFFERED": "1",
+            "MONITOR_DEBUG_STACKS": "1",  # a daemon that does not stop shows its threads' stacks (`stop`)
         }
         self.procs: list[subprocess.Popen[str]] = []
 
@@ -69,8 +71,21 @@ class Project:
         return (self.root / f"{stream}{index}.log").read_text(encoding="utf-8", errors="replace")
 
     def stop(self, proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Signal the daemon and wait for its exit code; one that does not exit in `timeout` fails the
+        test with its log's end and every thread's stack (SIGUSR1), then is killed."""
         proc.send_signal(sig)
-        return proc.wait(timeout=timeout)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=2)  # the stacks are written at once; a daemon may also end meanwhile
+            proc.kill()
+            proc.wait(timeout=10)
+            index = self.procs.index(proc) if proc in self.procs else -1
+            raise AssertionError(
+                f"monitor run did not exit within {timeout} s:\n{self.log(index)[-8000:]}"
+            ) from None
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import atexit
+import faulthandler
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -21,6 +23,9 @@ from monitor.errors import ConfigErrors, InstanceError, SettingError
 def run(ctx: click.Context, once: bool) -> None:
     """Run the daemon in the foreground (SIGTERM/SIGINT finish in-flight deliveries, exit 0)."""
     from monitor import parsepool
+
+    if os.environ.get("MONITOR_DEBUG_STACKS"):  # `kill -USR1`: every thread's stack on stderr (debugging)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     from monitor.query import stemcache
 
     parsepool.use_stem_cache(stemcache.path_for(settings_of(ctx).db))  # read as the fork server starts
