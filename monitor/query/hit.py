@@ -78,7 +78,7 @@ class Hit:
         node = self._node
         if node is None:
             return None
-        return node.words if type(node) is WordTerms else _words_of(node)
+        return _words_of(node)
 
     @property
     def terms(self) -> tuple[Term, ...]:
@@ -190,7 +190,7 @@ def collector(node: _Collector) -> _Collector:
 
 def _ranges(doc: Document, node: _Collector) -> tuple[tuple[int, int], ...]:
     """The token ranges of a node's terms: in field then text order, each once, none inside another."""
-    words = node.words if type(node) is WordTerms else _words_of(node)
+    words = _words_of(node)
     if words is not None:  # only words: every occurrence of each, one token each (none holds another)
         if len(words) == 1:
             return doc.word_ranges(*words[0])[1]
@@ -221,7 +221,10 @@ def outermost(spans: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
 
 def _words_of(node: object) -> list[tuple[str, int | None]] | None:
     """The (stem, scope) of every word of a node made only of words joined by AND (most rules), whose
-    terms are every occurrence of each in scope (`WordsNode.collect`); None for any other node."""
+    terms are every occurrence of each in scope (`WordsNode.collect`), or a WordTerms' own; None for
+    any other node."""
+    if type(node) is WordTerms:
+        return node.words
     if type(node) is WordsNode:
         return [(stem, node.scope) for stem in node.stems]
     if type(node) is AndNode and all(type(child) is WordsNode for child in node.children):
