@@ -139,10 +139,7 @@ def run_forever(settings: Settings) -> int:
         len(rt.config.rules),
         len(rt.config.channels),
     )
-    # Timed: a process's signal may be delivered to any of its threads, and Python runs the handler in
-    # the main thread only once it runs again; an untimed wait here would never see SIGTERM then.
-    while not stop.wait(1.0):
-        pass
+    _wait_for(stop)
     log.info("stopping: finishing in-flight work")
     articles.stop()  # pages in flight are abandoned: their items stay pending for the next start
     poller.join()  # fetches in flight are abandoned too (stop is set): their feeds are released
@@ -153,6 +150,14 @@ def run_forever(settings: Settings) -> int:
         server.shutdown()
     lock.release()
     return 0
+
+
+def _wait_for(stop: threading.Event) -> None:
+    """Wait in the main thread until `stop` is set, in 1 s steps: the kernel may hand a process's signal
+    to any of its threads, and Python runs the handler in the main thread only once that one runs
+    again; an untimed wait would never see SIGTERM then."""
+    while not stop.wait(1.0):
+        pass
 
 
 def _on_signals(stop: threading.Event, hangup: threading.Event) -> None:
