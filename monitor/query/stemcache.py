@@ -40,6 +40,8 @@ ENV = "MONITOR_STEM_CACHE"  # the file's path, for the fork server and its worke
 MIN_NEW = 200  # chunks a worker must have learned before it rewrites the file
 MAX_BYTES = 64 * 1024 * 1024  # a file larger than this is not read (the caches' limit is far below)
 
+Tables = tuple[dict[str, str], dict[str, list[str]], list[str]]  # the file's: one stem, several, split
+
 _loaded = 0  # chunks known when the file was read (or 0): a save writes only when this grew enough
 
 
@@ -65,7 +67,7 @@ def load(path: Path) -> bool:
     return True
 
 
-def _read(path: Path) -> tuple[dict[str, str], dict[str, list[str]], list[str]] | None:
+def _read(path: Path) -> Tables | None:
     """The file's tables; None for a missing, unreadable, corrupt or foreign file."""
     if not path.exists():
         return None
@@ -76,7 +78,7 @@ def _read(path: Path) -> tuple[dict[str, str], dict[str, list[str]], list[str]] 
         return None
 
 
-def _entries(data: Any) -> tuple[dict[str, str], dict[str, list[str]], list[str]]:
+def _entries(data: Any) -> Tables:
     """The file's three tables, checked; ValueError for another version's file or anything malformed."""
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != code_hash():
         raise ValueError("another version's file")
@@ -118,9 +120,7 @@ def save(path: Path, *, min_new: int = MIN_NEW) -> bool:
     return True
 
 
-def _merged(
-    stored: tuple[dict[str, str], dict[str, list[str]], list[str]], known: analyze.ChunkCaches
-) -> analyze.ChunkCaches:
+def _merged(stored: Tables, known: analyze.ChunkCaches) -> analyze.ChunkCaches:
     """The file's entries and the analyzer's (its own win: they are the same analysis), within the limit."""
     one, many, split = known
     room = analyze.CHUNK_LIMIT - len(one) - len(many)
